@@ -1,0 +1,301 @@
+#include "devices/serial.h"
+
+namespace kairos::devices {
+
+namespace {
+
+// Register offsets from the base (PC16550D Table II).
+constexpr uint64_t kData = 0;             // RBR (read), THR (write); DLL when LCR.DLAB
+constexpr uint64_t kInterruptEnable = 1;  // IER; DLM when LCR.DLAB
+constexpr uint64_t kInterruptId = 2;      // IIR (read), FCR (write)
+constexpr uint64_t kLineControl = 3;
+constexpr uint64_t kModemControl = 4;
+constexpr uint64_t kLineStatus = 5;
+constexpr uint64_t kModemStatus = 6;
+constexpr uint64_t kScratch = 7;
+
+constexpr uint8_t kIerReceivedData = 0x01;  // ERBFI
+constexpr uint8_t kIerThrEmpty = 0x02;      // ETBEI
+constexpr uint8_t kIerLineStatus = 0x04;    // ELSI
+constexpr uint8_t kIerModemStatus = 0x08;   // EDSSI
+constexpr uint8_t kIerMask = 0x0f;          // bits 4-7 are always zero
+
+// IIR interrupt identification, highest priority first (Table IV).
+constexpr uint8_t kIirNone = 0x01;
+constexpr uint8_t kIirLineStatus = 0x06;
+constexpr uint8_t kIirReceivedData = 0x04;
+constexpr uint8_t kIirThrEmpty = 0x02;
+constexpr uint8_t kIirModemStatus = 0x00;
+// IIR bits 6-7 read 1 when FCR0 is set: this is how drivers tell a 16550A
+// from an 8250/16450.
+constexpr uint8_t kIirFifosEnabled = 0xc0;
+
+constexpr uint8_t kFcrEnableFifos = 0x01;
+constexpr uint8_t kFcrClearReceive = 0x02;
+
+constexpr uint8_t kLcrDivisorLatch = 0x80;  // DLAB
+
+constexpr uint8_t kMcrDtr = 0x01;
+constexpr uint8_t kMcrRts = 0x02;
+constexpr uint8_t kMcrOut1 = 0x04;
+constexpr uint8_t kMcrOut2 = 0x08;
+constexpr uint8_t kMcrLoop = 0x10;
+constexpr uint8_t kMcrMask = 0x1f;  // bits 5-7 are always zero
+
+constexpr uint8_t kLsrDataReady = 0x01;
+constexpr uint8_t kLsrOverrun = 0x02;
+constexpr uint8_t kLsrThrEmpty = 0x20;
+constexpr uint8_t kLsrTransmitterEmpty = 0x40;
+
+constexpr uint8_t kMsrDeltaCts = 0x01;
+constexpr uint8_t kMsrDeltaDsr = 0x02;
+constexpr uint8_t kMsrTrailingEdgeRi = 0x04;
+constexpr uint8_t kMsrDeltaDcd = 0x08;
+constexpr uint8_t kMsrCts = 0x10;
+constexpr uint8_t kMsrDsr = 0x20;
+constexpr uint8_t kMsrRi = 0x40;
+constexpr uint8_t kMsrDcd = 0x80;
+
+} // namespace
+
+Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output)
+	: irq_(std::move(irq)), output_(std::move(output))
+{
+}
+
+void Serial::read(uint64_t offset, std::span<uint8_t> data)
+{
+	std::lock_guard lock(mutex_);
+	// A wide access to an 8-bit ISA device is a run of byte accesses to
+	// consecutive ports.
+	for (size_t i = 0; i < data.size(); i++)
+		data[i] = read_register(offset + i);
+}
+
+void Serial::write(uint64_t offset, std::span<const uint8_t> data)
+{
+	std::lock_guard lock(mutex_);
+	for (size_t i = 0; i < data.size(); i++)
+		write_register(offset + i, data[i]);
+}
+
+void Serial::enqueue_input(std::span<const uint8_t> bytes)
+{
+	std::lock_guard lock(mutex_);
+	// Unlike the PC16550D (MCR bit 4), the receiver stays connected in
+	// loopback mode, so keystrokes typed while a driver probes are kept.
+	for (uint8_t byte : bytes)
+		push_input(byte);
+	update_irq();
+}
+
+size_t Serial::input_space() const
+{
+	std::lock_guard lock(mutex_);
+	return kInputCapacity - input_count_;
+}
+
+uint8_t Serial::read_register(uint64_t offset)
+{
+	const bool divisor_latch = line_control_ & kLcrDivisorLatch;
+	switch (offset) {
+	case kData: {
+		if (divisor_latch)
+			return divisor_low_;
+		if (input_count_ == 0)
+			return 0;
+		uint8_t value = input_[input_head_];
+		input_head_ = (input_head_ + 1) % kInputCapacity;
+		input_count_--;
+		update_irq();
+		return value;
+	}
+	case kInterruptEnable:
+		return divisor_latch ? divisor_high_ : interrupt_enable_;
+	case kInterruptId: {
+		uint8_t id = interrupt_identification();
+		// Reading IIR while THRE is the source acknowledges it (Table IV);
+		// the other sources are acknowledged by reading LSR, RBR or MSR.
+		if (id == kIirThrEmpty) {
+			thr_empty_interrupt_ = false;
+			update_irq();
+		}
+		return id | (fifo_enabled_ ? kIirFifosEnabled : 0);
+	}
+	case kLineControl:
+		return line_control_;
+	case kModemControl:
+		return modem_control_;
+	case kLineStatus: {
+		// Transmission is synchronous, so THR and the shift register are
+		// always empty.
+		uint8_t status = kLsrThrEmpty | kLsrTransmitterEmpty;
+		if (input_count_ > 0)
+			status |= kLsrDataReady;
+		if (overrun_)
+			status |= kLsrOverrun;
+		overrun_ = false;  // error bits clear on read (PC16550D LSR)
+		update_irq();
+		return status;
+	}
+	case kModemStatus: {
+		uint8_t status = modem_inputs() | modem_status_deltas_;
+		modem_status_deltas_ = 0;
+		update_irq();
+		return status;
+	}
+	case kScratch:
+		return scratch_;
+	default:
+		return 0xff;
+	}
+}
+
+void Serial::write_register(uint64_t offset, uint8_t value)
+{
+	const bool divisor_latch = line_control_ & kLcrDivisorLatch;
+	switch (offset) {
+	case kData:
+		if (divisor_latch)
+			divisor_low_ = value;
+		else
+			transmit(value);
+		break;
+	case kInterruptEnable: {
+		if (divisor_latch) {
+			divisor_high_ = value;
+			break;
+		}
+		uint8_t previous = interrupt_enable_;
+		interrupt_enable_ = value & kIerMask;
+		// Enabling ETBEI while THR is empty raises THRE at once. Linux's
+		// 8250 driver tests exactly this at startup (UART_BUG_THRE) by
+		// toggling IER between IIR reads; only a 0-to-1 change counts, as
+		// a rewrite of the same IER must not re-raise an acknowledged THRE.
+		if ((interrupt_enable_ & kIerThrEmpty) && !(previous & kIerThrEmpty))
+			thr_empty_interrupt_ = true;
+		update_irq();
+		break;
+	}
+	case kInterruptId: {
+		// FCR: changing bit 0 clears the FIFOs, and the other bits only
+		// take effect with bit 0 set (PC16550D FCR). The receive buffer
+		// is the same in both modes; there is no transmit FIFO to clear.
+		const bool enable = value & kFcrEnableFifos;
+		if (enable != fifo_enabled_ || (enable && (value & kFcrClearReceive)))
+			clear_input();
+		fifo_enabled_ = enable;
+		update_irq();
+		break;
+	}
+	case kLineControl:
+		line_control_ = value;
+		break;
+	case kModemControl:
+		write_modem_control(value);
+		break;
+	case kScratch:
+		scratch_ = value;
+		break;
+	default:
+		// LSR and MSR writes are for factory test only (PC16550D).
+		break;
+	}
+}
+
+void Serial::transmit(uint8_t value)
+{
+	// Loopback (MCR bit 4): the transmitter output is wired to the receiver input.
+	if (modem_control_ & kMcrLoop)
+		push_input(value);
+	else if (output_)
+		output_(std::span<const uint8_t>(&value, 1));
+	// Writing THR acknowledges THRE, and since the byte left at once THR
+	// is empty again: the net effect is a pending THRE interrupt.
+	thr_empty_interrupt_ = true;
+	update_irq();
+}
+
+void Serial::push_input(uint8_t value)
+{
+	if (input_count_ == kInputCapacity) {
+		overrun_ = true;  // the new byte is lost, the FIFO is kept (LSR bit 1)
+		return;
+	}
+	input_[(input_head_ + input_count_) % kInputCapacity] = value;
+	input_count_++;
+}
+
+void Serial::clear_input()
+{
+	input_head_ = 0;
+	input_count_ = 0;
+}
+
+void Serial::write_modem_control(uint8_t value)
+{
+	uint8_t before = modem_inputs();
+	modem_control_ = value & kMcrMask;
+	uint8_t after = modem_inputs();
+	uint8_t changed = before ^ after;
+	if (changed & kMsrCts)
+		modem_status_deltas_ |= kMsrDeltaCts;
+	if (changed & kMsrDsr)
+		modem_status_deltas_ |= kMsrDeltaDsr;
+	if (changed & kMsrDcd)
+		modem_status_deltas_ |= kMsrDeltaDcd;
+	// TERI flags only the end of a ring (MSR bit 2).
+	if ((before & kMsrRi) && !(after & kMsrRi))
+		modem_status_deltas_ |= kMsrTrailingEdgeRi;
+	update_irq();
+}
+
+uint8_t Serial::modem_inputs() const
+{
+	// Report a modem that is present and ready (DCD, DSR, CTS) so that
+	// getty and shells do not wait for carrier.
+	if (!(modem_control_ & kMcrLoop))
+		return kMsrDcd | kMsrDsr | kMsrCts;
+	// Loopback (MCR bit 4): RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
+	uint8_t inputs = 0;
+	if (modem_control_ & kMcrRts)
+		inputs |= kMsrCts;
+	if (modem_control_ & kMcrDtr)
+		inputs |= kMsrDsr;
+	if (modem_control_ & kMcrOut1)
+		inputs |= kMsrRi;
+	if (modem_control_ & kMcrOut2)
+		inputs |= kMsrDcd;
+	return inputs;
+}
+
+uint8_t Serial::interrupt_identification() const
+{
+	if ((interrupt_enable_ & kIerLineStatus) && overrun_)
+		return kIirLineStatus;
+	// We report data available as soon as one byte is in the FIFO, whatever
+	// the FCR trigger level, so no character timeout (IIR 0xc) is needed.
+	if ((interrupt_enable_ & kIerReceivedData) && input_count_ > 0)
+		return kIirReceivedData;
+	if ((interrupt_enable_ & kIerThrEmpty) && thr_empty_interrupt_)
+		return kIirThrEmpty;
+	if ((interrupt_enable_ & kIerModemStatus) && modem_status_deltas_)
+		return kIirModemStatus;
+	return kIirNone;
+}
+
+void Serial::update_irq()
+{
+	// On the PC, OUT2 enables the buffer between INTR and the ISA line, and
+	// loopback forces OUT2's pin inactive (PC16550D MCR bit 4), so loopback
+	// interrupts show in IIR but never reach the interrupt controller.
+	bool level = interrupt_identification() != kIirNone && (modem_control_ & kMcrOut2) &&
+		     !(modem_control_ & kMcrLoop);
+	if (level == irq_level_)
+		return;
+	irq_level_ = level;
+	if (irq_)
+		irq_->set_level(level);
+}
+
+} // namespace kairos::devices

@@ -1,0 +1,92 @@
+// Serial: a 16550A UART (National Semiconductor PC16550D datasheet), enough
+// for Linux's 8250 driver to use it as console and for interactive input
+// (after kvmtool's hw/serial.c and Firecracker's devices/legacy/serial.rs).
+//
+// Register it on the I/O bus at its base with length 8, e.g. COM1:
+//	bus.add(layout::kPortCom1, layout::kComPortSize, serial);
+// and wire its IrqLine to the ISA line (layout::kIrqCom1 for COM1).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "devices/bus.h"
+#include "devices/irq_line.h"
+
+namespace kairos::devices {
+
+// Threads: vCPU threads call read/write, the event loop calls
+// enqueue_input/input_space; one mutex guards all state. The IrqLine and the
+// output callback are called with that mutex held, so that set_level calls
+// and output bytes happen in the order of the register accesses that caused
+// them (two racing threads can never leave the line at a stale level).
+// Neither may call back into this Serial, and the output callback should not
+// block for long, since enqueue_input waits for it meanwhile.
+class Serial : public BusDevice {
+public:
+	// Called once per transmitted byte.
+	using OutputCallback = std::function<void(std::span<const uint8_t>)>;
+
+	// Host input buffered ahead of the guest. A real 16550A holds 16 bytes;
+	// a larger buffer lets a paste arrive while the guest is busy.
+	static constexpr size_t kInputCapacity = 4096;
+
+	// irq may be null (no line wired: the guest must poll) and output may
+	// be empty (transmitted bytes are discarded).
+	Serial(std::shared_ptr<IrqLine> irq, OutputCallback output);
+
+	std::string name() const override { return "serial"; }
+	void read(uint64_t offset, std::span<uint8_t> data) override;
+	void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+	// Host input for the guest. Bytes that do not fit are dropped and set
+	// LSR.OE, as a receiver overrun does; this never blocks.
+	void enqueue_input(std::span<const uint8_t> bytes);
+	// How many bytes enqueue_input accepts now, so the event loop can stop
+	// reading its input while the guest is not draining the receiver.
+	size_t input_space() const;
+
+private:
+	// All below require mutex_.
+	uint8_t read_register(uint64_t offset);
+	void write_register(uint64_t offset, uint8_t value);
+	void transmit(uint8_t value);
+	void push_input(uint8_t value);
+	void clear_input();
+	void write_modem_control(uint8_t value);
+	uint8_t modem_inputs() const;
+	uint8_t interrupt_identification() const;
+	void update_irq();
+
+	std::shared_ptr<IrqLine> irq_;
+	OutputCallback output_;
+
+	mutable std::mutex mutex_;
+	uint8_t interrupt_enable_ = 0;
+	uint8_t line_control_ = 0;
+	uint8_t modem_control_ = 0;
+	uint8_t scratch_ = 0;
+	// 115200 / 12 = 9600 baud; the value only matters to a guest reading
+	// it back, since we transmit at the speed of the host.
+	uint8_t divisor_low_ = 12;
+	uint8_t divisor_high_ = 0;
+	bool fifo_enabled_ = false;
+	bool overrun_ = false;
+	// The THRE interrupt indicator, separate from THR being empty (which it
+	// always is): set when THR empties or ETBEI is enabled, cleared by
+	// reading IIR while it is the source (PC16550D Table IV).
+	bool thr_empty_interrupt_ = false;
+	uint8_t modem_status_deltas_ = 0;  // MSR bits 0-3, cleared on read
+	std::array<uint8_t, kInputCapacity> input_{};
+	size_t input_head_ = 0;
+	size_t input_count_ = 0;
+	bool irq_level_ = false;
+};
+
+} // namespace kairos::devices

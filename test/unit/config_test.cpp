@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "vmm/config.h"
+
+using kairos::vmm::Config;
+using kairos::vmm::parse_config;
+
+namespace {
+
+// A folder with a fake kernel and initrd that config paths can point at.
+struct ConfigDir {
+	ConfigDir()
+	{
+		path = std::filesystem::temp_directory_path() /
+		       ("kairos-config-test-" + std::to_string(::getpid()));
+		std::filesystem::create_directories(path);
+		std::ofstream(path / "vmlinuz") << "kernel";
+		std::ofstream(path / "initrd.img") << "initrd";
+	}
+	~ConfigDir() { std::filesystem::remove_all(path); }
+	std::filesystem::path path;
+};
+
+std::string error_of(const std::string &json, const std::filesystem::path &dir)
+{
+	auto result = parse_config(json, dir);
+	REQUIRE_FALSE(result.ok());
+	return result.error().message;
+}
+
+} // namespace
+
+TEST_CASE("a minimal config gets the defaults", "[config]")
+{
+	ConfigDir dir;
+	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"}})", dir.path);
+	REQUIRE(config.ok());
+	CHECK(config->machine.vcpus == 1);
+	CHECK(config->machine.memory_mib == 256);
+	CHECK(config->boot.kernel == dir.path / "vmlinuz");
+	CHECK(config->boot.initrd.empty());
+	CHECK(config->boot.cmdline == kairos::vmm::kDefaultCmdline);
+	CHECK(config->console.output == Config::Console::Output::Stdout);
+	CHECK(config->console.input_from_stdin);
+	CHECK(config->clock.kvmclock);
+}
+
+TEST_CASE("a full config is read field by field", "[config]")
+{
+	ConfigDir dir;
+	auto config = parse_config(R"({
+		"machine": {"vcpus": 4, "memory_mib": 512},
+		"boot": {"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0 quiet"},
+		"console": {"output": "guest.log", "input": "none"},
+		"clock": {"kvmclock": false}
+	})",
+				   dir.path);
+	REQUIRE(config.ok());
+	CHECK(config->machine.vcpus == 4);
+	CHECK(config->machine.memory_mib == 512);
+	CHECK(config->boot.initrd == dir.path / "initrd.img");
+	CHECK(config->boot.cmdline == "console=ttyS0 quiet");
+	CHECK(config->console.output == Config::Console::Output::File);
+	CHECK(config->console.file == dir.path / "guest.log");
+	CHECK_FALSE(config->console.input_from_stdin);
+	CHECK_FALSE(config->clock.kvmclock);
+}
+
+TEST_CASE("errors name the key's full path and the bad value", "[config]")
+{
+	ConfigDir dir;
+	const auto &d = dir.path;
+	CHECK(error_of(R"({"machine": {"vcpus": 0}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.vcpus: must be 1..64, got 0");
+	CHECK(error_of(R"({"machine": {"vcpus": 65}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.vcpus: must be 1..64, got 65");
+	CHECK(error_of(R"({"machine": {"vcpus": -3}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.vcpus: must be 1..64, got -3");
+	CHECK(error_of(R"({"machine": {"vcpus": "two"}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.vcpus: must be an integer, got the string \"two\"");
+	CHECK(error_of(R"({"machine": {"memory_mib": 1.5}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.memory_mib: must be an integer, got the number 1.5");
+	CHECK(error_of(R"({"machine": {"memory_mib": 16}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.memory_mib: must be 64..65536, got 16");
+	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.cpus: unknown key");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "extra": 1})", d) == "extra: unknown key");
+	CHECK(error_of(R"({"machine": {}})", d) == "boot: is required (it names the kernel to boot)");
+	CHECK(error_of(R"({"boot": {}})", d) == "boot.kernel: is required");
+	CHECK(error_of(R"({"boot": {"kernel": 7}})", d) == "boot.kernel: must be a string, got the integer 7");
+	CHECK(error_of(R"({"boot": {"kernel": "missing"}})", d) ==
+	      "boot.kernel: " + (d / "missing").string() + ": no such file");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz", "initrd": "nope.img"}})", d) ==
+	      "boot.initrd: " + (d / "nope.img").string() + ": no such file");
+	CHECK(error_of(R"({"boot": {"kernel": "."}})", d).find("is a directory") != std::string::npos);
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "console": {"input": "tty"}})", d) ==
+	      "console.input: must be \"stdin\" or \"none\", got \"tty\"");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kvmclock": 1}})", d) ==
+	      "clock.kvmclock: must be true or false, got the integer 1");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "machine": 3})", d) ==
+	      "machine: must be an object, got the integer 3");
+	CHECK(error_of("[1, 2]", d) == "the config: must be an object, got array");
+	CHECK(error_of("{\"boot\": ", d).rfind("invalid JSON: ", 0) == 0);
+}
+
+TEST_CASE("absolute paths are kept as they are", "[config]")
+{
+	ConfigDir dir;
+	auto kernel = (dir.path / "vmlinuz").string();
+	auto config = parse_config(R"({"boot": {"kernel": ")" + kernel + R"("}})", "/nonexistent");
+	REQUIRE(config.ok());
+	CHECK(config->boot.kernel == kernel);
+}
+
+TEST_CASE("load_config prefixes errors with the file name", "[config]")
+{
+	ConfigDir dir;
+	auto file = dir.path / "vm.json";
+	std::ofstream(file) << R"({"machine": {"vcpus": 0}, "boot": {"kernel": "vmlinuz"}})";
+	auto config = kairos::vmm::load_config(file);
+	REQUIRE_FALSE(config.ok());
+	CHECK(config.error().message == file.string() + ": machine.vcpus: must be 1..64, got 0");
+
+	auto missing = kairos::vmm::load_config(dir.path / "absent.json");
+	REQUIRE_FALSE(missing.ok());
+	CHECK(missing.error().message.find("absent.json") != std::string::npos);
+}

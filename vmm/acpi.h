@@ -1,0 +1,89 @@
+// Minimal hardware-reduced ACPI tables (after Firecracker's acpi/ and QEMU's
+// microvm): what Linux needs to power the machine off and reset it through
+// devices::AcpiPm, to find the CPUs and the IOAPIC (MADT), and to find the
+// ISA devices whose interrupts it no longer assumes.
+//
+// Hardware-reduced (ACPI 6.4 4.1) means no PM1 event/control blocks, no SCI,
+// no PM timer and no FACS: only the FADT's sleep control/status and reset
+// registers, which one small device implements. Linux then also skips the
+// 8259 and the PIT (arch/x86/kernel/acpi/boot.c, acpi_generic_reduced_hw_init)
+// and drops its default ISA IRQ 0-15 identity routing, so an ISA device's
+// interrupt works only if the DSDT names the device and its IRQ
+// (AcpiIsaDevice); a driver's hard-coded IRQ number maps to nothing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/base/result.h"
+
+namespace kairos::vmm {
+
+// The ACPI reset register (ACPI 6.4 4.8.3.6): the port right after the sleep
+// status register (layout::kPortAcpiSleepStatus), so that devices::AcpiPm
+// covers all three registers as one bus range. Not 0xcf9, which is the PCI
+// reset control register on PC chipsets. To move into vmm/layout.h.
+inline constexpr uint16_t kPortAcpiReset = 0x3c2;
+
+// The tables share the BIOS area with the MP table: they must end before it
+// (layout::kMpTableAddr - layout::kAcpiTablesAddr).
+inline constexpr uint64_t kAcpiTablesMaxSize = 0x10000;
+
+// LAPIC ids 0..254; 0xff is the broadcast id (xAPIC, Intel SDM vol. 3A 10.6).
+inline constexpr uint32_t kAcpiMaxVcpus = 255;
+
+struct AcpiIoRange {
+	uint16_t base;
+	uint8_t length;
+};
+
+// A legacy ISA device, described in the DSDT under \_SB as
+//	Device (name) { Name (_HID, EisaId (hid)) Name (_UID, uid)
+//	                Name (_CRS, ResourceTemplate () { IO ... IRQNoFlags ... }) }
+// which Linux's PNP ACPI layer turns into a device with a mapped IRQ.
+struct AcpiIsaDevice {
+	std::string name;  // ACPI name segment, 1-4 of [A-Z0-9_], e.g. "COM1"
+	std::string hid;   // EISA PNP id, e.g. "PNP0501"
+	uint32_t uid = 0;  // tells apart devices with the same _HID
+	std::vector<AcpiIoRange> io;
+	// ISA IRQ, which is GSI n (no interrupt source overrides): edge
+	// triggered, active high. Empty when the device raises none.
+	std::optional<uint8_t> irq;
+};
+
+struct AcpiOptions {
+	uint32_t vcpu_count = 1;  // LAPIC ids and processor UIDs 0..n-1
+	uint8_t ioapic_id = 0;
+	uint32_t ioapic_address = 0;
+	uint32_t ioapic_gsi_base = 0;
+	uint32_t lapic_address = 0;
+	// System I/O ports of the FADT's 8-bit registers.
+	uint16_t sleep_control_port = 0;
+	uint16_t sleep_status_port = 0;
+	uint16_t reset_port = 0;
+	uint8_t reset_value = 0;
+	// SLP_TYP of S5, the value \_S5 hands the guest for "poweroff".
+	uint8_t soft_off_sleep_type = 0;
+	// CMOS index of the RTC's century register; 0 if there is none.
+	uint8_t rtc_century_index = 0;
+	std::vector<AcpiIsaDevice> isa_devices;
+};
+
+// Kairos's machine: the layout.h addresses, devices::AcpiPm's registers, the
+// IOAPIC id the MP table uses (vcpu_count), and the ISA devices the VMM
+// registers (COM1, the i8042, the CMOS RTC).
+AcpiOptions acpi_options_for_machine(uint32_t vcpu_count);
+
+// RSDP, XSDT, FADT, DSDT and MADT, laid out for guest-physical base_address
+// (16-byte aligned, so the RSDP is where Linux's scan of 0xe0000-0xfffff
+// looks) with every length and checksum filled in. Fails on options no
+// guest could use: no vCPUs or more than kAcpiMaxVcpus, a bad name or id.
+Result<std::vector<uint8_t>> build_acpi_tables(uint64_t base_address, const AcpiOptions &options);
+
+// Where the RSDP of a blob built for base_address is: for boot_params'
+// acpi_rsdp_addr (boot.rst, "Details of Header Fields", protocol 2.14).
+uint64_t acpi_rsdp_address(uint64_t base_address);
+
+} // namespace kairos::vmm

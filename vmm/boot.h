@@ -1,0 +1,50 @@
+// Loading a Linux bzImage and building its zero page, per the x86 boot
+// protocol (Linux Documentation/arch/x86/boot.rst), for the 64-bit entry.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmm/guest_memory.h"
+
+namespace kairos::vmm {
+
+// E820 types (boot.rst, "e820_table"; ACPI 6.4 table 15.312).
+inline constexpr uint32_t kE820Ram = 1;
+inline constexpr uint32_t kE820Reserved = 2;
+
+struct E820Entry {
+	uint64_t address;
+	uint64_t size;
+	uint32_t type;
+};
+
+// The guest's physical memory map for ram_size bytes of RAM.
+std::vector<E820Entry> build_e820_map(uint64_t ram_size);
+
+// What the vCPU needs to enter the kernel.
+struct BootEntry {
+	uint64_t entry_point;  // 64-bit entry: protected-mode load address + 0x200
+	uint64_t zero_page;    // passed in %rsi
+};
+
+struct KernelFiles {
+	std::span<const uint8_t> bzimage;
+	std::span<const uint8_t> initrd;  // may be empty
+	std::string cmdline;
+};
+
+// Checks the image's setup header, copies the kernel, initrd and cmdline into
+// guest memory, writes the zero page, the boot GDT and identity page tables.
+// Errors name what is wrong with the image ("not a bzImage: ...").
+Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files);
+
+// The boot GDT's descriptors, also used to set the vCPU's segment registers.
+inline constexpr uint16_t kBootCodeSelector = 0x10;  // __BOOT_CS
+inline constexpr uint16_t kBootDataSelector = 0x18;  // __BOOT_DS
+inline constexpr uint16_t kBootTssSelector = 0x20;
+std::vector<uint64_t> boot_gdt_entries();
+
+} // namespace kairos::vmm

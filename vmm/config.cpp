@@ -1,0 +1,222 @@
+#include "vmm/config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/base/error.h"
+
+namespace kairos::vmm {
+namespace {
+
+using nlohmann::json;
+
+// Thrown only inside parse_config, which turns it into an Error.
+struct ConfigError {
+	std::string message;
+};
+
+// One JSON object at a dotted path, read key by key; whatever is left
+// unread at the end is an unknown key.
+class ObjectReader {
+public:
+	ObjectReader(const json &object, std::string path) : object_(object), path_(std::move(path))
+	{
+		if (!object_.is_object())
+			fail(path_.empty() ? "the config" : path_, "must be an object, got " + type_of(object_));
+	}
+
+	bool has(const std::string &key) const { return object_.contains(key); }
+
+	const json *get(const std::string &key)
+	{
+		seen_.insert(key);
+		auto it = object_.find(key);
+		return it == object_.end() ? nullptr : &*it;
+	}
+
+	std::string path_of(const std::string &key) const { return path_.empty() ? key : path_ + "." + key; }
+
+	uint64_t integer(const std::string &key, uint64_t min, uint64_t max, uint64_t fallback)
+	{
+		const json *value = get(key);
+		if (!value)
+			return fallback;
+		if (!value->is_number_integer())
+			fail(path_of(key), "must be an integer, got " + type_of(*value));
+		if (value->is_number_unsigned() ? value->get<uint64_t>() < min || value->get<uint64_t>() > max
+						: value->get<int64_t>() < static_cast<int64_t>(min) ||
+							  value->get<int64_t>() > static_cast<int64_t>(max))
+			fail(path_of(key), fmt::format("must be {}..{}, got {}", min, max, value->dump()));
+		return value->get<uint64_t>();
+	}
+
+	bool boolean(const std::string &key, bool fallback)
+	{
+		const json *value = get(key);
+		if (!value)
+			return fallback;
+		if (!value->is_boolean())
+			fail(path_of(key), "must be true or false, got " + type_of(*value));
+		return value->get<bool>();
+	}
+
+	std::string string(const std::string &key, const std::string &fallback)
+	{
+		const json *value = get(key);
+		if (!value)
+			return fallback;
+		if (!value->is_string())
+			fail(path_of(key), "must be a string, got " + type_of(*value));
+		return value->get<std::string>();
+	}
+
+	std::string required_string(const std::string &key)
+	{
+		if (!has(key))
+			fail(path_of(key), "is required");
+		return string(key, "");
+	}
+
+	ObjectReader object(const std::string &key)
+	{
+		static const json kEmpty = json::object();
+		const json *value = get(key);
+		return ObjectReader(value ? *value : kEmpty, path_of(key));
+	}
+
+	// Call after reading every known key.
+	void reject_unknown_keys() const
+	{
+		for (const auto &item : object_.items())
+			if (!seen_.count(item.key()))
+				fail(path_of(item.key()), "unknown key");
+	}
+
+	[[noreturn]] static void fail(const std::string &path, const std::string &what)
+	{
+		throw ConfigError{path + ": " + what};
+	}
+
+	static std::string type_of(const json &value)
+	{
+		if (value.is_number_integer())
+			return "the integer " + value.dump();
+		if (value.is_number())
+			return "the number " + value.dump();
+		if (value.is_string())
+			return "the string " + value.dump();
+		return std::string(value.type_name());
+	}
+
+private:
+	const json &object_;
+	std::string path_;
+	std::set<std::string> seen_;
+};
+
+std::filesystem::path readable_file(ObjectReader &reader, const std::string &key,
+				    const std::string &value, const std::filesystem::path &base_dir)
+{
+	if (value.empty())
+		ObjectReader::fail(reader.path_of(key), "must not be empty");
+	std::filesystem::path path = value;
+	if (path.is_relative())
+		path = base_dir / path;
+	std::error_code error;
+	if (!std::filesystem::exists(path, error))
+		ObjectReader::fail(reader.path_of(key), path.string() + ": no such file");
+	if (std::filesystem::is_directory(path, error))
+		ObjectReader::fail(reader.path_of(key), path.string() + ": is a directory");
+	if (access(path.c_str(), R_OK) != 0)
+		ObjectReader::fail(reader.path_of(key), path.string() + ": not readable (permission denied)");
+	return path;
+}
+
+Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
+{
+	Config config;
+	ObjectReader top(root, "");
+
+	ObjectReader machine = top.object("machine");
+	config.machine.vcpus = static_cast<uint32_t>(machine.integer("vcpus", 1, kMaxVcpus, 1));
+	config.machine.memory_mib = machine.integer("memory_mib", kMinMemoryMib, kMaxMemoryMib, 256);
+	machine.reject_unknown_keys();
+
+	if (!top.has("boot"))
+		ObjectReader::fail("boot", "is required (it names the kernel to boot)");
+	ObjectReader boot = top.object("boot");
+	config.boot.kernel = readable_file(boot, "kernel", boot.required_string("kernel"), base_dir);
+	if (boot.has("initrd"))
+		config.boot.initrd = readable_file(boot, "initrd", boot.string("initrd", ""), base_dir);
+	config.boot.cmdline = boot.string("cmdline", kDefaultCmdline);
+	boot.reject_unknown_keys();
+
+	ObjectReader console = top.object("console");
+	std::string output = console.string("output", "stdout");
+	if (output == "stdout") {
+		config.console.output = Config::Console::Output::Stdout;
+	} else if (output == "none") {
+		config.console.output = Config::Console::Output::None;
+	} else if (output.empty()) {
+		ObjectReader::fail("console.output", "must be \"stdout\", \"none\" or a file path");
+	} else {
+		config.console.output = Config::Console::Output::File;
+		config.console.file = std::filesystem::path(output).is_relative() ? base_dir / output
+										   : std::filesystem::path(output);
+	}
+	std::string input = console.string("input", "stdin");
+	if (input != "stdin" && input != "none")
+		ObjectReader::fail("console.input", "must be \"stdin\" or \"none\", got \"" + input + "\"");
+	config.console.input_from_stdin = input == "stdin";
+	console.reject_unknown_keys();
+
+	ObjectReader clock = top.object("clock");
+	config.clock.kvmclock = clock.boolean("kvmclock", true);
+	config.clock.kairos = clock.boolean("kairos", true);
+	clock.reject_unknown_keys();
+
+	top.reject_unknown_keys();
+	return config;
+}
+
+} // namespace
+
+Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir)
+{
+	json root;
+	try {
+		root = json::parse(json_text);
+	} catch (const json::parse_error &error) {
+		// nlohmann's message starts with "[json.exception.parse_error.101] "
+		std::string what = error.what();
+		auto bracket = what.find("] ");
+		return make_error("invalid JSON: {}", bracket == std::string::npos ? what : what.substr(bracket + 2));
+	}
+	try {
+		return parse_or_throw(root, base_dir);
+	} catch (const ConfigError &error) {
+		return Error{error.message};
+	} catch (const json::exception &error) {
+		return make_error("config: {}", error.what());
+	}
+}
+
+Result<Config> load_config(const std::filesystem::path &file)
+{
+	std::ifstream in(file);
+	if (!in)
+		return errno_error(file.string());
+	std::ostringstream text;
+	text << in.rdbuf();
+	auto config = parse_config(text.str(), std::filesystem::absolute(file).parent_path());
+	if (!config)
+		return Error{file.string() + ": " + config.error().message};
+	return config;
+}
+
+} // namespace kairos::vmm

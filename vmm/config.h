@@ -1,0 +1,46 @@
+// The VM configuration file (JSON). Every key is checked before any KVM call:
+// unknown keys, wrong types, out-of-range values and missing files are
+// errors naming the key's full path ("machine.vcpus: must be 1..64, got 0").
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "vmm/base/result.h"
+
+namespace kairos::vmm {
+
+inline constexpr uint32_t kMaxVcpus = 64;
+inline constexpr uint64_t kMinMemoryMib = 64;
+inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
+inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
+
+struct Config {
+	struct Machine {
+		uint32_t vcpus = 1;
+		uint64_t memory_mib = 256;
+	} machine;
+	struct Boot {
+		std::filesystem::path kernel;
+		std::filesystem::path initrd;  // empty: none
+		std::string cmdline = kDefaultCmdline;
+	} boot;
+	struct Console {
+		// Guest serial output: to stdout, to a file, or dropped.
+		enum class Output { Stdout, File, None } output = Output::Stdout;
+		std::filesystem::path file;
+		bool input_from_stdin = true;
+	} console;
+	struct Clock {
+		bool kvmclock = true;  // advertise KVM's paravirtual clock
+		bool kairos = true;    // advertise the Kairos CPUID leaves
+	} clock;
+};
+
+// Parses JSON text; relative paths resolve against base_dir.
+Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir);
+// Reads and parses a config file; errors start with the file name.
+Result<Config> load_config(const std::filesystem::path &file);
+
+} // namespace kairos::vmm

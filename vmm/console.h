@@ -1,0 +1,74 @@
+// The guest console's host side: where serial output goes, what it tells us
+// (the kernel's panic banner), and the terminal stdin feeds the guest from.
+#pragma once
+
+#include <termios.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "vmm/base/result.h"
+#include "vmm/base/unique_fd.h"
+
+namespace kairos::vmm {
+
+// Linux prints this line first when it panics (kernel/panic.c), before it
+// resets the machine under panic=-1; a reset that follows it is a panic.
+inline constexpr const char *kPanicBanner = "Kernel panic - not syncing";
+
+class ConsoleOutput {
+public:
+	// fd < 0 drops output (console.output "none") but still watches it.
+	explicit ConsoleOutput(UniqueFd owned_fd, int fd) : owned_(std::move(owned_fd)), fd_(fd) {}
+	static std::unique_ptr<ConsoleOutput> to_stdout();
+	static Result<std::unique_ptr<ConsoleOutput>> to_file(const std::filesystem::path &path);
+	static std::unique_ptr<ConsoleOutput> discard();
+
+	// Called from vCPU threads with the bytes the guest transmitted.
+	void write(std::span<const uint8_t> bytes);
+	bool saw_panic() const { return saw_panic_.load(); }
+	uint64_t bytes_written() const { return bytes_.load(); }
+
+private:
+	void scan(uint8_t byte);
+
+	UniqueFd owned_;
+	int fd_;
+	std::mutex mutex_;
+	std::string line_;
+	std::atomic<bool> saw_panic_{false};
+	std::atomic<uint64_t> bytes_{0};
+};
+
+// Puts a terminal into raw mode for the guest's line discipline and restores
+// it on destruction (and so on every exit path).
+class RawTerminal {
+public:
+	static Result<RawTerminal> enter(int fd);
+	RawTerminal(RawTerminal &&other) noexcept;
+	~RawTerminal();
+	RawTerminal(const RawTerminal &) = delete;
+	RawTerminal &operator=(const RawTerminal &) = delete;
+
+private:
+	RawTerminal(int fd, const termios &saved) : fd_(fd), saved_(saved) {}
+	int fd_;
+	termios saved_;
+};
+
+// The escape sequence on an interactive console: Ctrl-A then x quits, as
+// in QEMU's -nographic. Feed it each input byte; it says what to do.
+class EscapeDetector {
+public:
+	enum class Action { Forward, Swallow, Quit };
+	Action feed(uint8_t byte);
+
+private:
+	bool after_escape_ = false;
+};
+
+} // namespace kairos::vmm

@@ -1,0 +1,37 @@
+// The CPUID each vCPU sees: KVM's supported set, with per-vCPU APIC ids, the
+// hypervisor bit, the KVM paravirt leaves (switchable, since kvm-clock is the
+// anchor we compare against) and the Kairos discovery leaves.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace kairos::vmm {
+
+inline constexpr uint32_t kKvmCpuidBase = 0x40000000;
+inline constexpr uint32_t kKvmCpuidFeatures = 0x40000001;
+inline constexpr uint32_t kKairosCpuidBase = 0x40000100;
+inline constexpr uint32_t kKairosCpuidInfo = 0x40000101;
+
+struct CpuidOptions {
+	uint32_t vcpu_count = 1;
+	// false: clear KVM_FEATURE_CLOCKSOURCE{,2,_STABLE_BIT} so the guest
+	// cannot use kvm-clock; the rest of the KVM leaf stays.
+	bool kvmclock = true;
+	// Kairos leaves: signature, then ABI version / port base / upcall IRQ.
+	bool kairos = true;
+	uint32_t kairos_abi_version = 0;
+	uint32_t kairos_port_base = 0;
+	uint32_t kairos_upcall_irq = 0;
+};
+
+std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported,
+					  uint32_t vcpu_id, const CpuidOptions &options);
+
+// The entry for (function, index), or nullptr.
+const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries, uint32_t function,
+				   uint32_t index = 0);
+
+} // namespace kairos::vmm

@@ -1,0 +1,89 @@
+// Thin owners of the KVM file descriptors: the system (/dev/kvm), a VM and
+// its vCPUs. Each ioctl failure becomes an Error naming the ioctl and its
+// arguments. Nothing here knows about Linux booting or devices.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmm/base/mapping.h"
+#include "vmm/base/result.h"
+#include "vmm/base/unique_fd.h"
+
+namespace kairos::vmm {
+
+// Why /dev/kvm cannot run Linux guests here, or an empty string when it can.
+// Checked before any KVM call so the user gets one clear line.
+std::string kvm_unusable_reason(const std::string &device_path);
+
+class VcpuFd {
+public:
+	VcpuFd(UniqueFd fd, Mapping run) : fd_(std::move(fd)), run_(std::move(run)) {}
+
+	int fd() const { return fd_.get(); }
+	kvm_run *run() const { return reinterpret_cast<kvm_run *>(run_.data()); }
+
+	Status get_regs(kvm_regs *regs) const;
+	Status set_regs(const kvm_regs &regs) const;
+	Status get_sregs(kvm_sregs *sregs) const;
+	Status set_sregs(const kvm_sregs &sregs) const;
+	Status set_fpu(const kvm_fpu &fpu) const;
+	Status set_cpuid(const std::vector<kvm_cpuid_entry2> &entries) const;
+	Status set_msrs(const std::vector<kvm_msr_entry> &entries) const;
+	Status get_lapic(kvm_lapic_state *lapic) const;
+	Status set_lapic(const kvm_lapic_state &lapic) const;
+	// KVM_RUN; returns errno (0 on success) so the caller can tell EINTR.
+	int run_once() const;
+
+private:
+	UniqueFd fd_;
+	Mapping run_;
+};
+
+class VmFd {
+public:
+	explicit VmFd(UniqueFd fd, int run_size) : fd_(std::move(fd)), run_size_(run_size) {}
+
+	int fd() const { return fd_.get(); }
+
+	Status set_user_memory_region(uint32_t slot, uint64_t gpa, uint64_t size, void *host) const;
+	Status set_tss_addr(uint64_t address) const;
+	Status set_identity_map_addr(uint64_t address) const;
+	Status create_irqchip() const;
+	Status create_pit2() const;
+	Status set_irq_line(uint32_t gsi, bool level) const;
+	// Signal eventfd => interrupt on gsi, without a userspace exit.
+	Status register_irqfd(int eventfd, uint32_t gsi) const;
+	Status unregister_irqfd(int eventfd, uint32_t gsi) const;
+	// A guest write to port => signal eventfd, without a userspace exit.
+	Status register_ioeventfd(int eventfd, uint16_t port, uint32_t length) const;
+	Status unregister_ioeventfd(int eventfd, uint16_t port, uint32_t length) const;
+	Result<VcpuFd> create_vcpu(uint32_t id) const;
+	int check_extension(long capability) const;
+	// The guest TSC rate in kHz, as KVM runs it.
+	Result<uint32_t> tsc_khz() const;
+
+private:
+	UniqueFd fd_;
+	int run_size_;
+};
+
+class Kvm {
+public:
+	static Result<Kvm> open(const std::string &device_path = "/dev/kvm");
+
+	Result<VmFd> create_vm() const;
+	Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+	int check_extension(long capability) const;
+
+private:
+	Kvm(UniqueFd fd, int run_size) : fd_(std::move(fd)), run_size_(run_size) {}
+
+	UniqueFd fd_;
+	int run_size_;
+};
+
+} // namespace kairos::vmm

@@ -1,0 +1,74 @@
+// Machine: one VM, wired from a Config. Owns the KVM VM, guest memory,
+// devices, vCPU threads and the event loop, and runs them to a stop.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "devices/bus.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/event_loop.h"
+#include "vmm/guest_memory.h"
+#include "vmm/kvm.h"
+#include "vmm/shutdown.h"
+#include "vmm/vcpu.h"
+
+namespace kairos::devices {
+class Serial;
+}
+
+namespace kairos::vmm {
+
+struct RunResult {
+	StopReason reason;
+	std::string detail;
+	int exit_code;
+};
+
+class Machine {
+public:
+	static Result<std::unique_ptr<Machine>> create(const Config &config);
+	~Machine();
+
+	// Boots the guest and returns when it stops, for whatever reason.
+	RunResult run();
+	// Per-VM statistics as JSON text (kairos run --stats).
+	std::string stats_json(const RunResult &result) const;
+
+private:
+	explicit Machine(const Config &config, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown);
+
+	Status create_interrupt_controllers();
+	Status register_memory();
+	Status create_devices();
+	Status load_guest();
+	Status create_vcpus();
+	Status watch_host_events();
+	void forward_console_input();
+	void stop_vcpus();
+
+	Config config_;
+	Kvm kvm_;
+	VmFd vm_;
+	GuestMemory memory_;
+	Shutdown shutdown_;
+	devices::Bus pio_bus_;
+	devices::Bus mmio_bus_;
+	std::unique_ptr<ConsoleOutput> console_;
+	std::shared_ptr<devices::Serial> serial_;
+	std::unique_ptr<EventLoop> loop_;
+	std::optional<RawTerminal> raw_terminal_;
+	EscapeDetector escape_;
+	bool stdin_open_ = false;
+	UniqueFd signal_fd_;
+	BootEntry boot_entry_{};
+	std::chrono::steady_clock::time_point started_;
+	std::chrono::steady_clock::time_point stopped_;
+	// Last: vCPU threads stop and join before anything they use goes away.
+	std::vector<std::unique_ptr<Vcpu>> vcpus_;
+};
+
+} // namespace kairos::vmm

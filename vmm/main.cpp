@@ -1,0 +1,136 @@
+// kairos: the command-line front end.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "vmm/config.h"
+#include "vmm/kvm.h"
+#include "vmm/machine.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitHostError = 1;
+
+constexpr const char *kUsage = R"(usage: kairos COMMAND [OPTIONS]
+
+Kairos: a KVM virtual machine monitor that keeps guest time accurate on a
+loaded host.
+
+commands:
+  run CONFIG.json [--stats FILE]   boot the VM described by CONFIG.json
+  check CONFIG.json                validate CONFIG.json and exit
+  --help, -h                       show this help
+  --version                        show the version
+
+options:
+  --stats FILE   write per-VM statistics (JSON) to FILE when the VM stops
+
+exit codes of `kairos run`:
+  0    the guest powered off or reset itself
+  1    host error (KVM unavailable, out of memory, ...)
+  2    bad usage or invalid config
+  3    the guest kernel panicked
+  4    the guest triple-faulted
+  5    KVM could not run the guest (entry failure, emulation error)
+  128+N  stopped by signal N (SIGINT: 130, SIGTERM: 143)
+
+On an interactive console, Ctrl-A x quits. See README.md for the config
+reference.
+)";
+
+int fail(int code, const std::string &message)
+{
+	fmt::print(stderr, "kairos: {}\n", message);
+	return code;
+}
+
+int usage_error(const std::string &message)
+{
+	fmt::print(stderr, "kairos: {}\nTry 'kairos --help'.\n", message);
+	return kExitUsage;
+}
+
+int check_command(const std::string &config_path)
+{
+	auto config = kairos::vmm::load_config(config_path);
+	if (!config)
+		return fail(kExitUsage, config.error().message);
+	fmt::print("{}: ok ({} vCPU{}, {} MiB)\n", config_path, config->machine.vcpus,
+		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
+	return 0;
+}
+
+int run_command(const std::string &config_path, const std::string &stats_path)
+{
+	auto config = kairos::vmm::load_config(config_path);
+	if (!config)
+		return fail(kExitUsage, config.error().message);
+	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
+		return fail(kExitHostError, reason);
+
+	auto machine = kairos::vmm::Machine::create(*config);
+	if (!machine)
+		return fail(kExitHostError, machine.error().message);
+	auto result = (*machine)->run();
+
+	if (!stats_path.empty()) {
+		std::ofstream out(stats_path);
+		out << (*machine)->stats_json(result);
+		if (!out)
+			fmt::print(stderr, "kairos: could not write --stats {}\n", stats_path);
+	}
+	std::string detail = result.detail.empty() ? "" : ": " + result.detail;
+	fmt::print(stderr, "kairos: {}{} (exit {})\n", kairos::vmm::describe(result.reason), detail,
+		   result.exit_code);
+	return result.exit_code;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	std::vector<std::string> args(argv + 1, argv + argc);
+	if (args.empty())
+		return usage_error("no command given");
+	const std::string &command = args[0];
+	if (command == "--help" || command == "-h" || command == "help") {
+		fmt::print("{}", kUsage);
+		return 0;
+	}
+	if (command == "--version") {
+		fmt::print("kairos {}\n", KAIROS_VERSION);
+		return 0;
+	}
+	if (command != "run" && command != "check")
+		return usage_error(fmt::format("unknown command '{}'", command));
+
+	std::string config_path;
+	std::string stats_path;
+	for (size_t i = 1; i < args.size(); ++i) {
+		if (args[i] == "--help" || args[i] == "-h") {
+			fmt::print("{}", kUsage);
+			return 0;
+		}
+		if (args[i] == "--stats" && command == "run") {
+			if (i + 1 >= args.size())
+				return usage_error("--stats needs a file name");
+			stats_path = args[++i];
+		} else if (!args[i].empty() && args[i][0] == '-') {
+			return usage_error(fmt::format("unknown option '{}' for {}", args[i], command));
+		} else if (config_path.empty()) {
+			config_path = args[i];
+		} else {
+			return usage_error(fmt::format("unexpected argument '{}'", args[i]));
+		}
+	}
+	if (config_path.empty())
+		return usage_error(fmt::format("{} needs a CONFIG.json", command));
+	return command == "run" ? run_command(config_path, stats_path) : check_command(config_path);
+}

@@ -1,0 +1,241 @@
+#include "vmm/vcpu.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "vmm/base/error.h"
+#include "vmm/layout.h"
+
+namespace kairos::vmm {
+namespace {
+
+// Control register and EFER bits (SDM vol. 3A 2.5, 2.2.1).
+constexpr uint64_t kCr0ProtectionEnable = 1ULL << 0;
+constexpr uint64_t kCr0ExtensionType = 1ULL << 4;
+constexpr uint64_t kCr0Paging = 1ULL << 31;
+constexpr uint64_t kCr4Pae = 1ULL << 5;
+constexpr uint64_t kEferLme = 1ULL << 8;
+constexpr uint64_t kEferLma = 1ULL << 10;
+constexpr uint32_t kMsrMiscEnable = 0x1a0;
+constexpr uint64_t kMiscEnableFastStrings = 1;
+// LAPIC local vector table (SDM vol. 3A 10.5.1).
+constexpr size_t kApicLvtLint0 = 0x350;
+constexpr size_t kApicLvtLint1 = 0x360;
+constexpr uint32_t kDeliveryExtInt = 7 << 8;
+constexpr uint32_t kDeliveryNmi = 4 << 8;
+
+void on_kick(int) {}
+
+kvm_segment segment_from_gdt(uint64_t descriptor, uint16_t selector)
+{
+	kvm_segment segment{};
+	segment.base = ((descriptor >> 16) & 0xffffff) | ((descriptor >> 32) & 0xff000000);
+	uint32_t limit = static_cast<uint32_t>((descriptor & 0xffff) | ((descriptor >> 32) & 0xf0000));
+	segment.g = (descriptor >> 55) & 1;
+	segment.limit = segment.g ? (limit << 12) | 0xfff : limit;
+	segment.selector = selector;
+	segment.type = (descriptor >> 40) & 0xf;
+	segment.s = (descriptor >> 44) & 1;
+	segment.dpl = (descriptor >> 45) & 3;
+	segment.present = (descriptor >> 47) & 1;
+	segment.avl = (descriptor >> 52) & 1;
+	segment.l = (descriptor >> 53) & 1;
+	segment.db = (descriptor >> 54) & 1;
+	segment.unusable = segment.present ? 0 : 1;
+	return segment;
+}
+
+void set_lvt(kvm_lapic_state &lapic, size_t offset, uint32_t delivery_mode)
+{
+	uint32_t value;
+	std::memcpy(&value, lapic.regs + offset, 4);
+	value = (value & ~0x700u) | delivery_mode;
+	std::memcpy(lapic.regs + offset, &value, 4);
+}
+
+} // namespace
+
+int vcpu_kick_signal()
+{
+	return SIGRTMIN;
+}
+
+Status install_vcpu_kick_handler()
+{
+	struct sigaction action {};
+	action.sa_handler = on_kick;
+	sigemptyset(&action.sa_mask);
+	// No SA_RESTART: KVM_RUN must return EINTR.
+	if (sigaction(vcpu_kick_signal(), &action, nullptr) != 0)
+		return errno_error("sigaction for the vCPU kick signal");
+	return {};
+}
+
+Status Vcpu::configure(const std::vector<kvm_cpuid_entry2> &cpuid)
+{
+	KAIROS_TRY(fd_.set_cpuid(cpuid));
+
+	kvm_fpu fpu{};
+	fpu.fcw = 0x37f;     // FNINIT state
+	fpu.mxcsr = 0x1f80;  // all SSE exceptions masked
+	KAIROS_TRY(fd_.set_fpu(fpu));
+
+	kvm_msr_entry misc{};
+	misc.index = kMsrMiscEnable;
+	misc.data = kMiscEnableFastStrings;
+	KAIROS_TRY(fd_.set_msrs({misc}));
+
+	// Virtual-wire mode, matching the MP table's local interrupt entries.
+	kvm_lapic_state lapic{};
+	KAIROS_TRY(fd_.get_lapic(&lapic));
+	set_lvt(lapic, kApicLvtLint0, kDeliveryExtInt);
+	set_lvt(lapic, kApicLvtLint1, kDeliveryNmi);
+	return fd_.set_lapic(lapic);
+}
+
+Status Vcpu::set_boot_state(const BootEntry &entry)
+{
+	kvm_sregs sregs{};
+	KAIROS_TRY(fd_.get_sregs(&sregs));
+	auto gdt = boot_gdt_entries();
+	sregs.gdt.base = layout::kGdtAddr;
+	sregs.gdt.limit = static_cast<uint16_t>(gdt.size() * 8 - 1);
+	sregs.idt.base = layout::kIdtAddr;
+	sregs.idt.limit = 7;
+	sregs.cs = segment_from_gdt(gdt[kBootCodeSelector / 8], kBootCodeSelector);
+	kvm_segment data = segment_from_gdt(gdt[kBootDataSelector / 8], kBootDataSelector);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.tr = segment_from_gdt(gdt[kBootTssSelector / 8], kBootTssSelector);
+	sregs.cr0 = kCr0ProtectionEnable | kCr0ExtensionType | kCr0Paging;
+	sregs.cr3 = layout::kPml4Addr;
+	sregs.cr4 = kCr4Pae;
+	sregs.efer = kEferLme | kEferLma;
+	KAIROS_TRY(fd_.set_sregs(sregs));
+
+	kvm_regs regs{};
+	regs.rflags = 0x2;  // bit 1 is reserved and always set
+	regs.rip = entry.entry_point;
+	regs.rsi = entry.zero_page;
+	regs.rsp = regs.rbp = layout::kBootStackTop;
+	return fd_.set_regs(regs);
+}
+
+void Vcpu::start()
+{
+	started_ = true;
+	thread_ = std::thread([this] { run_loop(); });
+}
+
+void Vcpu::kick()
+{
+	if (!started_)
+		return;
+	// immediate_exit covers a kick that lands just before KVM_RUN starts.
+	fd_.run()->immediate_exit = 1;
+	pthread_kill(thread_.native_handle(), vcpu_kick_signal());
+}
+
+void Vcpu::join()
+{
+	if (thread_.joinable())
+		thread_.join();
+}
+
+void Vcpu::run_loop()
+{
+	thread_id_ = static_cast<uint64_t>(syscall(SYS_gettid));
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, vcpu_kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
+
+	while (!shutdown_.requested()) {
+		int error = fd_.run_once();
+		if (error == EINTR || error == EAGAIN)
+			continue;
+		if (error != 0) {
+			shutdown_.request(StopReason::HostError,
+					  errno_error(fmt::format("KVM_RUN on vCPU {}", id_), error).message);
+			return;
+		}
+		exits_.fetch_add(1, std::memory_order_relaxed);
+		if (!handle_exit())
+			return;
+	}
+}
+
+void Vcpu::handle_port_io(kvm_run *run)
+{
+	auto *data = reinterpret_cast<uint8_t *>(run) + run->io.data_offset;
+	for (uint32_t i = 0; i < run->io.count; ++i) {
+		std::span<uint8_t> chunk(data + i * run->io.size, run->io.size);
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			pio_.write(run->io.port, chunk);
+		else
+			pio_.read(run->io.port, chunk);
+	}
+}
+
+void Vcpu::handle_mmio(kvm_run *run)
+{
+	uint32_t length = std::min<uint32_t>(run->mmio.len, sizeof(run->mmio.data));
+	std::span<uint8_t> data(run->mmio.data, length);
+	if (run->mmio.is_write)
+		mmio_.write(run->mmio.phys_addr, data);
+	else
+		mmio_.read(run->mmio.phys_addr, data);
+}
+
+bool Vcpu::handle_exit()
+{
+	kvm_run *run = fd_.run();
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_port_io(run);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(run);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		shutdown_.request(StopReason::TripleFault, fmt::format("vCPU {} triple-faulted", id_));
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		switch (run->system_event.type) {
+		case KVM_SYSTEM_EVENT_SHUTDOWN:
+			shutdown_.request(StopReason::PowerOff, "system event: shutdown");
+			break;
+		case KVM_SYSTEM_EVENT_RESET:
+			shutdown_.request(StopReason::Reset, "system event: reset");
+			break;
+		default:
+			shutdown_.request(StopReason::GuestPanic,
+					  fmt::format("system event {}", run->system_event.type));
+			break;
+		}
+		return false;
+	case KVM_EXIT_HLT:
+		shutdown_.request(StopReason::GuestError, fmt::format("vCPU {} halted", id_));
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		shutdown_.request(StopReason::GuestError,
+				  fmt::format("vCPU {}: VM entry failed, hardware reason {:#x}", id_,
+					      run->fail_entry.hardware_entry_failure_reason));
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		shutdown_.request(StopReason::GuestError,
+				  fmt::format("vCPU {}: KVM internal error, suberror {}", id_,
+					      run->internal.suberror));
+		return false;
+	default:
+		shutdown_.request(StopReason::GuestError,
+				  fmt::format("vCPU {}: unexpected exit reason {}", id_, run->exit_reason));
+		return false;
+	}
+}
+
+} // namespace kairos::vmm

@@ -1,0 +1,68 @@
+// A vCPU and its thread. The thread only runs the guest and dispatches its
+// port and MMIO exits to the buses; anything slow belongs elsewhere.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "devices/bus.h"
+#include "vmm/boot.h"
+#include "vmm/kvm.h"
+#include "vmm/shutdown.h"
+
+namespace kairos::vmm {
+
+// The signal used to pull a vCPU thread out of KVM_RUN.
+int vcpu_kick_signal();
+// Installs the (empty) kick handler; call once before starting vCPUs.
+Status install_vcpu_kick_handler();
+
+class Vcpu {
+public:
+	Vcpu(uint32_t id, VcpuFd fd, const devices::Bus &pio, const devices::Bus &mmio, Shutdown &shutdown)
+		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), shutdown_(shutdown)
+	{
+	}
+	~Vcpu() { join(); }
+	Vcpu(const Vcpu &) = delete;
+	Vcpu &operator=(const Vcpu &) = delete;
+
+	uint32_t id() const { return id_; }
+
+	// CPUID, FPU, MSRs and LAPIC LINT wiring for every vCPU.
+	Status configure(const std::vector<kvm_cpuid_entry2> &cpuid);
+	// Long mode at the kernel's 64-bit entry (bootstrap processor only; the
+	// others wait for the guest's INIT/SIPI in the in-kernel LAPIC).
+	Status set_boot_state(const BootEntry &entry);
+
+	void start();
+	// Makes KVM_RUN return promptly; the loop then sees the shutdown.
+	void kick();
+	void join();
+
+	// The vCPU thread's Linux thread id (for /proc schedstat), 0 until it runs.
+	uint64_t thread_id() const { return thread_id_.load(); }
+	uint64_t exits() const { return exits_.load(std::memory_order_relaxed); }
+
+private:
+	void run_loop();
+	// Returns false when the vCPU must stop.
+	bool handle_exit();
+	void handle_port_io(kvm_run *run);
+	void handle_mmio(kvm_run *run);
+
+	uint32_t id_;
+	VcpuFd fd_;
+	const devices::Bus &pio_;
+	const devices::Bus &mmio_;
+	Shutdown &shutdown_;
+	std::thread thread_;
+	std::atomic<bool> started_{false};
+	std::atomic<uint64_t> thread_id_{0};
+	std::atomic<uint64_t> exits_{0};
+};
+
+} // namespace kairos::vmm
