@@ -89,6 +89,12 @@ void Serial::enqueue_input(std::span<const uint8_t> bytes)
 	update_irq();
 }
 
+bool Serial::guest_reads_input() const
+{
+	std::lock_guard lock(mutex_);
+	return (interrupt_enable_ & kIerReceivedData) != 0;
+}
+
 size_t Serial::input_space() const
 {
 	std::lock_guard lock(mutex_);

@@ -51,6 +51,11 @@ public:
 	// How many bytes enqueue_input accepts now, so the event loop can stop
 	// reading its input while the guest is not draining the receiver.
 	size_t input_space() const;
+	// True once the guest's driver has enabled the received-data interrupt,
+	// i.e. something in the guest has the port open and will read it. Before
+	// that (early boot), Linux flushes the receive FIFO, so a host holding
+	// input back until now loses none of it.
+	bool guest_reads_input() const;
 
 private:
 	// All below require mutex_.

@@ -58,11 +58,21 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes)
 		scan(byte);
 }
 
+void ConsoleOutput::watch_line(std::string text, std::function<void()> action)
+{
+	std::lock_guard lock(mutex_);
+	watches_.push_back({std::move(text), std::move(action)});
+}
+
 void ConsoleOutput::scan(uint8_t byte)
 {
 	if (byte == '\n' || byte == '\r') {
-		if (line_.find(kPanicBanner) != std::string::npos)
-			saw_panic_ = true;
+		for (auto &watch : watches_) {
+			if (!watch.fired && line_.find(watch.text) != std::string::npos) {
+				watch.fired = true;
+				watch.action();
+			}
+		}
 		line_.clear();
 		return;
 	}

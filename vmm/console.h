@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "vmm/base/result.h"
 #include "vmm/base/unique_fd.h"
@@ -19,6 +21,10 @@ namespace kairos::vmm {
 // Linux prints this line first when it panics (kernel/panic.c), before it
 // resets the machine under panic=-1; a reset that follows it is a panic.
 inline constexpr const char *kPanicBanner = "Kernel panic - not syncing";
+// Linux prints this when it halts for good (kernel/reboot.c), e.g. a
+// poweroff without ACPI: every CPU then sits in HLT with interrupts off,
+// which KVM handles in the kernel, so the console is all we get to see.
+inline constexpr const char *kHaltBanner = "reboot: System halted";
 
 class ConsoleOutput {
 public:
@@ -28,9 +34,12 @@ public:
 	static Result<std::unique_ptr<ConsoleOutput>> to_file(const std::filesystem::path &path);
 	static std::unique_ptr<ConsoleOutput> discard();
 
+	// Calls action (once) when a console line contains text. Register
+	// before the guest runs; actions run on a vCPU thread.
+	void watch_line(std::string text, std::function<void()> action);
+
 	// Called from vCPU threads with the bytes the guest transmitted.
 	void write(std::span<const uint8_t> bytes);
-	bool saw_panic() const { return saw_panic_.load(); }
 	uint64_t bytes_written() const { return bytes_.load(); }
 
 private:
@@ -40,7 +49,12 @@ private:
 	int fd_;
 	std::mutex mutex_;
 	std::string line_;
-	std::atomic<bool> saw_panic_{false};
+	struct LineWatch {
+		std::string text;
+		std::function<void()> action;
+		bool fired = false;
+	};
+	std::vector<LineWatch> watches_;
 	std::atomic<uint64_t> bytes_{0};
 };
 

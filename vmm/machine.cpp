@@ -128,6 +128,10 @@ Status Machine::create_devices()
 	}
 
 	ConsoleOutput *console = console_.get();
+	console->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
+	console->watch_line(kHaltBanner, [this] {
+		shutdown_.request(StopReason::PowerOff, "the guest halted (no ACPI power-off)");
+	});
 	serial_ = std::make_shared<devices::Serial>(
 		std::make_shared<KvmIrqLine>(vm_, layout::kIrqCom1),
 		[console](std::span<const uint8_t> bytes) { console->write(bytes); });
@@ -136,7 +140,7 @@ Status Machine::create_devices()
 	// reboot=k resets through the keyboard controller; the panic banner
 	// before it tells a panic (panic=-1 resets at once) from a clean reboot.
 	auto i8042 = std::make_shared<devices::I8042>([this] {
-		if (console_->saw_panic())
+		if (guest_panicked_)
 			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked and reset");
 		else
 			shutdown_.request(StopReason::Reset, "the guest reset through the i8042");
@@ -272,8 +276,9 @@ RunResult Machine::run()
 
 	bool stdin_watched = false;
 	while (!shutdown_.requested()) {
-		// Watch stdin only while the guest can take input (back-pressure).
-		bool want_stdin = stdin_open_ && serial_->input_space() > 0;
+		// Watch stdin only while the guest reads and has room: input waits
+		// in the pipe instead of being flushed at boot or overflowing.
+		bool want_stdin = stdin_open_ && serial_->guest_reads_input() && serial_->input_space() > 0;
 		if (want_stdin && !stdin_watched) {
 			if (!loop_->watch(STDIN_FILENO, [this] { forward_console_input(); }).ok())
 				stdin_open_ = false;

@@ -63,6 +63,7 @@ private:
 	std::optional<RawTerminal> raw_terminal_;
 	EscapeDetector escape_;
 	bool stdin_open_ = false;
+	std::atomic<bool> guest_panicked_{false};
 	UniqueFd signal_fd_;
 	BootEntry boot_entry_{};
 	std::chrono::steady_clock::time_point started_;

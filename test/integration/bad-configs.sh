@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Bad configs are refused before any KVM call, with one line naming the key,
+# and exit code 2; no guest is needed, so this runs on any host.
+source "$(dirname "$0")/lib.sh"
+
+check_refused() {  # check_refused JSON EXPECTED_MESSAGE_PART
+	printf '%s\n' "$1" >bad.json
+	set +e
+	"$KAIROS_BIN" run bad.json >out.txt 2>err.txt
+	RC=$?
+	set -e
+	if [ "$RC" -eq 2 ] && grep -qF -- "$2" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+		pass "refused: $2"
+	else
+		fail "expected exit 2 and one line with '$2'; got exit $RC: $(cat err.txt)"
+	fi
+}
+
+kernel="\"kernel\": \"$KAIROS_TEST_KERNEL\""
+check_refused "{\"machine\": {\"vcpus\": 0}, \"boot\": {$kernel}}" "machine.vcpus: must be 1..64, got 0"
+check_refused "{\"machine\": {\"vcpus\": 65}, \"boot\": {$kernel}}" "machine.vcpus: must be 1..64, got 65"
+check_refused "{\"machine\": {\"memory_mib\": \"lots\"}, \"boot\": {$kernel}}" "machine.memory_mib: must be an integer"
+check_refused "{\"machine\": {\"memory_mib\": 8}, \"boot\": {$kernel}}" "machine.memory_mib: must be 64..65536, got 8"
+check_refused "{\"machine\": {\"vpcus\": 2}, \"boot\": {$kernel}}" "machine.vpcus: unknown key"
+check_refused "{\"boot\": {\"kernel\": \"no-such-vmlinuz\"}}" "boot.kernel: $WORK/no-such-vmlinuz: no such file"
+check_refused "{\"boot\": {$kernel, \"initrd\": \"missing.img\"}}" "boot.initrd: $WORK/missing.img: no such file"
+check_refused "{\"boot\": {$kernel}, \"console\": {\"input\": 3}}" "console.input: must be a string"
+check_refused "{\"boot\": {$kernel}, \"clock\": {\"kvmclock\": \"yes\"}}" "clock.kvmclock: must be true or false"
+check_refused "{\"boot\": {$kernel}" "invalid JSON"
+check_refused "{}" "boot: is required"
+
+# kairos check validates without running anything.
+write_config good.json 2 256 "console=ttyS0"
+if "$KAIROS_BIN" check good.json >out.txt 2>err.txt && grep -q "ok (2 vCPUs, 256 MiB)" out.txt; then
+	pass "kairos check accepts a good config"
+else
+	fail "kairos check good.json: $(cat out.txt err.txt)"
+fi
+
+# Usage errors.
+set +e
+"$KAIROS_BIN" frobnicate >/dev/null 2>err.txt; RC=$?
+set -e
+if [ "$RC" -eq 2 ] && grep -q "unknown command 'frobnicate'" err.txt; then pass "unknown command refused"; else fail "unknown command: exit $RC"; fi
+if "$KAIROS_BIN" --help | grep -q "kairos run CONFIG.json\|run CONFIG.json"; then pass "--help shows usage"; else fail "--help"; fi
+
+# On a host whose /dev/kvm has no hardware virtualization, `kairos run` says
+# so in one line and points at scripts/with-kvm instead of crawling.
+if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+	set +e
+	"$KAIROS_BIN" run good.json >out.txt 2>err.txt; RC=$?
+	set -e
+	if [ "$RC" -eq 1 ] && grep -q "scripts/with-kvm" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+		pass "no hardware virtualization: one-line pointer to scripts/with-kvm"
+	else
+		fail "without vmx/svm: exit $RC, $(cat err.txt)"
+	fi
+fi
+finish

@@ -1,0 +1,129 @@
+# Shared helpers for the guest integration tests. Each test script sources
+# this, boots a real guest through scripts/with-kvm and asserts on what the
+# guest printed (its /init reports "KAIROS-GUEST key=value" lines), on the
+# exit code of `kairos run` and on its --stats JSON. No timing assertions.
+#
+# Environment (set by CTest, see CMakeLists.txt beside this file):
+#   KAIROS_BIN, KAIROS_SOURCE_DIR, KAIROS_TEST_KERNEL, KAIROS_TEST_INITRAMFS
+set -euo pipefail
+
+: "${KAIROS_BIN:?KAIROS_BIN must point at the kairos binary}"
+: "${KAIROS_SOURCE_DIR:?}"
+: "${KAIROS_TEST_KERNEL:?}"
+: "${KAIROS_TEST_INITRAMFS:?}"
+
+WITH_KVM="$KAIROS_SOURCE_DIR/scripts/with-kvm"
+TEST_NAME=$(basename "$0" .sh)
+# with-kvm shares the current directory writable with the emulated machine,
+# so everything a test writes lives under it.
+WORK="$PWD/$TEST_NAME.work"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$WORK"
+failures=0
+
+log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+# Exit 77 (CTest's SKIP_RETURN_CODE) with a loud reason when no KVM can be had.
+require_kvm() {
+	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		return
+	fi
+	if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1; then
+		return  # scripts/with-kvm emulates an AMD-V machine
+	fi
+	echo "SKIPPED: $TEST_NAME needs /dev/kvm with hardware virtualization, or" \
+	     "qemu-system-x86_64 and a Debian kernel for scripts/with-kvm" >&2
+	exit 77
+}
+
+# write_config FILE VCPUS MEMORY_MIB CMDLINE [INITRD] [EXTRA_JSON]
+write_config() {
+	local file=$1 vcpus=$2 memory=$3 cmdline=$4 initrd=${5:-$KAIROS_TEST_INITRAMFS} extra=${6:-}
+	cat >"$file" <<JSON
+{
+  "machine": {"vcpus": $vcpus, "memory_mib": $memory},
+  "boot": {"kernel": "$KAIROS_TEST_KERNEL", "initrd": "$initrd", "cmdline": "$cmdline"}${extra:+,
+  $extra}
+}
+JSON
+}
+
+# The command line every test starts from: the init mode is appended.
+BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
+
+# run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
+# leaves out.txt (guest console), err.txt (kairos messages), stats.json.
+run_guest() {
+	local config=$1 input=${2:-/dev/null}
+	log "booting $(basename "$config")"
+	set +e
+	"$WITH_KVM" --timeout 420 -- timeout --kill-after=10 360 \
+		"$KAIROS_BIN" run "$config" --stats stats.json <"$input" >out.txt 2>err.txt
+	RC=$?
+	set -e
+	log "kairos exited with $RC: $(tail -n 1 err.txt)"
+}
+
+# run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
+run_in_kvm() {
+	set +e
+	"$WITH_KVM" --timeout 420 -- "$@" >out.txt 2>err.txt
+	RC=$?
+	set -e
+}
+
+fail() {
+	log "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+pass() { log "ok: $*"; }
+
+# guest_value KEY: the value of the guest's "KAIROS-GUEST KEY=value" line.
+guest_value() {
+	sed -n "s/^KAIROS-GUEST $1=//p" out.txt | tr -d '\r' | head -n 1
+}
+
+expect_rc() {
+	if [ "$RC" -eq "$1" ]; then pass "exit code $1"; else fail "exit code $RC, expected $1"; fi
+}
+
+expect_value() {
+	local actual
+	actual=$(guest_value "$1")
+	if [ "$actual" = "$2" ]; then pass "$1=$2"; else fail "$1 is '$actual', expected '$2'"; fi
+}
+
+# expect_between KEY LOW HIGH: an integer guest value in [LOW, HIGH].
+expect_between() {
+	local actual
+	actual=$(guest_value "$1")
+	if [ -n "$actual" ] && [ "$actual" -ge "$2" ] && [ "$actual" -le "$3" ]; then
+		pass "$1=$actual within [$2, $3]"
+	else
+		fail "$1 is '$actual', expected within [$2, $3]"
+	fi
+}
+
+expect_output() {
+	if grep -qF -- "$1" out.txt; then pass "console shows '$1'"; else fail "console lacks '$1'"; fi
+}
+
+expect_stderr() {
+	if grep -qF -- "$1" err.txt; then pass "kairos says '$1'"; else fail "kairos did not say '$1'"; fi
+}
+
+# finish: print the evidence on failure and exit with the verdict.
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		log "$failures check(s) failed; guest console (tail):"
+		tail -n 40 out.txt 2>/dev/null | sed 's/^/  | /'
+		log "kairos stderr:"
+		sed 's/^/  | /' err.txt 2>/dev/null | tail -n 20
+		exit 1
+	fi
+	log "all checks passed"
+	rm -rf "$WORK"
+	exit 0
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SIGTERM stops a running VM cleanly: exit code 143, stats still written.
+source "$(dirname "$0")/lib.sh"
+require_kvm
+
+write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=shell" "$KAIROS_TEST_INITRAMFS" \
+	'"console": {"input": "none"}'
+cat >inside.sh <<SCRIPT
+#!/bin/sh
+# Inside the KVM machine: boot, wait for the guest's shell, then SIGTERM.
+"$KAIROS_BIN" run vm.json --stats stats.json >guest.txt 2>kairos.txt &
+pid=\$!
+for i in \$(seq 1 600); do
+	grep -q "KAIROS-GUEST init-done" guest.txt 2>/dev/null && break
+	sleep 0.5
+done
+kill -TERM \$pid
+wait \$pid
+echo "kairos-exit=\$?"
+SCRIPT
+chmod +x inside.sh
+run_in_kvm ./inside.sh
+if grep -q "kairos-exit=143" out.txt; then pass "SIGTERM gave exit code 143"; else fail "$(cat out.txt)"; fi
+if grep -q "stopped by signal" kairos.txt; then pass "kairos said it stopped by signal"; else fail "kairos stderr: $(cat kairos.txt)"; fi
+if grep -q '"code": 143' stats.json; then pass "stats written on SIGTERM"; else fail "no stats after SIGTERM"; fi
+mv guest.txt out.txt  # the guest console, for finish's diagnostics
+finish

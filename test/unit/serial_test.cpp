@@ -1,0 +1,385 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "devices/bus.h"
+#include "devices/serial.h"
+
+using kairos::devices::Bus;
+using kairos::devices::IrqLine;
+using kairos::devices::Serial;
+
+namespace {
+
+class RecordingIrqLine : public IrqLine {
+public:
+	void set_level(bool high) override { levels.push_back(high); }
+	std::vector<bool> levels;
+};
+
+// Register offsets (PC16550D Table II).
+constexpr uint64_t kData = 0;
+constexpr uint64_t kIer = 1;
+constexpr uint64_t kIir = 2;
+constexpr uint64_t kFcr = 2;
+constexpr uint64_t kLcr = 3;
+constexpr uint64_t kMcr = 4;
+constexpr uint64_t kLsr = 5;
+constexpr uint64_t kMsr = 6;
+constexpr uint64_t kScr = 7;
+
+constexpr uint8_t kIerReceivedData = 0x01;
+constexpr uint8_t kIerThrEmpty = 0x02;
+constexpr uint8_t kIerLineStatus = 0x04;
+constexpr uint8_t kIerModemStatus = 0x08;
+
+constexpr uint8_t kIirNone = 0x01;
+constexpr uint8_t kIirLineStatus = 0x06;
+constexpr uint8_t kIirReceivedData = 0x04;
+constexpr uint8_t kIirThrEmpty = 0x02;
+constexpr uint8_t kIirModemStatus = 0x00;
+
+constexpr uint8_t kMcrDtr = 0x01;
+constexpr uint8_t kMcrRts = 0x02;
+constexpr uint8_t kMcrOut1 = 0x04;
+constexpr uint8_t kMcrOut2 = 0x08;
+constexpr uint8_t kMcrLoop = 0x10;
+
+constexpr uint8_t kLsrDataReady = 0x01;
+constexpr uint8_t kLsrOverrun = 0x02;
+constexpr uint8_t kLsrIdle = 0x60;  // THRE | TEMT
+
+struct Uart {
+	std::shared_ptr<RecordingIrqLine> irq = std::make_shared<RecordingIrqLine>();
+	std::string output;
+	Serial serial{irq, [this](std::span<const uint8_t> bytes) {
+			      output.append(bytes.begin(), bytes.end());
+		      }};
+
+	uint8_t in(uint64_t offset)
+	{
+		uint8_t value = 0;
+		serial.read(offset, {&value, 1});
+		return value;
+	}
+	void out(uint64_t offset, uint8_t value) { serial.write(offset, {&value, 1}); }
+	void type(std::string_view text)
+	{
+		serial.enqueue_input({reinterpret_cast<const uint8_t *>(text.data()), text.size()});
+	}
+};
+
+} // namespace
+
+TEST_CASE("serial: THR writes reach the output callback", "[serial]")
+{
+	Uart uart;
+	CHECK(uart.in(kLsr) == kLsrIdle);
+	uart.out(kData, 'h');
+	uart.out(kData, 'i');
+	CHECK(uart.output == "hi");
+	// Transmission is synchronous: THR and the shifter are empty again.
+	CHECK(uart.in(kLsr) == kLsrIdle);
+}
+
+TEST_CASE("serial: DLAB switches offsets 0 and 1 to the divisor latch", "[serial]")
+{
+	Uart uart;
+	uart.out(kIer, kIerReceivedData);
+	uart.out(kLcr, 0x83);  // DLAB, 8N1
+	CHECK(uart.in(kData) == 12);  // 9600 baud at reset
+	CHECK(uart.in(kIer) == 0);
+	uart.out(kData, 0x01);  // 115200 baud
+	uart.out(kIer, 0x02);
+	CHECK(uart.in(kData) == 0x01);
+	CHECK(uart.in(kIer) == 0x02);
+	CHECK(uart.output.empty());  // a DLL write is not a transmit
+
+	uart.out(kLcr, 0x03);
+	CHECK(uart.in(kLcr) == 0x03);
+	CHECK(uart.in(kIer) == kIerReceivedData);  // IER kept its value
+	uart.out(kData, 'x');
+	CHECK(uart.output == "x");
+	uart.out(kLcr, 0x83);
+	CHECK(uart.in(kData) == 0x01);
+	CHECK(uart.in(kIer) == 0x02);
+}
+
+TEST_CASE("serial: IER keeps only its four defined bits", "[serial]")
+{
+	Uart uart;
+	uart.out(kIer, 0xff);
+	CHECK(uart.in(kIer) == 0x0f);
+	uart.out(kMcr, 0xff);
+	CHECK(uart.in(kMcr) == 0x1f);
+}
+
+TEST_CASE("serial: LSR.DR follows the receive buffer", "[serial]")
+{
+	Uart uart;
+	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+	uart.type("ab");
+	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady));
+	CHECK(uart.serial.input_space() == Serial::kInputCapacity - 2);
+	CHECK(uart.in(kData) == 'a');
+	CHECK((uart.in(kLsr) & kLsrDataReady) != 0);
+	CHECK(uart.in(kData) == 'b');
+	CHECK(uart.in(kLsr) == kLsrIdle);
+	CHECK(uart.in(kData) == 0);  // empty reads do not underflow
+	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+}
+
+TEST_CASE("serial: IIR reports the FIFO bits only when FCR enables them", "[serial]")
+{
+	Uart uart;
+	CHECK(uart.in(kIir) == kIirNone);
+	uart.out(kFcr, 0x01);
+	CHECK(uart.in(kIir) == (0xc0 | kIirNone));
+	uart.type("xyz");
+	uart.out(kFcr, 0x03);  // clear the receive FIFO
+	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+	uart.type("x");
+	uart.out(kFcr, 0x00);  // disabling the FIFOs clears them too
+	CHECK(uart.in(kIir) == kIirNone);
+	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+}
+
+TEST_CASE("serial: IIR reports sources in priority order", "[serial]")
+{
+	Uart uart;
+	uart.out(kIer, kIerReceivedData | kIerThrEmpty | kIerLineStatus | kIerModemStatus);
+	// Loopback drops all three modem inputs that are normally on:
+	// a modem-status change.
+	uart.out(kMcr, kMcrLoop);
+	std::string flood(Serial::kInputCapacity + 1, 'x');
+	uart.type(flood);  // data available, and an overrun
+
+	CHECK(uart.in(kIir) == kIirLineStatus);
+	CHECK(uart.in(kIir) == kIirLineStatus);  // reading IIR does not clear it
+	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady | kLsrOverrun));
+	CHECK(uart.in(kIir) == kIirReceivedData);
+	for (size_t i = 0; i < Serial::kInputCapacity; i++)
+		uart.in(kData);
+	CHECK(uart.in(kIir) == kIirThrEmpty);
+	CHECK(uart.in(kIir) == kIirModemStatus);  // that IIR read acknowledged THRE
+	CHECK(uart.in(kMsr) == 0x0b);  // DCTS | DDSR | DDCD, inputs now all off
+	CHECK(uart.in(kIir) == kIirNone);
+}
+
+TEST_CASE("serial: THRE interrupt follows 16550 semantics", "[serial]")
+{
+	Uart uart;
+	CHECK(uart.in(kIir) == kIirNone);
+
+	// Linux's UART_BUG_THRE probe: enabling ETBEI with THR empty raises
+	// THRE, reading IIR acknowledges it, and re-enabling raises it again.
+	uart.out(kIer, kIerThrEmpty);
+	CHECK(uart.in(kIir) == kIirThrEmpty);
+	CHECK(uart.in(kIir) == kIirNone);
+	uart.out(kIer, 0);
+	uart.out(kIer, kIerThrEmpty);
+	CHECK(uart.in(kIir) == kIirThrEmpty);
+
+	// Rewriting IER with ETBEI already on does not re-raise it.
+	uart.out(kIer, kIerThrEmpty);
+	CHECK(uart.in(kIir) == kIirNone);
+
+	// A THR write empties at once, so THRE is pending again.
+	uart.out(kData, 'a');
+	CHECK(uart.in(kIir) == kIirThrEmpty);
+	CHECK(uart.in(kIir) == kIirNone);
+
+	// With ETBEI off THRE is not reported; turning it on raises it.
+	uart.out(kIer, 0);
+	uart.out(kData, 'b');
+	CHECK(uart.in(kIir) == kIirNone);
+	uart.out(kIer, kIerThrEmpty);
+	CHECK(uart.in(kIir) == kIirThrEmpty);
+	CHECK(uart.output == "ab");
+}
+
+TEST_CASE("serial: the IRQ line is the pending interrupt gated by OUT2", "[serial]")
+{
+	Uart uart;
+	auto &levels = uart.irq->levels;
+
+	// Pending but OUT2 off: the line stays low and is not touched.
+	uart.out(kIer, kIerThrEmpty);
+	CHECK(levels.empty());
+	uart.out(kMcr, kMcrOut2 | kMcrDtr | kMcrRts);
+	CHECK(levels == std::vector<bool>{true});
+
+	uart.in(kIir);  // acknowledges THRE
+	CHECK(levels == std::vector<bool>{true, false});
+	uart.out(kData, 'a');
+	CHECK(levels == std::vector<bool>{true, false, true});
+	uart.out(kData, 'b');  // still pending: no call
+	CHECK(levels.size() == 3);
+	uart.out(kIer, 0);
+	CHECK(levels == std::vector<bool>{true, false, true, false});
+
+	// Received data raises the line until the guest drains it.
+	uart.out(kIer, kIerReceivedData);
+	uart.type("hi");
+	CHECK(levels.size() == 5);
+	CHECK(levels.back() == true);
+	uart.in(kData);
+	CHECK(levels.size() == 5);
+	uart.in(kData);
+	CHECK(levels.size() == 6);
+	CHECK(levels.back() == false);
+
+	// Dropping OUT2 with an interrupt pending lowers the line, raising it
+	// again restores it: every change is an edge the IOAPIC can see.
+	uart.type("!");
+	CHECK(levels.size() == 7);
+	uart.out(kMcr, kMcrDtr | kMcrRts);
+	CHECK(levels.size() == 8);
+	CHECK(levels.back() == false);
+	uart.out(kMcr, kMcrOut2 | kMcrDtr | kMcrRts);
+	CHECK(levels.size() == 9);
+	CHECK(levels.back() == true);
+	CHECK(uart.in(kIir) == kIirReceivedData);
+}
+
+TEST_CASE("serial: the line status interrupt clears on LSR read", "[serial]")
+{
+	Uart uart;
+	uart.out(kMcr, kMcrOut2);
+	uart.out(kIer, kIerLineStatus);
+	std::string flood(Serial::kInputCapacity + 10, 'x');
+	uart.type(flood);
+	CHECK(uart.in(kIir) == kIirLineStatus);
+	CHECK(uart.irq->levels == std::vector<bool>{true});
+	CHECK((uart.in(kLsr) & kLsrOverrun) != 0);
+	CHECK(uart.irq->levels == std::vector<bool>{true, false});
+	CHECK((uart.in(kLsr) & kLsrOverrun) == 0);
+}
+
+TEST_CASE("serial: loopback returns transmitted bytes and mirrors MCR in MSR", "[serial]")
+{
+	Uart uart;
+	CHECK((uart.in(kMsr) & 0xf0) == 0xb0);  // DCD, DSR, CTS: a ready modem
+
+	// Linux's 8250 autoconfig loopback test: RTS and OUT2 in, CTS and DCD out.
+	uart.out(kMcr, kMcrLoop | kMcrRts | kMcrOut2);
+	CHECK((uart.in(kMsr) & 0xf0) == 0x90);
+	uart.out(kMcr, kMcrLoop | kMcrDtr | kMcrOut1);
+	uint8_t status = uart.in(kMsr);
+	CHECK((status & 0xf0) == 0x60);  // DSR, RI
+	CHECK((status & 0x0f) == 0x0b);  // DCTS, DDSR, DDCD
+	uart.out(kMcr, kMcrLoop | kMcrDtr);
+	CHECK((uart.in(kMsr) & 0x0f) == 0x04);  // TERI: RI went away
+	CHECK((uart.in(kMsr) & 0x0f) == 0x00);  // deltas clear on read
+
+	uart.out(kIer, kIerReceivedData);
+	uart.out(kMcr, kMcrLoop | kMcrOut2);
+	uart.out(kData, 'x');
+	CHECK(uart.output.empty());
+	CHECK((uart.in(kLsr) & kLsrDataReady) != 0);
+	// Interrupts show in IIR, but loopback disconnects OUT2 from the line.
+	CHECK(uart.in(kIir) == kIirReceivedData);
+	CHECK(uart.irq->levels.empty());
+	CHECK(uart.in(kData) == 'x');
+
+	uart.out(kMcr, kMcrOut2);
+	uart.out(kData, 'y');
+	CHECK(uart.output == "y");
+	CHECK((uart.in(kMsr) & 0xf0) == 0xb0);
+}
+
+TEST_CASE("serial: receive overflow sets OE and keeps the FIFO", "[serial]")
+{
+	Uart uart;
+	std::string first(Serial::kInputCapacity - 1, 'a');
+	uart.type(first);
+	CHECK(uart.serial.input_space() == 1);
+	uart.type("bcd");  // 'b' fits, the rest is lost
+	CHECK(uart.serial.input_space() == 0);
+	uart.type("e");
+	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady | kLsrOverrun));
+	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady));  // OE clears on read
+
+	std::string received;
+	while (uart.in(kLsr) & kLsrDataReady)
+		received.push_back(static_cast<char>(uart.in(kData)));
+	CHECK(received == first + "b");
+	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+}
+
+TEST_CASE("serial: scratch register and byte-wise wide accesses", "[serial]")
+{
+	Uart uart;
+	uart.out(kScr, 0x5a);
+	CHECK(uart.in(kScr) == 0x5a);
+
+	// A 16-bit access is two byte accesses: LSR then MSR.
+	uint8_t wide[2] = {};
+	uart.serial.read(kLsr, wide);
+	CHECK(wide[0] == kLsrIdle);
+	CHECK((wide[1] & 0xf0) == 0xb0);
+}
+
+TEST_CASE("serial: registers through the bus at COM1", "[serial]")
+{
+	Bus bus;
+	std::string output;
+	auto serial = std::make_shared<Serial>(nullptr, [&](std::span<const uint8_t> bytes) {
+		output.append(bytes.begin(), bytes.end());
+	});
+	REQUIRE(bus.add(0x3f8, 8, serial).ok());
+	uint8_t byte = 'k';
+	REQUIRE(bus.write(0x3f8, {&byte, 1}));
+	CHECK(output == "k");
+	REQUIRE(bus.read(0x3fd, {&byte, 1}));
+	CHECK(byte == kLsrIdle);
+	CHECK_FALSE(bus.read(0x400, {&byte, 1}));
+}
+
+TEST_CASE("serial: input from another thread arrives in order under back-pressure", "[serial]")
+{
+	Uart uart;
+	constexpr size_t kTotal = 3 * Serial::kInputCapacity;
+	std::thread producer([&] {
+		size_t sent = 0;
+		while (sent < kTotal) {
+			size_t space = uart.serial.input_space();
+			if (space == 0) {
+				std::this_thread::yield();
+				continue;
+			}
+			std::vector<uint8_t> chunk;
+			for (size_t i = 0; i < space && sent < kTotal; i++, sent++)
+				chunk.push_back(static_cast<uint8_t>(sent % 251));
+			uart.serial.enqueue_input(chunk);
+		}
+	});
+	size_t received = 0;
+	bool in_order = true;
+	while (received < kTotal) {
+		if (!(uart.in(kLsr) & kLsrDataReady)) {
+			std::this_thread::yield();
+			continue;
+		}
+		in_order = in_order && uart.in(kData) == static_cast<uint8_t>(received % 251);
+		received++;
+	}
+	producer.join();
+	CHECK(in_order);
+	// The only writer was the producer and it respected input_space.
+	CHECK((uart.in(kLsr) & kLsrOverrun) == 0);
+}
+
+TEST_CASE("the guest reads input once its driver enables the receive interrupt", "[serial]")
+{
+	Uart uart;
+	CHECK_FALSE(uart.serial.guest_reads_input());
+	uart.out(kIer, kIerReceivedData);
+	CHECK(uart.serial.guest_reads_input());
+	uart.out(kIer, kIerThrEmpty);
+	CHECK_FALSE(uart.serial.guest_reads_input());
+}
