@@ -178,7 +178,16 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	ObjectReader clock = top.object("clock");
 	config.clock.kvmclock = clock.boolean("kvmclock", true);
 	config.clock.kairos = clock.boolean("kairos", true);
+	config.clock.refresh_ms =
+		static_cast<uint32_t>(clock.integer("refresh_ms", kMinRefreshMs, kMaxRefreshMs, 1000));
 	clock.reject_unknown_keys();
+
+	ObjectReader events = top.object("events");
+	config.events.virtual_timer_hz =
+		static_cast<uint32_t>(events.integer("virtual_timer_hz", 0, kMaxVirtualTimerHz, 0));
+	events.reject_unknown_keys();
+	if (config.events.virtual_timer_hz > 0 && !config.clock.kairos)
+		ObjectReader::fail("events.virtual_timer_hz", "needs clock.kairos (the Kairos device) on");
 
 	top.reject_unknown_keys();
 	return config;

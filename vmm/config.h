@@ -14,6 +14,9 @@ namespace kairos::vmm {
 inline constexpr uint32_t kMaxVcpus = 64;
 inline constexpr uint64_t kMinMemoryMib = 64;
 inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
+inline constexpr uint32_t kMinRefreshMs = 10;
+inline constexpr uint32_t kMaxRefreshMs = 60000;
+inline constexpr uint32_t kMaxVirtualTimerHz = 10000;
 inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
 
 struct Config {
@@ -33,9 +36,13 @@ struct Config {
 		bool input_from_stdin = true;
 	} console;
 	struct Clock {
-		bool kvmclock = true;  // advertise KVM's paravirtual clock
-		bool kairos = true;    // advertise the Kairos CPUID leaves
+		bool kvmclock = true;      // advertise KVM's paravirtual clock
+		bool kairos = true;        // the Kairos device: CPUID leaves, shared info, events
+		uint32_t refresh_ms = 1000;  // how often host time is re-published
 	} clock;
+	struct Events {
+		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off
+	} events;
 };
 
 // Parses JSON text; relative paths resolve against base_dir.

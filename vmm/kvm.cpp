@@ -314,6 +314,26 @@ Status VcpuFd::set_lapic(const kvm_lapic_state &lapic) const
 	return checked_ioctl(fd_.get(), KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
 }
 
+Result<int64_t> VcpuFd::tsc_offset() const
+{
+	int64_t offset = 0;
+	kvm_device_attr attr{};
+	attr.group = KVM_VCPU_TSC_CTRL;
+	attr.attr = KVM_VCPU_TSC_OFFSET;
+	attr.addr = reinterpret_cast<uint64_t>(&offset);
+	if (ioctl(fd_.get(), KVM_GET_DEVICE_ATTR, &attr) < 0)
+		return errno_error("KVM_GET_DEVICE_ATTR KVM_VCPU_TSC_OFFSET");
+	return offset;
+}
+
+Result<uint32_t> VcpuFd::tsc_khz() const
+{
+	int khz = ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+	if (khz <= 0)
+		return errno_error("KVM_GET_TSC_KHZ (vCPU)");
+	return static_cast<uint32_t>(khz);
+}
+
 int VcpuFd::run_once() const
 {
 	return ioctl(fd_.get(), KVM_RUN, 0) < 0 ? errno : 0;

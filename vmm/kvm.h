@@ -35,6 +35,9 @@ public:
 	Status set_msrs(const std::vector<kvm_msr_entry> &entries) const;
 	Status get_lapic(kvm_lapic_state *lapic) const;
 	Status set_lapic(const kvm_lapic_state &lapic) const;
+	// guest TSC = host TSC + offset (no TSC scaling); KVM_VCPU_TSC_OFFSET.
+	Result<int64_t> tsc_offset() const;
+	Result<uint32_t> tsc_khz() const;
 	// KVM_RUN; returns errno (0 on success) so the caller can tell EINTR.
 	int run_once() const;
 

@@ -1,9 +1,12 @@
 #include "vmm/machine.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -44,6 +47,27 @@ public:
 	void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0); }
 	void write(uint64_t, std::span<const uint8_t>) override {}
 };
+
+Result<UniqueFd> periodic_timer(uint64_t period_ns, const char *what)
+{
+	UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	if (!fd)
+		return errno_error(fmt::format("timerfd_create for {}", what));
+	itimerspec spec{};
+	spec.it_interval.tv_sec = static_cast<time_t>(period_ns / 1'000'000'000ULL);
+	spec.it_interval.tv_nsec = static_cast<long>(period_ns % 1'000'000'000ULL);
+	spec.it_value = spec.it_interval;
+	if (timerfd_settime(fd.get(), 0, &spec, nullptr) != 0)
+		return errno_error(fmt::format("timerfd_settime for {}", what));
+	return fd;
+}
+
+// Drains a timerfd; true if it had expired.
+bool consume_timer(int fd)
+{
+	uint64_t expirations = 0;
+	return ::read(fd, &expirations, sizeof(expirations)) == sizeof(expirations) && expirations > 0;
+}
 
 Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
 {
@@ -88,6 +112,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config)
 	KAIROS_TRY(machine->create_devices());
 	KAIROS_TRY(machine->load_guest());
 	KAIROS_TRY(machine->create_vcpus());
+	if (config.clock.kairos)
+		KAIROS_TRY(machine->create_paravirt_device());
 	KAIROS_TRY(machine->watch_host_events());
 	return machine;
 }
@@ -187,6 +213,9 @@ Status Machine::create_vcpus()
 	options.vcpu_count = config_.machine.vcpus;
 	options.kvmclock = config_.clock.kvmclock;
 	options.kairos = config_.clock.kairos;
+	options.kairos_abi_version = KAIROS_ABI_VERSION;
+	options.kairos_port_base = layout::kPortKairosBase;
+	options.kairos_upcall_irq = layout::kIrqKairosUpcall;
 	for (uint32_t id = 0; id < config_.machine.vcpus; ++id) {
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
@@ -198,6 +227,70 @@ Status Machine::create_vcpus()
 		vcpus_.push_back(std::move(vcpu));
 	}
 	return {};
+}
+
+Status Machine::create_paravirt_device()
+{
+	// Upcalls go through an irqfd: raising an event from any thread
+	// interrupts the guest without a trip through a vCPU thread.
+	upcall_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (!upcall_fd_)
+		return errno_error("eventfd for the event-channel upcall");
+	KAIROS_TRY(vm_.register_irqfd(upcall_fd_.get(), layout::kIrqKairosUpcall));
+	int upcall = upcall_fd_.get();
+	events_ = std::make_unique<pvclock::EventChannels>([upcall] {
+		uint64_t one = 1;
+		[[maybe_unused]] auto written = ::write(upcall, &one, sizeof(one));
+	});
+
+	std::vector<int64_t> offsets;
+	std::vector<const Vcpu *> vcpus;
+	for (const auto &vcpu : vcpus_) {
+		auto offset = vcpu->tsc_offset();
+		if (!offset)
+			return offset.error();
+		offsets.push_back(*offset);
+		vcpus.push_back(vcpu.get());
+	}
+	auto khz = vcpus_.front()->tsc_khz();
+	if (!khz)
+		return khz.error();
+	time_ = std::make_unique<TimeService>(uint64_t{*khz} * 1000, std::move(offsets));
+	time_->set_vcpus(std::move(vcpus));
+
+	areas_ = std::make_unique<GuestAreas>(memory_);
+	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_, [this] {
+		guest_panicked_ = true;
+		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
+	});
+	return pio_bus_.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, kairos_device_);
+}
+
+Status Machine::start_periodic_timers()
+{
+	if (!time_)
+		return {};
+	auto refresh = periodic_timer(uint64_t{config_.clock.refresh_ms} * 1'000'000ULL, "clock.refresh_ms");
+	if (!refresh)
+		return refresh.error();
+	refresh_timer_ = std::move(*refresh);
+	KAIROS_TRY(loop_->watch(refresh_timer_.get(), [this] {
+		if (consume_timer(refresh_timer_.get()))
+			time_->publish();
+	}));
+	if (config_.events.virtual_timer_hz == 0)
+		return {};
+	auto tick = periodic_timer(1'000'000'000ULL / config_.events.virtual_timer_hz, "events.virtual_timer_hz");
+	if (!tick)
+		return tick.error();
+	virtual_timer_ = std::move(*tick);
+	return loop_->watch(virtual_timer_.get(), [this] {
+		if (!consume_timer(virtual_timer_.get()))
+			return;
+		// As Xen does before its timer interrupt: fresh time first.
+		time_->publish();
+		events_->raise(KAIROS_EVENT_VIRTUAL_TIMER);
+	});
 }
 
 Status Machine::watch_host_events()
@@ -235,7 +328,7 @@ Status Machine::watch_host_events()
 		}
 		stdin_open_ = true;
 	}
-	return {};
+	return start_periodic_timers();
 }
 
 // Reads stdin only while the UART has room, so typed or piped input waits
@@ -266,6 +359,9 @@ void Machine::forward_console_input()
 			forward.push_back(byte);
 	}
 	serial_->enqueue_input(forward);
+	// A line of host input is also a virtual console event for the guest.
+	if (events_ && std::find(forward.begin(), forward.end(), '\n') != forward.end())
+		events_->raise(KAIROS_EVENT_CONSOLE);
 }
 
 RunResult Machine::run()
@@ -322,6 +418,50 @@ std::string Machine::stats_json(const RunResult &result) const
 	for (const auto &vcpu : vcpus_)
 		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()}});
 	stats["vcpus"] = vcpus;
+	if (kairos_device_) {
+		nlohmann::json ports = nlohmann::json::object();
+		const std::pair<uint32_t, const char *> named[] = {
+			{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
+			{KAIROS_EVENT_CONSOLE, "console"},
+			{KAIROS_EVENT_DEBUG, "debug"},
+			{KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
+		for (const auto &[port, name] : named) {
+			auto port_stats = events_->stats(port);
+			ports[name] = {{"port", port},
+				       {"raised", port_stats.raised},
+				       {"injected", port_stats.injected},
+				       {"held_before_registration", port_stats.held}};
+		}
+		nlohmann::json drift = nlohmann::json::object();
+		for (uint32_t tag = 0; tag < KAIROS_SAMPLE_TAGS; ++tag) {
+			auto samples = kairos_device_->clock_samples(tag);
+			if (samples.size() < 2)
+				continue;
+			auto summary = pvclock::summarise_drift(samples);
+			// (seconds since the first sample, guest-minus-host offset
+			// change in us), thinned to at most ~1000 points for plots.
+			nlohmann::json series = nlohmann::json::array();
+			size_t step = std::max<size_t>(1, samples.size() / 1000);
+			for (size_t i = 0; i < samples.size(); i += step) {
+				double host = static_cast<double>(samples[i].host_ns - samples[0].host_ns);
+				double guest = static_cast<double>(static_cast<int64_t>(samples[i].guest_ns - samples[0].guest_ns));
+				series.push_back({host / 1e9, (guest - host) / 1e3});
+			}
+			drift[std::to_string(tag)] = {{"samples", summary.samples},
+						      {"span_s", summary.span_s},
+						      {"drift_ppm", summary.drift_ppm},
+						      {"end_to_end_us", summary.end_to_end_us},
+						      {"max_deviation_us", summary.max_deviation_us},
+						      {"series", series}};
+		}
+		stats["clock_drift"] = drift;
+		stats["kairos"] = {{"registrations", kairos_device_->registrations()},
+				   {"commands", kairos_device_->commands()},
+				   {"failed_commands", kairos_device_->failed_commands()},
+				   {"time_publishes", time_->publishes()},
+				   {"upcalls", events_->upcalls()},
+				   {"events", ports}};
+	}
 	return stats.dump(2) + "\n";
 }
 

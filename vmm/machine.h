@@ -8,6 +8,10 @@
 #include <vector>
 
 #include "devices/bus.h"
+#include "pvclock/event_channels.h"
+#include "vmm/guest_areas.h"
+#include "vmm/kairos_device.h"
+#include "vmm/time_service.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/event_loop.h"
@@ -46,6 +50,9 @@ private:
 	Status create_devices();
 	Status load_guest();
 	Status create_vcpus();
+	// The Kairos device: shared info, time publishing, event channels.
+	Status create_paravirt_device();
+	Status start_periodic_timers();
 	Status watch_host_events();
 	void forward_console_input();
 	void stop_vcpus();
@@ -55,6 +62,14 @@ private:
 	VmFd vm_;
 	GuestMemory memory_;
 	Shutdown shutdown_;
+	// Before the buses: the Kairos device on the bus refers to these.
+	UniqueFd upcall_fd_;  // irqfd of the event-channel upcall line
+	std::unique_ptr<GuestAreas> areas_;
+	std::unique_ptr<pvclock::EventChannels> events_;
+	std::unique_ptr<TimeService> time_;
+	std::shared_ptr<KairosDevice> kairos_device_;
+	UniqueFd refresh_timer_;
+	UniqueFd virtual_timer_;
 	devices::Bus pio_bus_;
 	devices::Bus mmio_bus_;
 	std::unique_ptr<ConsoleOutput> console_;

@@ -125,13 +125,13 @@ Status Vcpu::set_boot_state(const BootEntry &entry)
 
 void Vcpu::start()
 {
-	started_ = true;
 	thread_ = std::thread([this] { run_loop(); });
 }
 
 void Vcpu::kick()
 {
-	if (!started_)
+	// A joined thread has no handle left to signal.
+	if (!thread_.joinable())
 		return;
 	// immediate_exit covers a kick that lands just before KVM_RUN starts.
 	fd_.run()->immediate_exit = 1;

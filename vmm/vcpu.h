@@ -38,6 +38,9 @@ public:
 	// others wait for the guest's INIT/SIPI in the in-kernel LAPIC).
 	Status set_boot_state(const BootEntry &entry);
 
+	Result<int64_t> tsc_offset() const { return fd_.tsc_offset(); }
+	Result<uint32_t> tsc_khz() const { return fd_.tsc_khz(); }
+
 	void start();
 	// Makes KVM_RUN return promptly; the loop then sees the shutdown.
 	void kick();
@@ -60,7 +63,6 @@ private:
 	const devices::Bus &mmio_;
 	Shutdown &shutdown_;
 	std::thread thread_;
-	std::atomic<bool> started_{false};
 	std::atomic<uint64_t> thread_id_{0};
 	std::atomic<uint64_t> exits_{0};
 };

@@ -55,7 +55,8 @@ TEST_CASE("a full config is read field by field", "[config]")
 		"machine": {"vcpus": 4, "memory_mib": 512},
 		"boot": {"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0 quiet"},
 		"console": {"output": "guest.log", "input": "none"},
-		"clock": {"kvmclock": false}
+		"clock": {"kvmclock": false, "refresh_ms": 250},
+		"events": {"virtual_timer_hz": 100}
 	})",
 				   dir.path);
 	REQUIRE(config.ok());
@@ -67,6 +68,8 @@ TEST_CASE("a full config is read field by field", "[config]")
 	CHECK(config->console.file == dir.path / "guest.log");
 	CHECK_FALSE(config->console.input_from_stdin);
 	CHECK_FALSE(config->clock.kvmclock);
+	CHECK(config->clock.refresh_ms == 250);
+	CHECK(config->events.virtual_timer_hz == 100);
 }
 
 TEST_CASE("errors name the key's full path and the bad value", "[config]")
@@ -102,6 +105,13 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "clock.kvmclock: must be true or false, got the integer 1");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "machine": 3})", d) ==
 	      "machine: must be an object, got the integer 3");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"refresh_ms": 5}})", d) ==
+	      "clock.refresh_ms: must be 10..60000, got 5");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "events": {"virtual_timer_hz": 20000}})", d) ==
+	      "events.virtual_timer_hz: must be 0..10000, got 20000");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "events": {"hz": 1}})", d) == "events.hz: unknown key");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "events": {"virtual_timer_hz": 10}})",
+		       d) == "events.virtual_timer_hz: needs clock.kairos (the Kairos device) on");
 	CHECK(error_of("[1, 2]", d) == "the config: must be an object, got array");
 	CHECK(error_of("{\"boot\": ", d).rfind("invalid JSON: ", 0) == 0);
 }

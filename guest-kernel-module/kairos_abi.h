@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * kairos_abi.h - the one guest/host ABI of Kairos.
+ *
+ * Included by the VMM (C++) and by kairos.ko (kernel C). Plain C with
+ * fixed-width types and explicit padding; every size and offset is pinned
+ * by a static assertion at the end, so neither side can drift.
+ *
+ * Discovery: CPUID leaf KAIROS_CPUID_SIGNATURE returns the highest Kairos
+ * leaf in EAX and "KairosKairos" in EBX:ECX:EDX; leaf KAIROS_CPUID_INFO
+ * returns the ABI version in EAX, the I/O port base in EBX and the upcall
+ * IRQ line (an ISA IRQ routed through the IOAPIC) in ECX.
+ *
+ * Commands: the guest writes 32-bit arguments to KAIROS_PORT_ARG0/ARG1,
+ * then the command number to KAIROS_PORT_COMMAND, then reads the result
+ * (KAIROS_OK or a negative KAIROS_E* code) from KAIROS_PORT_STATUS. The
+ * registers are shared by all vCPUs: the guest serialises commands.
+ */
+#ifndef KAIROS_ABI_H
+#define KAIROS_ABI_H
+
+#include <linux/types.h>
+#ifdef __KERNEL__
+#include <linux/stddef.h>
+#else
+#include <stddef.h>
+#endif
+
+#ifdef __cplusplus
+#define KAIROS_ABI_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define KAIROS_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/* Bumped on any incompatible change; kairos.ko refuses a mismatch. */
+#ifndef KAIROS_ABI_VERSION
+#define KAIROS_ABI_VERSION 1
+#endif
+
+#define KAIROS_CPUID_SIGNATURE 0x40000100u
+#define KAIROS_CPUID_INFO 0x40000101u
+#define KAIROS_SIGNATURE "KairosKairos"
+
+/* Port offsets from the base in CPUID KAIROS_CPUID_INFO.EBX; 32-bit access. */
+#define KAIROS_PORT_COMMAND 0x00	/* write: a KAIROS_CMD_* */
+#define KAIROS_PORT_ARG0 0x04		/* write: first argument */
+#define KAIROS_PORT_ARG1 0x08		/* write: second argument */
+#define KAIROS_PORT_STATUS 0x0c		/* read: result of the last command */
+#define KAIROS_PORT_DOORBELL 0x10	/* write: VMRPC doorbell (no exit) */
+#define KAIROS_PORT_ACK 0x14		/* write: timer events handled */
+/*
+ * Clock samples, for measuring drift with an independent ruler: write the
+ * low and high halves of a guest clock reading (ns), then a tag; the tag
+ * write makes the host record (its CLOCK_MONOTONIC now, the reading) under
+ * that tag. One VM exit per sample, so the host's timestamp is taken within
+ * microseconds of the guest's reading.
+ */
+#define KAIROS_PORT_SAMPLE_LO 0x18
+#define KAIROS_PORT_SAMPLE_HI 0x1c
+#define KAIROS_PORT_SAMPLE_TAG 0x20
+#define KAIROS_PORT_COUNT 0x24		/* size of the port range */
+#define KAIROS_SAMPLE_TAGS 16		/* tags 0..15 */
+
+/* Commands. */
+#define KAIROS_CMD_REGISTER_SHARED_INFO 1	/* ARG0: page frame number */
+#define KAIROS_CMD_UNREGISTER_SHARED_INFO 2
+#define KAIROS_CMD_REGISTER_RING 3		/* ARG0: first PFN, ARG1: pages */
+#define KAIROS_CMD_UNREGISTER_RING 4
+#define KAIROS_CMD_RAISE_DEBUG 5		/* host raises KAIROS_EVENT_DEBUG */
+#define KAIROS_CMD_GUEST_PANIC 6		/* the guest is panicking */
+#define KAIROS_CMD_REFRESH_TIME 7		/* re-publish time now */
+
+/* Command results (KAIROS_PORT_STATUS). */
+#define KAIROS_OK 0
+#define KAIROS_EINVAL (-1)	/* bad argument (unaligned, zero, too many pages) */
+#define KAIROS_ERANGE (-2)	/* address outside guest RAM */
+#define KAIROS_EBUSY (-3)	/* overlaps another registered area */
+#define KAIROS_ENOENT (-4)	/* nothing registered */
+#define KAIROS_ENOSYS (-5)	/* unknown command */
+
+#define KAIROS_PAGE_SIZE 4096
+#define KAIROS_MAX_VCPUS 64
+
+/* Event channel ports: 2-level bitmaps, 8 words of 64 bits. */
+#define KAIROS_EVENT_WORDS 8
+#define KAIROS_EVENT_PORTS (KAIROS_EVENT_WORDS * 64)
+/* Virtual interrupts the monitor generates (Xen's VIRQs). */
+#define KAIROS_EVENT_VIRTUAL_TIMER 1
+#define KAIROS_EVENT_CONSOLE 2
+#define KAIROS_EVENT_DEBUG 3
+#define KAIROS_EVENT_TIMER_EXPIRED 4	/* outsourced timers (VMRPC) */
+#define KAIROS_EVENT_FIRST_FREE 16	/* ports other modules may bind */
+
+/*
+ * Per-vCPU system time, in the pvclock layout (Linux pvclock-abi.h):
+ * time_ns = system_time + scale(rdtsc() - tsc_timestamp), with
+ * scale(d) = ((shift < 0 ? d >> -shift : d << shift) * mul) >> 32.
+ * system_time is the host's CLOCK_MONOTONIC in ns. version is odd while
+ * the host writes: readers retry until they see the same even version
+ * before and after reading.
+ */
+struct kairos_vcpu_time_info {
+	__u32 version;
+	__u32 pad0;
+	__u64 tsc_timestamp;
+	__u64 system_time;
+	__u32 tsc_to_system_mul;
+	__s8 tsc_shift;
+	__u8 flags;
+	__u8 pad[2];
+};
+
+#define KAIROS_TIME_TSC_STABLE (1u << 0)	/* same TSC on every vCPU */
+
+struct kairos_shared_info {
+	__u32 abi_version;	/* KAIROS_ABI_VERSION, written by the host */
+	__u32 vcpu_count;
+	__u64 publish_count;	/* how often the host published time */
+
+	/* Wall clock at system time zero (CLOCK_REALTIME - CLOCK_MONOTONIC). */
+	__u32 wc_version;	/* odd while the host writes */
+	__u32 wc_nsec;
+	__u64 wc_sec;
+
+	/*
+	 * Events. The host sets pending[P], then, if mask[P] is clear,
+	 * pending_sel bit (P / 64) and upcall_pending, and injects the upcall
+	 * IRQ unless upcall_mask is set. The guest clears upcall_pending,
+	 * then scans pending_sel and the pending words with atomic
+	 * test-and-clear; after clearing upcall_mask or a port's mask it
+	 * re-checks the pending bits itself, so nothing is lost.
+	 */
+	__u8 upcall_pending;
+	__u8 upcall_mask;
+	__u8 pad1[6];
+	__u64 pending_sel;
+	__u64 pending[KAIROS_EVENT_WORDS];
+	__u64 mask[KAIROS_EVENT_WORDS];
+	__u64 pad2[10];
+
+	struct kairos_vcpu_time_info time[KAIROS_MAX_VCPUS];
+	/* Nanoseconds each vCPU was runnable but not running on the host. */
+	__u64 stolen_ns[KAIROS_MAX_VCPUS];
+
+	__u8 reserved[KAIROS_PAGE_SIZE - 0x100 - 32 * KAIROS_MAX_VCPUS - 8 * KAIROS_MAX_VCPUS];
+};
+
+KAIROS_ABI_ASSERT(sizeof(struct kairos_vcpu_time_info) == 32, "pvclock record is 32 bytes");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, version) == 0, "version");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, tsc_timestamp) == 8, "tsc_timestamp");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, system_time) == 16, "system_time");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, tsc_to_system_mul) == 24, "mul");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, tsc_shift) == 28, "shift");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, flags) == 29, "flags");
+KAIROS_ABI_ASSERT(sizeof(struct kairos_shared_info) == KAIROS_PAGE_SIZE, "one page");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, abi_version) == 0x00, "abi_version");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, vcpu_count) == 0x04, "vcpu_count");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, publish_count) == 0x08, "publish_count");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, wc_version) == 0x10, "wc_version");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, wc_nsec) == 0x14, "wc_nsec");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, wc_sec) == 0x18, "wc_sec");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, upcall_pending) == 0x20, "upcall_pending");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, upcall_mask) == 0x21, "upcall_mask");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, pending_sel) == 0x28, "pending_sel");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, pending) == 0x30, "pending");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, mask) == 0x70, "mask");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, time) == 0x100, "time");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, stolen_ns) == 0x900, "stolen_ns");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, reserved) == 0xb00, "reserved");
+
+#endif /* KAIROS_ABI_H */

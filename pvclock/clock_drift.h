@@ -1,0 +1,26 @@
+// ClockDrift: how fast a guest clock runs against the host's, from pairs of
+// (host CLOCK_MONOTONIC, guest clock) readings taken at the same instant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kairos::pvclock {
+
+struct ClockSample {
+	uint64_t host_ns;
+	uint64_t guest_ns;
+};
+
+struct DriftSummary {
+	size_t samples = 0;
+	double span_s = 0;           // host time from first to last sample
+	double drift_ppm = 0;        // least-squares slope of (guest - host): us per s
+	double end_to_end_us = 0;    // (guest - host) at the last sample minus at the first
+	double max_deviation_us = 0; // worst distance from the fitted line (jitter)
+};
+
+DriftSummary summarise_drift(const std::vector<ClockSample> &samples);
+
+} // namespace kairos::pvclock

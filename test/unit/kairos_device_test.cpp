@@ -1,0 +1,113 @@
+#include <catch2/catch.hpp>
+
+#include "vmm/kairos_device.h"
+
+using namespace kairos;
+using namespace kairos::vmm;
+
+namespace {
+
+struct Rig {
+	GuestMemory memory = std::move(GuestMemory::create(64ULL << 20).value());
+	GuestAreas areas{memory};
+	TimeService time{2'000'000'000ULL, {0, 0}};
+	int upcalls = 0;
+	pvclock::EventChannels events{[this] { ++upcalls; }};
+	bool panicked = false;
+	KairosDevice device{areas, 2, time, events, [this] { panicked = true; }};
+
+	void out(uint64_t port, uint32_t value)
+	{
+		device.write(port, {reinterpret_cast<const uint8_t *>(&value), 4});
+	}
+	int32_t status()
+	{
+		uint32_t value = 0;
+		device.read(KAIROS_PORT_STATUS, {reinterpret_cast<uint8_t *>(&value), 4});
+		return static_cast<int32_t>(value);
+	}
+	int32_t command(uint32_t command, uint32_t arg0 = 0)
+	{
+		out(KAIROS_PORT_ARG0, arg0);
+		out(KAIROS_PORT_COMMAND, command);
+		return status();
+	}
+	const kairos_shared_info &page_at(uint64_t pfn)
+	{
+		return *reinterpret_cast<const kairos_shared_info *>(memory.slice(pfn * 4096, 4096)->data());
+	}
+};
+
+} // namespace
+
+TEST_CASE("registering the shared-info page publishes time and the header", "[kairos-device]")
+{
+	Rig rig;
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x200) == KAIROS_OK);
+	const auto &page = rig.page_at(0x200);
+	CHECK(page.abi_version == KAIROS_ABI_VERSION);
+	CHECK(page.vcpu_count == 2);
+	CHECK(page.publish_count == 1);
+	CHECK(page.time[0].version % 2 == 0);
+	CHECK(page.time[0].version > 0);
+	CHECK(page.time[1].tsc_to_system_mul != 0);
+	CHECK(page.wc_sec > 1'600'000'000ULL);  // CLOCK_REALTIME - CLOCK_MONOTONIC, in this century
+	CHECK(rig.command(KAIROS_CMD_REFRESH_TIME) == KAIROS_OK);
+	CHECK(page.publish_count == 2);
+}
+
+TEST_CASE("bad registrations are answered through the status register", "[kairos-device]")
+{
+	Rig rig;
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0) == KAIROS_EINVAL);
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0xffffffffu) == KAIROS_ERANGE);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_ENOENT);
+	CHECK(rig.command(999) == KAIROS_ENOSYS);
+	CHECK(rig.device.failed_commands() == 4);
+	// Wrong access sizes are ignored, not misread.
+	uint8_t byte = KAIROS_CMD_GUEST_PANIC;
+	rig.device.write(KAIROS_PORT_COMMAND, {&byte, 1});
+	CHECK_FALSE(rig.panicked);
+}
+
+TEST_CASE("debug events before registration are held, then delivered", "[kairos-device]")
+{
+	Rig rig;
+	CHECK(rig.command(KAIROS_CMD_RAISE_DEBUG) == KAIROS_OK);
+	CHECK(rig.upcalls == 0);
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x300) == KAIROS_OK);
+	CHECK(rig.upcalls == 1);
+	CHECK((rig.page_at(0x300).pending[0] & (1ULL << KAIROS_EVENT_DEBUG)) != 0);
+}
+
+TEST_CASE("re-registration moves the page; unregistration stops writes", "[kairos-device]")
+{
+	Rig rig;
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x300) == KAIROS_OK);
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x301) == KAIROS_OK);
+	uint64_t old_count = rig.page_at(0x300).publish_count;
+	rig.time.publish();
+	CHECK(rig.page_at(0x300).publish_count == old_count);
+	CHECK(rig.page_at(0x301).publish_count == 2);
+	REQUIRE(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_OK);
+	rig.time.publish();
+	CHECK(rig.page_at(0x301).publish_count == 2);
+	CHECK(rig.device.registrations() == 2);
+}
+
+TEST_CASE("the guest's panic notice and clock samples reach the host", "[kairos-device]")
+{
+	Rig rig;
+	CHECK(rig.command(KAIROS_CMD_GUEST_PANIC) == KAIROS_OK);
+	CHECK(rig.panicked);
+
+	rig.out(KAIROS_PORT_SAMPLE_LO, 0x89abcdef);
+	rig.out(KAIROS_PORT_SAMPLE_HI, 0x01234567);
+	rig.out(KAIROS_PORT_SAMPLE_TAG, 2);
+	rig.out(KAIROS_PORT_SAMPLE_TAG, KAIROS_SAMPLE_TAGS);  // out of range: dropped
+	auto samples = rig.device.clock_samples(2);
+	REQUIRE(samples.size() == 1);
+	CHECK(samples[0].guest_ns == 0x0123456789abcdefULL);
+	CHECK(samples[0].host_ns > 0);
+	CHECK(rig.device.clock_samples(KAIROS_SAMPLE_TAGS).empty());
+}

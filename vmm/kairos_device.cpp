@@ -1,0 +1,127 @@
+#include "vmm/kairos_device.h"
+
+#include <time.h>
+
+#include <cstring>
+
+namespace kairos::vmm {
+
+KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
+			   pvclock::EventChannels &events, std::function<void()> on_guest_panic)
+	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events),
+	  on_guest_panic_(std::move(on_guest_panic))
+{
+}
+
+KairosDevice::~KairosDevice()
+{
+	std::lock_guard lock(mutex_);
+	unregister_shared_info();
+}
+
+void KairosDevice::read(uint64_t offset, std::span<uint8_t> data)
+{
+	uint32_t value = UINT32_MAX;
+	if (offset == KAIROS_PORT_STATUS && data.size() == 4) {
+		std::lock_guard lock(mutex_);
+		value = static_cast<uint32_t>(status_);
+	}
+	std::memcpy(data.data(), &value, std::min<size_t>(data.size(), 4));
+}
+
+void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
+{
+	// The registers are 32 bits wide; other access sizes are ignored.
+	if (data.size() != 4)
+		return;
+	uint32_t value;
+	std::memcpy(&value, data.data(), 4);
+	std::lock_guard lock(mutex_);
+	switch (offset) {
+	case KAIROS_PORT_ARG0:
+		arg0_ = value;
+		break;
+	case KAIROS_PORT_ARG1:
+		arg1_ = value;
+		break;
+	case KAIROS_PORT_SAMPLE_LO:
+		sample_low_ = value;
+		break;
+	case KAIROS_PORT_SAMPLE_HI:
+		sample_high_ = value;
+		break;
+	case KAIROS_PORT_SAMPLE_TAG:
+		if (value < KAIROS_SAMPLE_TAGS && samples_[value].size() < kMaxSamplesPerTag) {
+			timespec now{};
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			uint64_t host_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+					   static_cast<uint64_t>(now.tv_nsec);
+			samples_[value].push_back({host_ns, (uint64_t{sample_high_} << 32) | sample_low_});
+		}
+		break;
+	case KAIROS_PORT_COMMAND:
+		++commands_;
+		status_ = execute(value);
+		if (status_ != KAIROS_OK)
+			++failed_commands_;
+		break;
+	default:
+		break;
+	}
+}
+
+std::vector<pvclock::ClockSample> KairosDevice::clock_samples(uint32_t tag)
+{
+	std::lock_guard lock(mutex_);
+	return tag < KAIROS_SAMPLE_TAGS ? samples_[tag] : std::vector<pvclock::ClockSample>{};
+}
+
+int32_t KairosDevice::execute(uint32_t command)
+{
+	switch (command) {
+	case KAIROS_CMD_REGISTER_SHARED_INFO:
+		return register_shared_info(arg0_);
+	case KAIROS_CMD_UNREGISTER_SHARED_INFO:
+		return unregister_shared_info();
+	case KAIROS_CMD_RAISE_DEBUG:
+		events_.raise(KAIROS_EVENT_DEBUG);
+		return KAIROS_OK;
+	case KAIROS_CMD_GUEST_PANIC:
+		on_guest_panic_();
+		return KAIROS_OK;
+	case KAIROS_CMD_REFRESH_TIME:
+		time_.publish();
+		return KAIROS_OK;
+	default:
+		return KAIROS_ENOSYS;
+	}
+}
+
+int32_t KairosDevice::register_shared_info(uint64_t pfn)
+{
+	// A reload registers a new page: let go of the old one first, so
+	// nothing writes to a page the guest may have freed.
+	unregister_shared_info();
+	std::span<uint8_t> page;
+	int32_t status = areas_.add(GuestArea::SharedInfo, pfn, 1, &page);
+	if (status != KAIROS_OK)
+		return status;
+	shared_info_ = std::make_unique<pvclock::SharedInfo>(page, vcpu_count_);
+	shared_info_->initialise();
+	time_.attach(shared_info_.get());
+	events_.attach(shared_info_.get());
+	++registrations_;
+	return KAIROS_OK;
+}
+
+int32_t KairosDevice::unregister_shared_info()
+{
+	if (!shared_info_)
+		return KAIROS_ENOENT;
+	events_.detach();
+	time_.detach();
+	shared_info_.reset();
+	return areas_.remove(GuestArea::SharedInfo);
+}
+
+} // namespace kairos::vmm

@@ -1,0 +1,63 @@
+// KairosDevice: the command ports of the Kairos paravirtual device (see
+// kairos_abi.h): registration of the shared-info page, debug events, the
+// guest's panic notice and time refresh requests.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "devices/bus.h"
+#include "pvclock/clock_drift.h"
+#include "pvclock/event_channels.h"
+#include "pvclock/shared_info.h"
+#include "vmm/guest_areas.h"
+#include "vmm/time_service.h"
+
+namespace kairos::vmm {
+
+class KairosDevice : public devices::BusDevice {
+public:
+	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
+		     pvclock::EventChannels &events, std::function<void()> on_guest_panic);
+	~KairosDevice() override;
+
+	std::string name() const override { return "kairos"; }
+	void read(uint64_t offset, std::span<uint8_t> data) override;
+	void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+	uint64_t commands() const { return commands_; }
+	uint64_t failed_commands() const { return failed_commands_; }
+	uint64_t registrations() const { return registrations_; }
+	// Clock samples the guest sent under `tag` (see KAIROS_PORT_SAMPLE_*).
+	std::vector<pvclock::ClockSample> clock_samples(uint32_t tag);
+
+	static constexpr size_t kMaxSamplesPerTag = 100000;
+
+private:
+	int32_t execute(uint32_t command);
+	int32_t register_shared_info(uint64_t pfn);
+	int32_t unregister_shared_info();
+
+	GuestAreas &areas_;
+	uint32_t vcpu_count_;
+	TimeService &time_;
+	pvclock::EventChannels &events_;
+	std::function<void()> on_guest_panic_;
+
+	std::mutex mutex_;
+	uint32_t arg0_ = 0;
+	uint32_t arg1_ = 0;
+	int32_t status_ = KAIROS_OK;
+	std::unique_ptr<pvclock::SharedInfo> shared_info_;
+	uint64_t commands_ = 0;
+	uint64_t failed_commands_ = 0;
+	uint64_t registrations_ = 0;
+	uint32_t sample_low_ = 0;
+	uint32_t sample_high_ = 0;
+	std::array<std::vector<pvclock::ClockSample>, KAIROS_SAMPLE_TAGS> samples_;
+};
+
+} // namespace kairos::vmm

@@ -1,0 +1,83 @@
+#include "vmm/time_service.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "vmm/vcpu.h"
+
+namespace kairos::vmm {
+namespace {
+
+// CLOCK_REALTIME - CLOCK_MONOTONIC: the wall-clock time of system time zero.
+timespec wall_clock_at_boot()
+{
+	timespec realtime{};
+	timespec monotonic{};
+	clock_gettime(CLOCK_MONOTONIC, &monotonic);
+	clock_gettime(CLOCK_REALTIME, &realtime);
+	timespec boot{realtime.tv_sec - monotonic.tv_sec, realtime.tv_nsec - monotonic.tv_nsec};
+	if (boot.tv_nsec < 0) {
+		boot.tv_nsec += 1'000'000'000L;
+		--boot.tv_sec;
+	}
+	return boot;
+}
+
+} // namespace
+
+TimeService::TimeService(uint64_t tsc_hz, std::vector<int64_t> tsc_offsets)
+	: clock_(tsc_hz), tsc_offsets_(std::move(tsc_offsets))
+{
+	// With one TSC offset for all vCPUs, guest TSCs agree across CPUs and
+	// the guest may skip its cross-CPU monotonic guard.
+	bool same = std::adjacent_find(tsc_offsets_.begin(), tsc_offsets_.end(),
+				       std::not_equal_to<>()) == tsc_offsets_.end();
+	flags_ = same ? KAIROS_TIME_TSC_STABLE : 0;
+}
+
+void TimeService::set_vcpus(std::vector<const Vcpu *> vcpus)
+{
+	std::lock_guard lock(mutex_);
+	vcpus_ = std::move(vcpus);
+}
+
+void TimeService::attach(pvclock::SharedInfo *page)
+{
+	std::lock_guard lock(mutex_);
+	page_ = page;
+	publish_locked();
+}
+
+void TimeService::detach()
+{
+	std::lock_guard lock(mutex_);
+	page_ = nullptr;
+}
+
+void TimeService::publish()
+{
+	std::lock_guard lock(mutex_);
+	publish_locked();
+}
+
+void TimeService::publish_locked()
+{
+	if (!page_)
+		return;
+	pvclock::ClockReading anchor = clock_.refresh();
+	for (uint32_t vcpu = 0; vcpu < tsc_offsets_.size(); ++vcpu) {
+		pvclock::TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
+					   anchor.monotonic_ns, clock_.scale(), flags_};
+		page_->publish_time(vcpu, record);
+		if (vcpu < vcpus_.size() && vcpus_[vcpu]->thread_id() != 0)
+			page_->publish_stolen(vcpu, pvclock::thread_run_delay_ns(vcpus_[vcpu]->thread_id()));
+	}
+	timespec boot = wall_clock_at_boot();
+	page_->publish_wall_clock(static_cast<uint64_t>(boot.tv_sec), static_cast<uint32_t>(boot.tv_nsec));
+	page_->count_publish();
+	publishes_.fetch_add(1);
+	last_system_time_.store(anchor.monotonic_ns);
+}
+
+} // namespace kairos::vmm
