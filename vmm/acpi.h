@@ -25,14 +25,15 @@ namespace kairos::vmm {
 // status register (layout::kPortAcpiSleepStatus), so that devices::AcpiPm
 // covers all three registers as one bus range. Not 0xcf9, which is the PCI
 // reset control register on PC chipsets. To move into vmm/layout.h.
-inline constexpr uint16_t kPortAcpiReset = 0x3c2;
+
 
 // The tables share the BIOS area with the MP table: they must end before it
 // (layout::kMpTableAddr - layout::kAcpiTablesAddr).
 inline constexpr uint64_t kAcpiTablesMaxSize = 0x10000;
 
-// LAPIC ids 0..254; 0xff is the broadcast id (xAPIC, Intel SDM vol. 3A 10.6).
-inline constexpr uint32_t kAcpiMaxVcpus = 255;
+// As for the MP table: LAPIC ids 0..253, the IOAPIC takes id vcpu_count, and
+// 0xff is the xAPIC broadcast id (Intel SDM vol. 3A 10.6.2.1).
+inline constexpr uint32_t kAcpiMaxVcpus = 254;
 
 struct AcpiIoRange {
 	uint16_t base;
@@ -45,7 +46,9 @@ struct AcpiIoRange {
 // which Linux's PNP ACPI layer turns into a device with a mapped IRQ.
 struct AcpiIsaDevice {
 	std::string name;  // ACPI name segment, 1-4 of [A-Z0-9_], e.g. "COM1"
-	std::string hid;   // EISA PNP id, e.g. "PNP0501"
+	// _HID: an EISA PNP id such as "PNP0501" (encoded as EisaId), or an
+	// ACPI id of 4 characters and 4 hex digits such as "KAIR0001" (a string).
+	std::string hid;
 	uint32_t uid = 0;  // tells apart devices with the same _HID
 	std::vector<AcpiIoRange> io;
 	// ISA IRQ, which is GSI n (no interrupt source overrides): edge
@@ -82,8 +85,18 @@ AcpiOptions acpi_options_for_machine(uint32_t vcpu_count);
 // guest could use: no vCPUs or more than kAcpiMaxVcpus, a bad name or id.
 Result<std::vector<uint8_t>> build_acpi_tables(uint64_t base_address, const AcpiOptions &options);
 
-// Where the RSDP of a blob built for base_address is: for boot_params'
-// acpi_rsdp_addr (boot.rst, "Details of Header Fields", protocol 2.14).
+// Linux on a hardware-reduced ACPI machine without EFI, given no "reboot="
+// option, reboots through EFI (arch/x86/kernel/reboot.c, reboot_init() and
+// efi_reboot_required()), which fails, and then jumps to the BIOS reset vector
+// in real mode (machine_real_restart()). build_reset_vector() is 16 bytes of
+// 16-bit code for that vector that write the ACPI reset register, so a plain
+// "reboot" still ends in devices::AcpiPm. "reboot=a" or "reboot=k" never get
+// there.
+std::vector<uint8_t> build_reset_vector(const AcpiOptions &options);
+
+// Where the RSDP of a blob built for base_address is: for the zero page's
+// acpi_rsdp_addr (struct boot_params offset 0x070, Documentation/x86/
+// zero-page.rst). Optional, since Linux also finds the RSDP by scanning.
 uint64_t acpi_rsdp_address(uint64_t base_address);
 
 } // namespace kairos::vmm

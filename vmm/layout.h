@@ -34,7 +34,10 @@ inline constexpr uint64_t kBiosAreaStart = 0xe0000;
 inline constexpr uint64_t kBiosAreaEnd = 0x100000;
 inline constexpr uint64_t kAcpiTablesAddr = 0xe0000;
 inline constexpr uint64_t kMpTableAddr = 0xf0000;
-inline constexpr uint64_t kMpTableMaxSize = 0x10000;
+inline constexpr uint64_t kMpTableMaxSize = 0x1000;
+// The real-mode reset vector F000:FFF0, where Linux jumps for a BIOS reboot;
+// a tiny stub there writes the ACPI reset register (vmm/acpi.h).
+inline constexpr uint64_t kResetVectorAddr = 0xffff0;
 
 // --- High memory ---------------------------------------------------------------
 // The protected-mode kernel is loaded at 1 MiB (boot.rst, "LOADING THE REST").
@@ -68,6 +71,7 @@ inline constexpr uint16_t kPortPostCode = 0x80;
 // ACPI hardware-reduced sleep control/status registers (ACPI 6.x 4.8.3.7).
 inline constexpr uint16_t kPortAcpiSleepControl = 0x3c0;
 inline constexpr uint16_t kPortAcpiSleepStatus = 0x3c1;
+inline constexpr uint16_t kPortAcpiReset = 0x3c2;
 // The Kairos paravirtual device's doorbell ports (see kairos_abi.h).
 inline constexpr uint16_t kPortKairosBase = 0x5c0;
 // The IOAPIC line of the Kairos event-channel upcall.

@@ -12,10 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/irq_line.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "vmm/acpi.h"
 #include "vmm/base/error.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid.h"
@@ -163,18 +165,24 @@ Status Machine::create_devices()
 		[console](std::span<const uint8_t> bytes) { console->write(bytes); });
 	KAIROS_TRY(pio_bus_.add(layout::kPortCom1, layout::kComPortSize, serial_));
 
-	// reboot=k resets through the keyboard controller; the panic banner
-	// before it tells a panic (panic=-1 resets at once) from a clean reboot.
-	auto i8042 = std::make_shared<devices::I8042>([this] {
+	// reboot=k resets through the keyboard controller, reboot=a (or the
+	// BIOS reset vector) through the ACPI reset register. The panic banner
+	// before a reset tells a panic (panic=-1 resets at once) from a reboot.
+	auto reset_through = [this](const char *how) {
 		if (guest_panicked_)
 			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked and reset");
 		else
-			shutdown_.request(StopReason::Reset, "the guest reset through the i8042");
-	});
+			shutdown_.request(StopReason::Reset, std::string("the guest reset through ") + how);
+	};
+	auto i8042 = std::make_shared<devices::I8042>([reset_through] { reset_through("the i8042"); });
 	KAIROS_TRY(pio_bus_.add(layout::kPortI8042Data, 1, i8042->data_port()));
 	KAIROS_TRY(pio_bus_.add(layout::kPortI8042Command, 1, i8042->command_port()));
 
 	KAIROS_TRY(pio_bus_.add(layout::kPortRtc, layout::kRtcPortSize, std::make_shared<devices::Rtc>()));
+	auto acpi_pm = std::make_shared<devices::AcpiPm>(
+		[this] { shutdown_.request(StopReason::PowerOff, "the guest powered off through ACPI"); },
+		[reset_through] { reset_through("the ACPI reset register"); });
+	KAIROS_TRY(pio_bus_.add(layout::kPortAcpiSleepControl, devices::AcpiPm::kPortCount, acpi_pm));
 	KAIROS_TRY(pio_bus_.add(layout::kPortPostCode, 1, std::make_shared<PostCodePort>()));
 	return {};
 }
@@ -196,10 +204,20 @@ Status Machine::load_guest()
 		return make_error("boot.kernel {}: {}", config_.boot.kernel.string(), entry.error().message);
 	boot_entry_ = *entry;
 
+	// Firmware tables: the MP table for acpi=off guests, ACPI otherwise
+	// (Linux prefers the MADT when both are there), and the reset stub.
 	auto mp_table = build_mp_table(layout::kMpTableAddr, config_.machine.vcpus);
 	if (mp_table.size() > layout::kMpTableMaxSize)
 		return make_error("MP table for {} vCPUs does not fit", config_.machine.vcpus);
-	return memory_.write_bytes(layout::kMpTableAddr, mp_table);
+	KAIROS_TRY(memory_.write_bytes(layout::kMpTableAddr, mp_table));
+	AcpiOptions acpi = acpi_options_for_machine(config_.machine.vcpus);
+	auto tables = build_acpi_tables(layout::kAcpiTablesAddr, acpi);
+	if (!tables)
+		return tables.error();
+	if (layout::kAcpiTablesAddr + tables->size() > layout::kMpTableAddr)
+		return make_error("ACPI tables for {} vCPUs do not fit below the MP table", config_.machine.vcpus);
+	KAIROS_TRY(memory_.write_bytes(layout::kAcpiTablesAddr, *tables));
+	return memory_.write_bytes(layout::kResetVectorAddr, build_reset_vector(acpi));
 }
 
 Status Machine::create_vcpus()
