@@ -145,6 +145,62 @@ struct kairos_shared_info {
 	__u8 reserved[KAIROS_PAGE_SIZE - 0x100 - 32 * KAIROS_MAX_VCPUS - 8 * KAIROS_MAX_VCPUS];
 };
 
+/*
+ * VMRPC: outsourced timers. The guest registers KAIROS_RING_PAGES pages
+ * (KAIROS_CMD_REGISTER_RING, ARG0 = first PFN, ARG1 = KAIROS_RING_PAGES):
+ * page 0 is the header, page 1 the request ring (guest -> host), pages 2-3
+ * the completion ring (host -> guest). Indices are free-running 32-bit
+ * counters; slot = index % entries. A producer writes the entry, then
+ * publishes the index with release ordering; a consumer reads the index with
+ * acquire ordering, then the entries. The guest rings KAIROS_PORT_DOORBELL
+ * after publishing requests unless host_polling is set; one doorbell covers
+ * every request published so far. The host never trusts an index: a
+ * producer index more than `entries` ahead of the consumer is a guest error.
+ * When the completion ring is full, expiries are kept by the host and
+ * KAIROS_EVENT_TIMER_EXPIRED stays raised; they are delivered once the guest
+ * consumes (nothing is lost, they arrive late).
+ */
+#define KAIROS_RING_PAGES 4
+#define KAIROS_RING_REQUESTS 256	/* one page of 16-byte requests */
+#define KAIROS_RING_COMPLETIONS 512	/* two pages of 16-byte completions */
+
+#define KAIROS_TIMER_ADD 1	/* arm timer_id at deadline_ns (re-arms if armed) */
+#define KAIROS_TIMER_MOD 2	/* same as ADD; kept apart for statistics */
+#define KAIROS_TIMER_DEL 3	/* cancel timer_id */
+
+struct kairos_timer_request {
+	__u32 op;		/* KAIROS_TIMER_* */
+	__u32 timer_id;
+	__u64 deadline_ns;	/* absolute system time (host CLOCK_MONOTONIC) */
+};
+
+#define KAIROS_COMPLETION_EXPIRED 1	/* timer_id expired at time_ns */
+#define KAIROS_COMPLETION_ERROR 2	/* a request failed: result says why */
+
+#define KAIROS_TIMER_EQUOTA (-6)	/* more timers than outsourcing.max_timers */
+#define KAIROS_TIMER_EBADOP (-7)	/* unknown op */
+#define KAIROS_TIMER_ENOENT (-8)	/* DEL of a timer that is not armed */
+
+struct kairos_timer_completion {
+	__u32 timer_id;
+	__u16 kind;		/* KAIROS_COMPLETION_* */
+	__s16 result;		/* 0, or KAIROS_TIMER_E* for an error */
+	__u64 time_ns;		/* expiry: host time it fired; error: the request's deadline */
+};
+
+struct kairos_ring_header {
+	__u32 request_producer;		/* written by the guest */
+	__u32 pad0[15];
+	__u32 request_consumer;		/* written by the host */
+	__u32 host_polling;		/* host: nonzero while it polls without a doorbell */
+	__u32 pad1[14];
+	__u32 completion_producer;	/* written by the host */
+	__u32 pad2[15];
+	__u32 completion_consumer;	/* written by the guest */
+	__u32 pad3[15];
+	__u8 reserved[KAIROS_PAGE_SIZE - 256];
+};
+
 KAIROS_ABI_ASSERT(sizeof(struct kairos_vcpu_time_info) == 32, "pvclock record is 32 bytes");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, version) == 0, "version");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_vcpu_time_info, tsc_timestamp) == 8, "tsc_timestamp");
@@ -167,5 +223,25 @@ KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, mask) == 0x70, "mask");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, time) == 0x100, "time");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, stolen_ns) == 0x900, "stolen_ns");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, reserved) == 0xb00, "reserved");
+
+KAIROS_ABI_ASSERT(sizeof(struct kairos_timer_request) == 16, "request");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, op) == 0, "op");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, timer_id) == 4, "timer_id");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, deadline_ns) == 8, "deadline_ns");
+KAIROS_ABI_ASSERT(sizeof(struct kairos_timer_completion) == 16, "completion");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_completion, timer_id) == 0, "c.timer_id");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_completion, kind) == 4, "c.kind");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_completion, result) == 6, "c.result");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_completion, time_ns) == 8, "c.time_ns");
+KAIROS_ABI_ASSERT(sizeof(struct kairos_ring_header) == KAIROS_PAGE_SIZE, "ring header page");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, request_producer) == 0, "req prod");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, request_consumer) == 64, "req cons");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, host_polling) == 68, "polling");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_producer) == 128, "cmp prod");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_consumer) == 192, "cmp cons");
+KAIROS_ABI_ASSERT(KAIROS_RING_REQUESTS * sizeof(struct kairos_timer_request) == KAIROS_PAGE_SIZE,
+		  "request ring is one page");
+KAIROS_ABI_ASSERT(KAIROS_RING_COMPLETIONS * sizeof(struct kairos_timer_completion) ==
+		  2 * KAIROS_PAGE_SIZE, "completion ring is two pages");
 
 #endif /* KAIROS_ABI_H */

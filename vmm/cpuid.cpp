@@ -13,6 +13,7 @@ constexpr uint32_t kEcxHypervisor = 1u << 31;          // SDM vol. 2A, CPUID.01H
 constexpr uint32_t kEbxInitialApicIdShift = 24;        // CPUID.01H:EBX[31:24]
 constexpr uint32_t kEbxLogicalCountShift = 16;         // CPUID.01H:EBX[23:16]
 constexpr uint32_t kEdxHtt = 1u << 28;
+constexpr uint32_t kEcxTscDeadline = 1u << 24;  // CPUID.01H:ECX[24]
 // Linux arch/x86/include/uapi/asm/kvm_para.h
 constexpr uint32_t kKvmFeatureClocksource = 1u << 0;
 constexpr uint32_t kKvmFeatureClocksource2 = 1u << 3;
@@ -50,6 +51,8 @@ std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &s
 				    (std::min<uint32_t>(options.vcpu_count, 255) << kEbxLogicalCountShift);
 			if (options.vcpu_count > 1)
 				entry.edx |= kEdxHtt;
+			if (options.tsc_deadline_timer)
+				entry.ecx |= kEcxTscDeadline;
 			break;
 		case kLeafExtendedTopology:
 		case kLeafExtendedTopologyV2:

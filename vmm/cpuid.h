@@ -20,6 +20,9 @@ struct CpuidOptions {
 	// false: clear KVM_FEATURE_CLOCKSOURCE{,2,_STABLE_BIT} so the guest
 	// cannot use kvm-clock; the rest of the KVM leaf stays.
 	bool kvmclock = true;
+	// Advertise the LAPIC TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER):
+	// with the TSC rate known, the guest's timer then needs no calibration.
+	bool tsc_deadline_timer = false;
 	// Kairos leaves: signature, then ABI version / port base / upcall IRQ.
 	bool kairos = true;
 	uint32_t kairos_abi_version = 0;

@@ -112,8 +112,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config)
 	KAIROS_TRY(machine->create_interrupt_controllers());
 	KAIROS_TRY(machine->register_memory());
 	KAIROS_TRY(machine->create_devices());
-	KAIROS_TRY(machine->load_guest());
 	KAIROS_TRY(machine->create_vcpus());
+	KAIROS_TRY(machine->load_guest());
 	if (config.clock.kairos)
 		KAIROS_TRY(machine->create_paravirt_device());
 	KAIROS_TRY(machine->watch_host_events());
@@ -187,6 +187,22 @@ Status Machine::create_devices()
 	return {};
 }
 
+// Without kvm-clock the guest must calibrate its TSC against the PIT, which
+// fails where port I/O is slow (nested virtualization), and the ACPI
+// hardware-reduced platform has no PIT tick to fall back on: the boot
+// stalls. We know the guest's TSC rate, so we tell it, as firmware would,
+// unless the user already did.
+std::string Machine::guest_cmdline() const
+{
+	std::string cmdline = config_.boot.cmdline;
+	if (config_.clock.kvmclock || cmdline.find("tsc_early_khz=") != std::string::npos || vcpus_.empty())
+		return cmdline;
+	auto khz = vcpus_.front()->tsc_khz();
+	if (!khz)
+		return cmdline;
+	return cmdline + fmt::format(" tsc_early_khz={}", *khz);
+}
+
 Status Machine::load_guest()
 {
 	auto kernel = read_whole_file(config_.boot.kernel, "boot.kernel");
@@ -199,10 +215,11 @@ Status Machine::load_guest()
 			return bytes.error();
 		initrd = std::move(*bytes);
 	}
-	auto entry = load_linux(memory_, {*kernel, initrd, config_.boot.cmdline});
+	auto entry = load_linux(memory_, {*kernel, initrd, guest_cmdline()});
 	if (!entry)
 		return make_error("boot.kernel {}: {}", config_.boot.kernel.string(), entry.error().message);
 	boot_entry_ = *entry;
+	KAIROS_TRY(vcpus_.front()->set_boot_state(boot_entry_));
 
 	// Firmware tables: the MP table for acpi=off guests, ACPI otherwise
 	// (Linux prefers the MADT when both are there), and the reset stub.
@@ -234,14 +251,13 @@ Status Machine::create_vcpus()
 	options.kairos_abi_version = KAIROS_ABI_VERSION;
 	options.kairos_port_base = layout::kPortKairosBase;
 	options.kairos_upcall_irq = layout::kIrqKairosUpcall;
+	options.tsc_deadline_timer = kvm_.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (uint32_t id = 0; id < config_.machine.vcpus; ++id) {
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
 			return fd.error();
 		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, shutdown_);
 		KAIROS_TRY(vcpu->configure(build_cpuid(*supported, id, options)));
-		if (id == 0)
-			KAIROS_TRY(vcpu->set_boot_state(boot_entry_));
 		vcpus_.push_back(std::move(vcpu));
 	}
 	return {};

@@ -49,6 +49,7 @@ private:
 	Status register_memory();
 	Status create_devices();
 	Status load_guest();
+	std::string guest_cmdline() const;
 	Status create_vcpus();
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();

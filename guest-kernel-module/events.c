@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Event channels, after Xen's 2-level ABI (xen/include/public/xen.h,
+ * "Event channel endpoints"; Linux drivers/xen/events/events_2l.c).
+ *
+ * The monitor raises port P: it sets pending[P] and, if mask[P] is clear,
+ * the selector bit P / 64 and upcall_pending, and sends the upcall IRQ.
+ * The upcall handler clears upcall_pending, takes the selector word, and
+ * test-and-clears each pending, unmasked port of the selected words,
+ * calling the port's handler; it repeats while upcall_pending was set
+ * again meanwhile. A port raised while masked keeps its pending bit only:
+ * unmasking re-checks it, so no event is lost.
+ *
+ * Ports are masked until bound. Handlers run in hard-IRQ context.
+ */
+#define pr_fmt(fmt) "kairos: " fmt
+
+#include <linux/acpi.h>
+#include <linux/atomic.h>
+#include <linux/bitops.h>
+#include <linux/build_bug.h>
+#include <linux/interrupt.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/lockdep.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <asm/sync_bitops.h>
+
+#include "internal.h"
+
+struct kairos_binding {
+	void (*handler)(unsigned int port, void *data);
+	void *data;
+};
+
+/* Written under kairos_bind_mutex; read by the dispatcher under RCU. */
+static struct kairos_binding __rcu *kairos_bindings[KAIROS_EVENT_PORTS];
+static DEFINE_MUTEX(kairos_bind_mutex);
+/* Deliveries per port, for /sys/kernel/kairos/events. */
+static atomic_long_t kairos_event_counts[KAIROS_EVENT_PORTS];
+/* Nonzero while this CPU runs the dispatcher. */
+static DEFINE_PER_CPU(unsigned int, kairos_dispatch_depth);
+
+static const char * const kairos_port_names[KAIROS_EVENT_FIRST_FREE] = {
+	[KAIROS_EVENT_VIRTUAL_TIMER] = "virtual_timer",
+	[KAIROS_EVENT_CONSOLE] = "console",
+	[KAIROS_EVENT_DEBUG] = "debug",
+	[KAIROS_EVENT_TIMER_EXPIRED] = "timer_expired",
+};
+
+/* The monitor's ports that kairos.ko binds itself. */
+static const unsigned int kairos_own_ports[] = {
+	KAIROS_EVENT_VIRTUAL_TIMER,
+	KAIROS_EVENT_CONSOLE,
+	KAIROS_EVENT_DEBUG,
+};
+
+/* The bitmaps as Linux bitops see them: one unsigned long per u64 word. */
+static inline unsigned long *kairos_pending_bits(void)
+{
+	return (unsigned long *)kairos.shared->pending;
+}
+
+static inline unsigned long *kairos_mask_bits(void)
+{
+	return (unsigned long *)kairos.shared->mask;
+}
+
+static void kairos_event_deliver(unsigned int port)
+{
+	struct kairos_binding *binding;
+
+	atomic_long_inc(&kairos_event_counts[port]);
+	rcu_read_lock();
+	binding = rcu_dereference(kairos_bindings[port]);
+	if (binding)
+		binding->handler(port, binding->data);
+	rcu_read_unlock();
+}
+
+/*
+ * Deliver every pending, unmasked port; local IRQs are disabled. Several
+ * CPUs may dispatch at once: the atomic test-and-clear gives each raise to
+ * exactly one of them. On one CPU a nested call (a handler that unmasks a
+ * port) only leaves upcall_pending set, and the outer loop goes round again.
+ */
+static void kairos_event_dispatch(void)
+{
+	struct kairos_shared_info *shared = kairos.shared;
+	unsigned long *pending = kairos_pending_bits();
+	unsigned long selector, bits;
+	unsigned int word, bit;
+
+	lockdep_assert_irqs_disabled();
+	if (__this_cpu_inc_return(kairos_dispatch_depth) > 1)
+		goto out;
+
+	do {
+		WRITE_ONCE(shared->upcall_pending, 0);
+		/*
+		 * xchg is a full barrier: a raise whose selector bit it misses
+		 * sets upcall_pending after the store above, and we go round.
+		 */
+		selector = xchg(&shared->pending_sel, 0);
+		for_each_set_bit(word, &selector, KAIROS_EVENT_WORDS) {
+			bits = READ_ONCE(shared->pending[word]) &
+			       ~READ_ONCE(shared->mask[word]);
+			for_each_set_bit(bit, &bits, BITS_PER_LONG) {
+				unsigned int port = word * BITS_PER_LONG + bit;
+
+				if (sync_test_and_clear_bit(port, pending))
+					kairos_event_deliver(port);
+			}
+		}
+	} while (READ_ONCE(shared->upcall_pending));
+
+out:
+	__this_cpu_dec(kairos_dispatch_depth);
+}
+
+static void kairos_event_poll(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	kairos_event_dispatch();
+	local_irq_restore(flags);
+}
+
+static irqreturn_t kairos_upcall_interrupt(int irq, void *dev_id)
+{
+	kairos_event_dispatch();
+	/* Another CPU may have taken the events; the IRQ was still ours. */
+	return IRQ_HANDLED;
+}
+
+void kairos_event_mask(unsigned int port)
+{
+	if (WARN_ON_ONCE(port >= KAIROS_EVENT_PORTS))
+		return;
+	sync_set_bit(port, kairos_mask_bits());
+}
+EXPORT_SYMBOL_GPL(kairos_event_mask);
+
+void kairos_event_unmask(unsigned int port)
+{
+	struct kairos_shared_info *shared = kairos.shared;
+
+	if (WARN_ON_ONCE(port >= KAIROS_EVENT_PORTS))
+		return;
+	sync_clear_bit(port, kairos_mask_bits());
+	/*
+	 * The host sets pending, then reads mask; we clear mask, then read
+	 * pending. With a full barrier between, one of us sees the other.
+	 */
+	smp_mb__after_atomic();
+	if (!sync_test_bit(port, kairos_pending_bits()))
+		return;
+
+	/* Raised while masked: the host set no selector bit. Deliver it now. */
+	sync_set_bit(port / BITS_PER_LONG,
+		     (unsigned long *)&shared->pending_sel);
+	WRITE_ONCE(shared->upcall_pending, 1);
+	kairos_event_poll();
+}
+EXPORT_SYMBOL_GPL(kairos_event_unmask);
+
+/* Ports start masked; binding unmasks them. Called before registration. */
+void kairos_events_mask_all(void)
+{
+	unsigned int word;
+
+	for (word = 0; word < KAIROS_EVENT_WORDS; word++)
+		WRITE_ONCE(kairos.shared->mask[word], ~0ULL);
+}
+
+static int kairos_event_bind_port(unsigned int port,
+				  void (*handler)(unsigned int port, void *data),
+				  void *data)
+{
+	struct kairos_binding *binding;
+
+	binding = kmalloc(sizeof(*binding), GFP_KERNEL);
+	if (!binding)
+		return -ENOMEM;
+	binding->handler = handler;
+	binding->data = data;
+
+	mutex_lock(&kairos_bind_mutex);
+	if (rcu_access_pointer(kairos_bindings[port])) {
+		mutex_unlock(&kairos_bind_mutex);
+		kfree(binding);
+		return -EBUSY;
+	}
+	rcu_assign_pointer(kairos_bindings[port], binding);
+	mutex_unlock(&kairos_bind_mutex);
+
+	kairos_event_unmask(port);
+	return 0;
+}
+
+int kairos_event_bind(unsigned int port,
+		      void (*handler)(unsigned int port, void *data),
+		      void *data)
+{
+	if (port >= KAIROS_EVENT_PORTS || !handler)
+		return -EINVAL;
+	if (port < KAIROS_EVENT_FIRST_FREE &&
+	    port != KAIROS_EVENT_TIMER_EXPIRED)
+		return -EINVAL;
+	return kairos_event_bind_port(port, handler, data);
+}
+EXPORT_SYMBOL_GPL(kairos_event_bind);
+
+void kairos_event_unbind(unsigned int port)
+{
+	struct kairos_binding *binding;
+
+	if (WARN_ON_ONCE(port >= KAIROS_EVENT_PORTS))
+		return;
+	kairos_event_mask(port);
+
+	mutex_lock(&kairos_bind_mutex);
+	binding = rcu_replace_pointer(kairos_bindings[port], NULL,
+				      lockdep_is_held(&kairos_bind_mutex));
+	mutex_unlock(&kairos_bind_mutex);
+	if (!binding)
+		return;
+
+	/* Dispatchers run with IRQs off: this waits for running handlers. */
+	synchronize_rcu();
+	kfree(binding);
+}
+EXPORT_SYMBOL_GPL(kairos_event_unbind);
+
+/* kairos.ko's own ports: the dispatcher counts them, nothing more yet. */
+static void kairos_event_count_only(unsigned int port, void *data)
+{
+}
+
+ssize_t kairos_events_show(char *buf)
+{
+	struct kairos_binding *binding;
+	unsigned long count;
+	unsigned int port;
+	int len = 0;
+
+	mutex_lock(&kairos_bind_mutex);
+	for (port = 0; port < KAIROS_EVENT_PORTS; port++) {
+		binding = rcu_dereference_protected(kairos_bindings[port],
+						    lockdep_is_held(&kairos_bind_mutex));
+		count = atomic_long_read(&kairos_event_counts[port]);
+		if (!binding && !count)
+			continue;
+		if (port < KAIROS_EVENT_FIRST_FREE && kairos_port_names[port])
+			len += sysfs_emit_at(buf, len, "%u %lu %s\n", port,
+					     count, kairos_port_names[port]);
+		else if (binding)
+			len += sysfs_emit_at(buf, len, "%u %lu %ps\n", port,
+					     count, binding->handler);
+		else
+			len += sysfs_emit_at(buf, len, "%u %lu unbound\n",
+					     port, count);
+	}
+	mutex_unlock(&kairos_bind_mutex);
+	return len;
+}
+
+/*
+ * The upcall line is an ISA IRQ on the IOAPIC. Without ACPI, ISA IRQ n is
+ * Linux IRQ n; a hardware-reduced ACPI platform preallocates no legacy IRQs,
+ * so the GSI must be registered to get its Linux IRQ.
+ */
+static int kairos_map_upcall_gsi(void)
+{
+	if (acpi_disabled)
+		return kairos.gsi;
+	return acpi_register_gsi(NULL, kairos.gsi, ACPI_EDGE_SENSITIVE,
+				 ACPI_ACTIVE_HIGH);
+}
+
+static void kairos_unmap_upcall_gsi(void)
+{
+	if (!acpi_disabled)
+		acpi_unregister_gsi(kairos.gsi);
+}
+
+int kairos_events_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	BUILD_BUG_ON(sizeof(unsigned long) != sizeof(u64));
+	BUILD_BUG_ON(KAIROS_EVENT_WORDS > BITS_PER_LONG);
+
+	for (i = 0; i < ARRAY_SIZE(kairos_own_ports); i++) {
+		ret = kairos_event_bind_port(kairos_own_ports[i],
+					     kairos_event_count_only, NULL);
+		if (ret)
+			goto unbind;
+	}
+
+	ret = kairos_map_upcall_gsi();
+	if (ret < 0) {
+		pr_err("cannot map upcall GSI %u: %d\n", kairos.gsi, ret);
+		goto unbind;
+	}
+	kairos.irq = ret;
+	ret = request_irq(kairos.irq, kairos_upcall_interrupt, IRQF_NO_THREAD,
+			  "kairos", &kairos);
+	if (ret) {
+		pr_err("cannot request upcall IRQ %u (GSI %u): %d\n",
+		       kairos.irq, kairos.gsi, ret);
+		kairos_unmap_upcall_gsi();
+		goto unbind;
+	}
+	/* An upcall sent before request_irq() reached no handler. */
+	kairos_event_poll();
+	return 0;
+
+unbind:
+	while (i--)
+		kairos_event_unbind(kairos_own_ports[i]);
+	return ret;
+}
+
+void kairos_events_exit(void)
+{
+	unsigned int i;
+
+	free_irq(kairos.irq, &kairos);
+	kairos_unmap_upcall_gsi();
+	for (i = 0; i < ARRAY_SIZE(kairos_own_ports); i++)
+		kairos_event_unbind(kairos_own_ports[i]);
+}

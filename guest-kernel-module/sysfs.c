@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/kernel/kairos: what the module sees of the monitor, and controls
+ * for tests.
+ *
+ *   abi_version       ABI version agreed with the host
+ *   shared_info_gpa   guest-physical address of the shared-info page (hex)
+ *   system_time_ns    vCPU 0's system time as last published by the host
+ *   publish_count     how often the host published the time
+ *   clock_ns          the host's CLOCK_MONOTONIC now, through the page
+ *   stolen_ns         "cpuN NS" for each online CPU
+ *   events            "PORT COUNT NAME" for each bound or delivered port
+ *   raise_debug       (write) ask the host to raise KAIROS_EVENT_DEBUG
+ *   mask, unmask      (write) a port number to mask or unmask
+ */
+#define pr_fmt(fmt) "kairos: " fmt
+
+#include <linux/cpumask.h>
+#include <linux/kernel.h>
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <asm/barrier.h>
+
+#include "internal.h"
+
+static struct kobject *kairos_kobj;
+
+static ssize_t abi_version_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", kairos.abi_version);
+}
+
+static ssize_t shared_info_gpa_show(struct kobject *kobj,
+				    struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%llx\n", (unsigned long long)kairos.shared_gpa);
+}
+
+static ssize_t system_time_ns_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	const struct kairos_vcpu_time_info *time = &kairos.shared->time[0];
+	u64 system_time;
+	u32 version;
+
+	do {
+		version = READ_ONCE(time->version) & ~1u;
+		virt_rmb(); /* the version before the field it guards */
+		system_time = READ_ONCE(time->system_time);
+		virt_rmb(); /* the field before the version check */
+	} while (version != READ_ONCE(time->version));
+	return sysfs_emit(buf, "%llu\n", system_time);
+}
+
+static ssize_t publish_count_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(kairos.shared->publish_count));
+}
+
+static ssize_t clock_ns_show(struct kobject *kobj,
+			     struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kairos_system_time_ns());
+}
+
+static ssize_t stolen_ns_show(struct kobject *kobj,
+			      struct kobj_attribute *attr, char *buf)
+{
+	unsigned int cpu;
+	int len = 0;
+
+	for_each_online_cpu(cpu)
+		len += sysfs_emit_at(buf, len, "cpu%u %llu\n", cpu,
+				     READ_ONCE(kairos.shared->stolen_ns[cpu]));
+	return len;
+}
+
+static ssize_t events_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return kairos_events_show(buf);
+}
+
+static ssize_t raise_debug_store(struct kobject *kobj,
+				 struct kobj_attribute *attr, const char *buf,
+				 size_t count)
+{
+	int status;
+
+	status = kairos_command(KAIROS_CMD_RAISE_DEBUG, 0, 0);
+	if (status != KAIROS_OK)
+		return kairos_status_to_errno(status);
+	return count;
+}
+
+static int kairos_parse_port(const char *buf, unsigned int *port)
+{
+	int ret;
+
+	ret = kstrtouint(buf, 0, port);
+	if (ret)
+		return ret;
+	return *port < KAIROS_EVENT_PORTS ? 0 : -EINVAL;
+}
+
+static ssize_t mask_store(struct kobject *kobj, struct kobj_attribute *attr,
+			  const char *buf, size_t count)
+{
+	unsigned int port;
+	int ret;
+
+	ret = kairos_parse_port(buf, &port);
+	if (ret)
+		return ret;
+	kairos_event_mask(port);
+	return count;
+}
+
+static ssize_t unmask_store(struct kobject *kobj, struct kobj_attribute *attr,
+			    const char *buf, size_t count)
+{
+	unsigned int port;
+	int ret;
+
+	ret = kairos_parse_port(buf, &port);
+	if (ret)
+		return ret;
+	kairos_event_unmask(port);
+	return count;
+}
+
+static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
+static struct kobj_attribute shared_info_gpa_attr = __ATTR_RO(shared_info_gpa);
+static struct kobj_attribute system_time_ns_attr = __ATTR_RO(system_time_ns);
+static struct kobj_attribute publish_count_attr = __ATTR_RO(publish_count);
+static struct kobj_attribute clock_ns_attr = __ATTR_RO(clock_ns);
+static struct kobj_attribute stolen_ns_attr = __ATTR_RO(stolen_ns);
+static struct kobj_attribute events_attr = __ATTR_RO(events);
+static struct kobj_attribute raise_debug_attr = __ATTR_WO(raise_debug);
+static struct kobj_attribute mask_attr = __ATTR_WO(mask);
+static struct kobj_attribute unmask_attr = __ATTR_WO(unmask);
+
+static struct attribute *kairos_attrs[] = {
+	&abi_version_attr.attr,
+	&shared_info_gpa_attr.attr,
+	&system_time_ns_attr.attr,
+	&publish_count_attr.attr,
+	&clock_ns_attr.attr,
+	&stolen_ns_attr.attr,
+	&events_attr.attr,
+	&raise_debug_attr.attr,
+	&mask_attr.attr,
+	&unmask_attr.attr,
+	NULL,
+};
+
+static const struct attribute_group kairos_attr_group = {
+	.attrs = kairos_attrs,
+};
+
+int kairos_sysfs_init(void)
+{
+	int ret;
+
+	kairos_kobj = kobject_create_and_add("kairos", kernel_kobj);
+	if (!kairos_kobj)
+		return -ENOMEM;
+	ret = sysfs_create_group(kairos_kobj, &kairos_attr_group);
+	if (ret) {
+		pr_err("cannot create /sys/kernel/kairos: %d\n", ret);
+		kobject_put(kairos_kobj);
+		kairos_kobj = NULL;
+	}
+	return ret;
+}
+
+void kairos_sysfs_exit(void)
+{
+	sysfs_remove_group(kairos_kobj, &kairos_attr_group);
+	kobject_put(kairos_kobj);
+	kairos_kobj = NULL;
+}

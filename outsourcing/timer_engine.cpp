@@ -1,0 +1,200 @@
+#include "outsourcing/timer_engine.h"
+
+#include <algorithm>
+
+#include "vmm/base/error.h"
+
+namespace kairos::outsourcing {
+
+TimerEngine::TimerEngine(size_t max_timers) : heap_(max_timers) {}
+
+Status TimerEngine::attach(std::span<uint8_t> area)
+{
+	if (!ring_area_usable(area))
+		return make_error("outsourcing: ring area of {} bytes at {} is not usable "
+				  "(need {} bytes, 4-byte aligned)",
+				  area.size(), static_cast<const void *>(area.data()), kRingAreaSize);
+	detach();
+	requests_.emplace(area);
+	completions_.emplace(area);
+	requests_->set_host_polling(false);
+	return {};
+}
+
+void TimerEngine::detach()
+{
+	if (requests_) {
+		bad_request_indices_before_ += requests_->bad_indices();
+		bad_completion_indices_before_ += completions_->bad_indices();
+	}
+	requests_.reset();
+	completions_.reset();
+	reset_timers();
+}
+
+void TimerEngine::reset_timers()
+{
+	counters_.discarded += held_expiries_.size();
+	heap_.clear();
+	held_.clear();
+	held_expiries_.clear();
+	held_errors_ = 0;
+}
+
+PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers)
+{
+	PassOutcome outcome;
+	outcome.acked = triggers.ack;
+	counters_.doorbells += triggers.doorbell;
+	counters_.acks += triggers.ack;
+	counters_.timer_wakeups += triggers.timer;
+	if (!attached())
+		return outcome;
+
+	// Held completions first: they are older than anything this pass makes.
+	completions_->space();
+	flush_held(outcome);
+
+	if (triggers.doorbell) {
+		DrainResult drained = requests_->drain(batch_);
+		outcome.bad_request_producer = drained.bad_producer;
+		counters_.requests += drained.count;
+		for (uint32_t i = 0; i < drained.count; ++i)
+			apply(batch_[i], now_ns, outcome);
+	}
+
+	heap_.pop_expired(now_ns, [&](uint32_t id, uint64_t deadline_ns) {
+		++counters_.expiries;
+		lateness_.record(now_ns - deadline_ns);
+		kairos_timer_completion completion{};
+		completion.timer_id = id;
+		completion.kind = KAIROS_COMPLETION_EXPIRED;
+		completion.result = 0;
+		completion.time_ns = now_ns;
+		deliver(completion, outcome);
+	});
+
+	completions_->publish();
+	// With completions still held the event stays raised until they are in.
+	outcome.raise_event = outcome.completions_written > 0 || !held_.empty();
+	return outcome;
+}
+
+void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome)
+{
+	TimerCounts counts{heap_.contains(request.timer_id) || held_expiries_.contains(request.timer_id),
+			   outstanding(), heap_.quota()};
+	ParsedRequest parsed = parse_request(request, counts);
+	if (auto *error = std::get_if<kairos_timer_completion>(&parsed)) {
+		switch (error->result) {
+		case KAIROS_TIMER_EBADOP:
+			++counters_.errors_bad_op;
+			break;
+		case KAIROS_TIMER_ENOENT:
+			++counters_.errors_no_entry;
+			break;
+		case KAIROS_TIMER_EQUOTA:
+			++counters_.errors_quota;
+			break;
+		}
+		deliver(*error, outcome);
+		return;
+	}
+
+	const TimerAction &action = std::get<TimerAction>(parsed);
+	if (action.kind == TimerAction::Kind::Cancel) {
+		if (!heap_.cancel(action.timer_id))
+			drop_held_expiry(action.timer_id);
+		++counters_.dels;
+		return;
+	}
+
+	// A held expiry of this id is stale now: the guest, which has not seen
+	// it, re-armed what it believes is a pending timer.
+	drop_held_expiry(action.timer_id);
+	// A deadline already passed fires in this pass. Arming it at `now`
+	// changes nothing the guest can see and keeps the guest's lateness out
+	// of the host's.
+	if (action.deadline_ns <= now_ns)
+		++counters_.immediate;
+	uint64_t deadline_ns = std::max(action.deadline_ns, now_ns);
+	if (heap_.arm(action.timer_id, deadline_ns) == TimerHeap::ArmResult::OverQuota) {
+		// parse_request checked the quota; kept so the heap's own bound holds.
+		++counters_.errors_quota;
+		deliver(error_completion(request, KAIROS_TIMER_EQUOTA), outcome);
+		return;
+	}
+	if (action.op == KAIROS_TIMER_MOD)
+		++counters_.mods;
+	else
+		++counters_.adds;
+}
+
+bool TimerEngine::drop_held_expiry(uint32_t id)
+{
+	auto found = held_expiries_.find(id);
+	if (found == held_expiries_.end())
+		return false;
+	held_.erase(found->second);
+	held_expiries_.erase(found);
+	++counters_.superseded;
+	return true;
+}
+
+void TimerEngine::flush_held(PassOutcome &outcome)
+{
+	while (!held_.empty() && completions_->stage(held_.front())) {
+		const kairos_timer_completion &completion = held_.front();
+		++outcome.completions_written;
+		if (completion.kind == KAIROS_COMPLETION_EXPIRED) {
+			++outcome.expiries_delivered;
+			++counters_.delivered;
+			held_expiries_.erase(completion.timer_id);
+		} else {
+			--held_errors_;
+		}
+		held_.pop_front();
+	}
+}
+
+void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome &outcome)
+{
+	bool expiry = completion.kind == KAIROS_COMPLETION_EXPIRED;
+	if (held_.empty() && completions_->stage(completion)) {
+		++outcome.completions_written;
+		if (expiry) {
+			++outcome.expiries_delivered;
+			++counters_.delivered;
+		}
+		return;
+	}
+	if (expiry) {
+		// At most one per id (a re-arm drops the old one), so the quota
+		// bounds these.
+		held_.push_back(completion);
+		held_expiries_[completion.timer_id] = std::prev(held_.end());
+		++counters_.coalesced;
+		return;
+	}
+	if (held_errors_ >= kMaxHeldErrors) {
+		++counters_.errors_dropped;
+		return;
+	}
+	held_.push_back(completion);
+	++held_errors_;
+}
+
+TimerStats TimerEngine::stats() const
+{
+	TimerStats stats = counters_;
+	stats.bad_request_indices = bad_request_indices_before_ + (requests_ ? requests_->bad_indices() : 0);
+	stats.bad_completion_indices =
+		bad_completion_indices_before_ + (completions_ ? completions_->bad_indices() : 0);
+	stats.armed = heap_.size();
+	stats.held = held_.size();
+	stats.held_expiries = held_expiries_.size();
+	stats.lateness = lateness_.summary();
+	return stats;
+}
+
+} // namespace kairos::outsourcing

@@ -1,0 +1,127 @@
+// TimerEngine: the logic of the timer service, one pass at a time, with no
+// thread, fd or clock of its own: the caller says what woke it and what time
+// it is. TimerService runs it on the timer thread; tests and the fuzz target
+// drive it directly.
+//
+// A pass: flush held completions into the completion ring, drain and apply
+// every published request (doorbell), fire every timer that is due, publish.
+//
+// Completions that find the ring full are held by the host, in order, and
+// delivered once the guest makes room (kairos_abi.h: nothing is lost). Held
+// expiries stay outstanding timers (they count against the quota, which
+// bounds the backlog), so a guest that re-arms or cancels such a timer
+// before seeing its expiry gets timer_list semantics: the stale expiry is
+// dropped ("superseded") and only the new arming, if any, fires.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <span>
+#include <unordered_map>
+
+#include "guest-kernel-module/kairos_abi.h"
+#include "outsourcing/lateness_histogram.h"
+#include "outsourcing/request_parser.h"
+#include "outsourcing/ring.h"
+#include "outsourcing/timer_heap.h"
+#include "vmm/base/result.h"
+
+namespace kairos::outsourcing {
+
+struct TimerStats {
+	// What woke the engine.
+	uint64_t doorbells = 0;
+	uint64_t acks = 0;
+	uint64_t timer_wakeups = 0;
+	// Requests consumed from the ring, and the ones applied, by op.
+	uint64_t requests = 0;
+	uint64_t adds = 0;
+	uint64_t mods = 0;
+	uint64_t dels = 0;
+	uint64_t immediate = 0;   // armed with a deadline already passed
+	// Expiries.
+	uint64_t expiries = 0;    // timers that fired
+	uint64_t delivered = 0;   // EXPIRED completions written to the ring
+	uint64_t coalesced = 0;   // expiries held because the ring was full
+	uint64_t superseded = 0;  // held expiries dropped: the guest re-armed or cancelled first
+	uint64_t discarded = 0;   // held expiries dropped because the ring was detached
+	// Guest errors.
+	uint64_t errors_bad_op = 0;
+	uint64_t errors_no_entry = 0;
+	uint64_t errors_quota = 0;
+	uint64_t errors_dropped = 0;  // error completions lost: ring and error backlog full
+	uint64_t bad_request_indices = 0;
+	uint64_t bad_completion_indices = 0;
+	// Now.
+	uint64_t armed = 0;
+	uint64_t held = 0;           // completions waiting for room in the ring ...
+	uint64_t held_expiries = 0;  // ... of which expiries (the rest are errors)
+	// Fire time minus the later of the deadline and the moment the host
+	// learned of the timer (a guest arming in the past is not host lateness).
+	LatenessSummary lateness;
+};
+
+struct Triggers {
+	bool doorbell = false;  // drain requests
+	bool ack = false;       // the guest consumed completions
+	bool timer = false;     // the timerfd fired
+};
+
+// What the caller must do after a pass (TimerService calls its hooks).
+struct PassOutcome {
+	uint32_t expiries_delivered = 0;  // EXPIRED completions written this pass
+	uint32_t completions_written = 0; // of any kind
+	bool raise_event = false;         // the guest has completions to look at
+	bool acked = false;
+	bool bad_request_producer = false;
+};
+
+class TimerEngine {
+public:
+	explicit TimerEngine(size_t max_timers = kDefaultMaxTimers);
+
+	// The guest registered its ring area. Timers and held completions of an
+	// earlier registration are dropped: their ids meant nothing to the new one.
+	Status attach(std::span<uint8_t> area);
+	// The area is gone: forget it, every timer and every held completion.
+	void detach();
+	bool attached() const { return requests_.has_value(); }
+
+	PassOutcome process(uint64_t now_ns, Triggers triggers);
+
+	// When the next pass with triggers.timer is due.
+	std::optional<uint64_t> next_deadline() const { return heap_.earliest(); }
+	size_t outstanding() const { return heap_.size() + held_expiries_.size(); }
+	size_t max_timers() const { return heap_.quota(); }
+	TimerStats stats() const;
+
+	// Error completions held beyond the ring (expiries are bounded by the quota).
+	static constexpr size_t kMaxHeldErrors = KAIROS_RING_COMPLETIONS;
+
+private:
+	using HeldList = std::list<kairos_timer_completion>;
+
+	void reset_timers();
+	void apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome);
+	// Drops a held expiry of `id`; false if there is none.
+	bool drop_held_expiry(uint32_t id);
+	void flush_held(PassOutcome &outcome);
+	void deliver(const kairos_timer_completion &completion, PassOutcome &outcome);
+
+	TimerHeap heap_;
+	std::optional<RequestConsumer> requests_;
+	std::optional<CompletionProducer> completions_;
+	HeldList held_;
+	std::unordered_map<uint32_t, HeldList::iterator> held_expiries_;  // timer id -> its held expiry
+	size_t held_errors_ = 0;
+	std::array<kairos_timer_request, KAIROS_RING_REQUESTS> batch_{};
+	LatenessHistogram lateness_;
+	TimerStats counters_;
+	// Indices counted by ring views of earlier registrations.
+	uint64_t bad_request_indices_before_ = 0;
+	uint64_t bad_completion_indices_before_ = 0;
+};
+
+} // namespace kairos::outsourcing

@@ -1,0 +1,275 @@
+#include "outsourcing/timer_service.h"
+
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "vmm/base/error.h"
+
+namespace kairos::outsourcing {
+namespace {
+
+// Enough for the four reads in flight, with room.
+constexpr unsigned kRingEntries = 8;
+
+uint64_t monotonic_ns()
+{
+	timespec now{};
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+}
+
+const char *source_name(uint64_t source)
+{
+	static constexpr const char *kNames[] = {"doorbell eventfd", "ack eventfd", "timerfd", "stop eventfd"};
+	return source < std::size(kNames) ? kNames[source] : "unknown source";
+}
+
+// Blocking fds: io_uring waits for them itself (poll-driven retry).
+Status open_eventfd(UniqueFd &fd, const char *purpose)
+{
+	fd.reset(eventfd(0, EFD_CLOEXEC));
+	if (!fd)
+		return errno_error(fmt::format("eventfd for the timer service's {}", purpose));
+	return {};
+}
+
+void signal_eventfd(const UniqueFd &fd)
+{
+	// Fails only when the counter would overflow, i.e. a wake-up is
+	// already pending: nothing to do then.
+	eventfd_write(fd.get(), 1);
+}
+
+} // namespace
+
+TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks)
+	: config_(config), hooks_(std::move(hooks)), engine_(config.max_timers)
+{
+}
+
+Result<std::unique_ptr<TimerService>> TimerService::create(TimerServiceConfig config, TimerHooks hooks)
+{
+	std::unique_ptr<TimerService> service(new TimerService(config, std::move(hooks)));
+
+	KAIROS_TRY(open_eventfd(service->doorbell_, "doorbell"));
+	KAIROS_TRY(open_eventfd(service->ack_, "acks"));
+	KAIROS_TRY(open_eventfd(service->stop_, "stop"));
+
+	int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (timer < 0)
+		return errno_error("timerfd_create(CLOCK_MONOTONIC) for the timer service");
+	service->timer_.reset(timer);
+
+	int error = io_uring_queue_init(kRingEntries, &service->ring_, 0);
+	if (error < 0)
+		return errno_error("io_uring_queue_init for the timer service", -error);
+	service->ring_ready_ = true;
+	return service;
+}
+
+TimerService::~TimerService()
+{
+	stop();
+	// Cancels the reads still in flight; their buffers are members, alive.
+	if (ring_ready_)
+		io_uring_queue_exit(&ring_);
+}
+
+Result<std::string> TimerService::start()
+{
+	if (started_)
+		return make_error("outsourcing: the timer service was already started");
+	// The thread owns the promise: start() may return the moment it is set.
+	std::promise<std::string> started;
+	std::future<std::string> warning = started.get_future();
+	try {
+		thread_ = std::thread([this, started = std::move(started)]() mutable { run(started); });
+	} catch (const std::system_error &error) {
+		return make_error("outsourcing: starting the timer thread: {}", error.what());
+	}
+	started_ = true;
+	try {
+		return warning.get();
+	} catch (const std::future_error &) {
+		// The thread died before it could report: run() recorded why.
+		return make_error("outsourcing: the timer thread failed to start: {}", failure());
+	}
+}
+
+void TimerService::stop()
+{
+	if (!thread_.joinable())
+		return;
+	signal_eventfd(stop_);
+	thread_.join();
+}
+
+void TimerService::ring_doorbell()
+{
+	signal_eventfd(doorbell_);
+}
+
+void TimerService::ack()
+{
+	signal_eventfd(ack_);
+}
+
+Status TimerService::attach(std::span<uint8_t> area)
+{
+	{
+		std::lock_guard lock(mutex_);
+		KAIROS_TRY(engine_.attach(area));
+	}
+	// Requests published before the registration get served now.
+	ring_doorbell();
+	return {};
+}
+
+void TimerService::detach()
+{
+	std::lock_guard lock(mutex_);
+	engine_.detach();
+}
+
+bool TimerService::attached() const
+{
+	std::lock_guard lock(mutex_);
+	return engine_.attached();
+}
+
+TimerStats TimerService::stats() const
+{
+	std::lock_guard lock(mutex_);
+	return engine_.stats();
+}
+
+std::string TimerService::failure() const
+{
+	std::lock_guard lock(mutex_);
+	return failure_;
+}
+
+void TimerService::fail(std::string message)
+{
+	std::lock_guard lock(mutex_);
+	failure_ = std::move(message);
+}
+
+void TimerService::run(std::promise<std::string> &started)
+{
+	// Nothing may escape the thread: a throwing hook or a failed
+	// allocation ends the service with a reason the VMM can report.
+	try {
+		std::string warning;
+		Status applied = apply_priority_to_this_thread(config_.priority);
+		if (!applied)
+			warning = fmt::format("outsourcing.priority {} not applied ({}); "
+					      "the timer thread runs at normal priority",
+					      to_string(config_.priority), applied.error().message);
+		started.set_value(std::move(warning));
+
+		Status status = loop();
+		if (!status)
+			fail(status.error().message);
+	} catch (const std::exception &error) {
+		fail(fmt::format("outsourcing: timer thread: {}", error.what()));
+	} catch (...) {
+		fail("outsourcing: timer thread: unknown exception");
+	}
+}
+
+Status TimerService::submit_read(Source source)
+{
+	static_assert(kDoorbell == 0 && kStop == 3);
+	const UniqueFd *fds[kSourceCount] = {&doorbell_, &ack_, &timer_, &stop_};
+	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+	if (!sqe)
+		return make_error("outsourcing: timer service submission queue full");
+	io_uring_prep_read(sqe, fds[source]->get(), &read_buffers_[source], sizeof(uint64_t), 0);
+	io_uring_sqe_set_data64(sqe, source);
+	return {};
+}
+
+Status TimerService::arm_timer(std::optional<uint64_t> deadline_ns)
+{
+	if (deadline_ns == timer_armed_at_)
+		return {};
+	itimerspec spec{};
+	if (deadline_ns) {
+		// An all-zero it_value would disarm: deadline 0 becomes 1 ns. Any
+		// uint64 fits a timespec; the kernel clamps beyond KTIME_MAX.
+		uint64_t deadline = std::max<uint64_t>(*deadline_ns, 1);
+		spec.it_value.tv_sec = static_cast<time_t>(deadline / 1'000'000'000ULL);
+		spec.it_value.tv_nsec = static_cast<long>(deadline % 1'000'000'000ULL);
+	}
+	if (timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
+		return errno_error(fmt::format("timerfd_settime at {} ns", deadline_ns.value_or(0)));
+	timer_armed_at_ = deadline_ns;
+	return {};
+}
+
+Status TimerService::loop()
+{
+	for (uint64_t source = 0; source < kSourceCount; ++source)
+		KAIROS_TRY(submit_read(static_cast<Source>(source)));
+
+	for (;;) {
+		int submitted = io_uring_submit_and_wait(&ring_, 1);
+		if (submitted < 0 && submitted != -EINTR)
+			return errno_error("outsourcing: io_uring_submit_and_wait", -submitted);
+
+		std::array<bool, kSourceCount> fired{};
+		io_uring_cqe *cqe = nullptr;
+		unsigned head;
+		unsigned seen = 0;
+		Status read_error;
+		io_uring_for_each_cqe(&ring_, head, cqe)
+		{
+			++seen;
+			uint64_t source = io_uring_cqe_get_data64(cqe);
+			if (source >= kSourceCount)
+				continue;
+			fired[source] = true;
+			if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN && read_error)
+				read_error = errno_error(
+					fmt::format("outsourcing: read of the {}", source_name(source)), -cqe->res);
+		}
+		io_uring_cq_advance(&ring_, seen);
+		KAIROS_TRY(read_error);
+		if (fired[kStop])
+			return {};
+		if (fired[kTimer])
+			timer_armed_at_.reset();  // it went off, so it is disarmed
+
+		PassOutcome outcome;
+		std::optional<uint64_t> next;
+		{
+			std::lock_guard lock(mutex_);
+			outcome = engine_.process(monotonic_ns(), {fired[kDoorbell], fired[kAck], fired[kTimer]});
+			next = engine_.next_deadline();
+		}
+		if (outcome.acked && hooks_.on_ack_unboost)
+			hooks_.on_ack_unboost();
+		if (outcome.expiries_delivered) {
+			if (hooks_.refresh_time)
+				hooks_.refresh_time();
+			if (hooks_.on_expiry_boost)
+				hooks_.on_expiry_boost();
+		}
+		if (outcome.raise_event && hooks_.raise_event)
+			hooks_.raise_event();
+
+		KAIROS_TRY(arm_timer(next));
+		for (uint64_t source = 0; source < kSourceCount; ++source)
+			if (fired[source])
+				KAIROS_TRY(submit_read(static_cast<Source>(source)));
+	}
+}
+
+} // namespace kairos::outsourcing

@@ -1,0 +1,114 @@
+// TimerService: the timer thread (DESIGN.md 1 and 5). It owns an io_uring,
+// one timerfd (CLOCK_MONOTONIC, absolute) armed at the earliest deadline of
+// the VM's timers, the doorbell eventfd the VMM registers as the KVM
+// ioeventfd of KAIROS_PORT_DOORBELL, and eventfds for acks and stopping.
+// Each wake-up runs one TimerEngine pass, then the hooks, then re-arms the
+// timerfd.
+//
+// Threads: attach/detach/stats/ack/ring_doorbell may be called from any
+// thread while the timer thread runs. The engine runs under a mutex that
+// attach and detach take too, so once detach() returns the thread no longer
+// touches the area. Hooks run on the timer thread without that mutex held.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+
+#include <liburing.h>
+
+#include "outsourcing/priority.h"
+#include "outsourcing/timer_engine.h"
+#include "vmm/base/result.h"
+#include "vmm/base/unique_fd.h"
+
+namespace kairos::outsourcing {
+
+// Called on the timer thread. A hook that throws stops the service (see
+// TimerService::failure); none may call back into the TimerService.
+struct TimerHooks {
+	// Re-publish pvclock time: called after expiries are written and
+	// before raise_event, so the guest's handler reads fresh time.
+	std::function<void()> refresh_time;
+	// Raise KAIROS_EVENT_TIMER_EXPIRED.
+	std::function<void()> raise_event;
+	// Expiries were delivered: the VMM may boost the vCPU thread ...
+	std::function<void()> on_expiry_boost;
+	// ... and undo it once the guest acked (KAIROS_PORT_ACK).
+	std::function<void()> on_ack_unboost;
+};
+
+struct TimerServiceConfig {
+	size_t max_timers = kDefaultMaxTimers;  // outsourcing.max_timers
+	Priority priority;                      // outsourcing.priority
+};
+
+class TimerService {
+public:
+	static Result<std::unique_ptr<TimerService>> create(TimerServiceConfig config, TimerHooks hooks);
+	~TimerService();
+	TimerService(const TimerService &) = delete;
+	TimerService &operator=(const TimerService &) = delete;
+
+	// Starts the timer thread (once) and applies the configured priority to it.
+	// Returns a one-line warning when the priority was not permitted (the
+	// thread then runs at normal priority), or "" when all went as
+	// configured; an error only if the thread could not start.
+	Result<std::string> start();
+	// Stops and joins the thread. Idempotent; the destructor calls it.
+	void stop();
+
+	// For KVM_IOEVENTFD on KAIROS_PORT_DOORBELL. Owned by the service.
+	int doorbell_fd() const { return doorbell_.get(); }
+	// What the ioeventfd does, for callers without one (and for tests).
+	void ring_doorbell();
+	// The guest wrote KAIROS_PORT_ACK: it consumed completions, so held
+	// ones can go in. Cheap: an eventfd write; the thread does the work.
+	void ack();
+
+	// The guest registered its ring area (validated by the VMM, mapped
+	// until detach() returns). Replaces an earlier one; see TimerEngine.
+	Status attach(std::span<uint8_t> area);
+	void detach();
+	bool attached() const;
+
+	TimerStats stats() const;
+	// Why the timer thread stopped on its own ("" if it did not).
+	std::string failure() const;
+
+private:
+	enum Source : uint64_t { kDoorbell, kAck, kTimer, kStop, kSourceCount };
+
+	TimerService(TimerServiceConfig config, TimerHooks hooks);
+	void run(std::promise<std::string> &started);
+	Status loop();
+	Status submit_read(Source source);
+	Status arm_timer(std::optional<uint64_t> deadline_ns);
+	void fail(std::string message);
+
+	TimerServiceConfig config_;
+	TimerHooks hooks_;
+	UniqueFd doorbell_;
+	UniqueFd ack_;
+	UniqueFd stop_;
+	UniqueFd timer_;
+	io_uring ring_{};
+	bool ring_ready_ = false;
+	std::array<uint64_t, kSourceCount> read_buffers_{};
+	std::optional<uint64_t> timer_armed_at_;  // timer thread only
+
+	mutable std::mutex mutex_;  // guards engine_ and failure_
+	TimerEngine engine_;
+	std::string failure_;
+	bool started_ = false;
+	std::thread thread_;
+};
+
+} // namespace kairos::outsourcing
