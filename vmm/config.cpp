@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "outsourcing/priority.h"
 #include "vmm/base/error.h"
 
 namespace kairos::vmm {
@@ -188,6 +189,18 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	events.reject_unknown_keys();
 	if (config.events.virtual_timer_hz > 0 && !config.clock.kairos)
 		ObjectReader::fail("events.virtual_timer_hz", "needs clock.kairos (the Kairos device) on");
+
+	ObjectReader outsourcing = top.object("outsourcing");
+	config.outsourcing.enabled = outsourcing.boolean("enabled", config.clock.kairos);
+	config.outsourcing.max_timers = outsourcing.integer("max_timers", 1, 1 << 20, 65536);
+	config.outsourcing.priority = outsourcing.string("priority", "normal");
+	if (auto priority = kairos::outsourcing::parse_priority(config.outsourcing.priority); !priority)
+		throw ConfigError{priority.error().message};
+	config.outsourcing.boost = outsourcing.boolean("boost", false);
+	outsourcing.reject_unknown_keys();
+	if (config.outsourcing.enabled && !config.clock.kairos && outsourcing.has("enabled"))
+		ObjectReader::fail("outsourcing.enabled", "needs clock.kairos (the Kairos device) on");
+	config.outsourcing.enabled = config.outsourcing.enabled && config.clock.kairos;
 
 	top.reject_unknown_keys();
 	return config;

@@ -7,8 +7,9 @@
 namespace kairos::vmm {
 
 KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
-			   pvclock::EventChannels &events, std::function<void()> on_guest_panic)
-	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events),
+			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
+			   std::function<void()> on_guest_panic)
+	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events), timers_(timers),
 	  on_guest_panic_(std::move(on_guest_panic))
 {
 }
@@ -16,6 +17,7 @@ KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &
 KairosDevice::~KairosDevice()
 {
 	std::lock_guard lock(mutex_);
+	unregister_ring();
 	unregister_shared_info();
 }
 
@@ -31,6 +33,16 @@ void KairosDevice::read(uint64_t offset, std::span<uint8_t> data)
 
 void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 {
+	// The doorbell and ack ports take any value and width. A 4-byte
+	// doorbell write never gets here: KVM signals the ioeventfd instead.
+	if (timers_ && offset == KAIROS_PORT_DOORBELL) {
+		timers_->ring_doorbell();
+		return;
+	}
+	if (timers_ && offset == KAIROS_PORT_ACK) {
+		timers_->ack();
+		return;
+	}
 	// The registers are 32 bits wide; other access sizes are ignored.
 	if (data.size() != 4)
 		return;
@@ -83,6 +95,10 @@ int32_t KairosDevice::execute(uint32_t command)
 		return register_shared_info(arg0_);
 	case KAIROS_CMD_UNREGISTER_SHARED_INFO:
 		return unregister_shared_info();
+	case KAIROS_CMD_REGISTER_RING:
+		return register_ring(arg0_, arg1_);
+	case KAIROS_CMD_UNREGISTER_RING:
+		return unregister_ring();
 	case KAIROS_CMD_RAISE_DEBUG:
 		events_.raise(KAIROS_EVENT_DEBUG);
 		return KAIROS_OK;
@@ -112,6 +128,33 @@ int32_t KairosDevice::register_shared_info(uint64_t pfn)
 	events_.attach(shared_info_.get());
 	++registrations_;
 	return KAIROS_OK;
+}
+
+int32_t KairosDevice::register_ring(uint64_t pfn, uint64_t pages)
+{
+	if (!timers_)
+		return KAIROS_ENOSYS;  // outsourcing is off for this VM
+	if (pages != KAIROS_RING_PAGES)
+		return KAIROS_EINVAL;
+	unregister_ring();
+	std::span<uint8_t> area;
+	int32_t status = areas_.add(GuestArea::Ring, pfn, pages, &area);
+	if (status != KAIROS_OK)
+		return status;
+	if (!timers_->attach(area).ok()) {
+		areas_.remove(GuestArea::Ring);
+		return KAIROS_EINVAL;
+	}
+	return KAIROS_OK;
+}
+
+int32_t KairosDevice::unregister_ring()
+{
+	if (!timers_ || !areas_.registered(GuestArea::Ring))
+		return KAIROS_ENOENT;
+	// detach() returns once the timer thread no longer touches the pages.
+	timers_->detach();
+	return areas_.remove(GuestArea::Ring);
 }
 
 int32_t KairosDevice::unregister_shared_info()

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "devices/bus.h"
+#include "outsourcing/timer_service.h"
 #include "pvclock/clock_drift.h"
 #include "pvclock/event_channels.h"
 #include "pvclock/shared_info.h"
@@ -20,8 +21,10 @@ namespace kairos::vmm {
 
 class KairosDevice : public devices::BusDevice {
 public:
+	// timers may be null: outsourcing is off, ring registration fails.
 	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
-		     pvclock::EventChannels &events, std::function<void()> on_guest_panic);
+		     pvclock::EventChannels &events, outsourcing::TimerService *timers,
+		     std::function<void()> on_guest_panic);
 	~KairosDevice() override;
 
 	std::string name() const override { return "kairos"; }
@@ -40,11 +43,14 @@ private:
 	int32_t execute(uint32_t command);
 	int32_t register_shared_info(uint64_t pfn);
 	int32_t unregister_shared_info();
+	int32_t register_ring(uint64_t pfn, uint64_t pages);
+	int32_t unregister_ring();
 
 	GuestAreas &areas_;
 	uint32_t vcpu_count_;
 	TimeService &time_;
 	pvclock::EventChannels &events_;
+	outsourcing::TimerService *timers_;
 	std::function<void()> on_guest_panic_;
 
 	std::mutex mutex_;

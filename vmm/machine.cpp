@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -293,11 +295,58 @@ Status Machine::create_paravirt_device()
 	time_->set_vcpus(std::move(vcpus));
 
 	areas_ = std::make_unique<GuestAreas>(memory_);
-	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_, [this] {
+	if (config_.outsourcing.enabled)
+		KAIROS_TRY(create_timer_service());
+	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_,
+							timer_service_.get(), [this] {
 		guest_panicked_ = true;
 		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 	});
 	return pio_bus_.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, kairos_device_);
+}
+
+Status Machine::create_timer_service()
+{
+	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
+	if (!priority)
+		return priority.error();
+	outsourcing::TimerHooks hooks;
+	// As Xen refreshes time before a timer interrupt: the guest's handler
+	// then reads accurate time.
+	hooks.refresh_time = [this] { time_->publish(); };
+	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
+	if (config_.outsourcing.boost) {
+		hooks.on_expiry_boost = [this] { set_vcpu_boost(true); };
+		hooks.on_ack_unboost = [this] { set_vcpu_boost(false); };
+	}
+	auto service = outsourcing::TimerService::create({config_.outsourcing.max_timers, *priority}, std::move(hooks));
+	if (!service)
+		return service.error();
+	timer_service_ = std::move(*service);
+	// Doorbells reach the timer thread without a userspace exit.
+	return vm_.register_ioeventfd(timer_service_->doorbell_fd(),
+				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4);
+}
+
+void Machine::set_vcpu_boost(bool boosted)
+{
+	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
+	if (!priority)
+		return;
+	for (const auto &vcpu : vcpus_) {
+		auto tid = static_cast<pid_t>(vcpu->thread_id());
+		if (tid == 0)
+			continue;
+		// Errors (no CAP_SYS_NICE) were already reported when the timer
+		// thread tried the same priority; the boost then does nothing.
+		if (priority->policy == outsourcing::Priority::Policy::Fifo) {
+			sched_param param{};
+			param.sched_priority = boosted ? priority->value : 0;
+			sched_setscheduler(tid, boosted ? SCHED_FIFO : SCHED_OTHER, &param);
+		} else if (priority->policy == outsourcing::Priority::Policy::Nice) {
+			setpriority(PRIO_PROCESS, static_cast<id_t>(tid), boosted ? priority->value : 0);
+		}
+	}
 }
 
 Status Machine::start_periodic_timers()
@@ -401,6 +450,13 @@ void Machine::forward_console_input()
 RunResult Machine::run()
 {
 	started_ = std::chrono::steady_clock::now();
+	if (timer_service_) {
+		auto started = timer_service_->start();
+		if (!started)
+			shutdown_.request(StopReason::HostError, started.error().message);
+		else if (!started->empty())
+			fmt::print(stderr, "kairos: {}\n", *started);
+	}
 	for (auto &vcpu : vcpus_)
 		vcpu->start();
 
@@ -422,6 +478,8 @@ RunResult Machine::run()
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
 	stop_vcpus();
+	if (timer_service_)
+		timer_service_->stop();
 	stopped_ = std::chrono::steady_clock::now();
 	raw_terminal_.reset();
 
@@ -489,6 +547,24 @@ std::string Machine::stats_json(const RunResult &result) const
 						      {"series", series}};
 		}
 		stats["clock_drift"] = drift;
+		if (timer_service_) {
+			auto t = timer_service_->stats();
+			stats["outsourcing"] = {
+				{"priority", config_.outsourcing.priority},
+				{"boost", config_.outsourcing.boost},
+				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
+				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},
+				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
+				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},
+					    {"quota", t.errors_quota}, {"dropped", t.errors_dropped},
+					    {"bad_request_indices", t.bad_request_indices},
+					    {"bad_completion_indices", t.bad_completion_indices}}},
+				{"armed", t.armed},
+				{"lateness_ns", {{"samples", t.lateness.samples}, {"p50", t.lateness.p50_ns},
+						 {"p90", t.lateness.p90_ns}, {"p99", t.lateness.p99_ns},
+						 {"p99_9", t.lateness.p999_ns}, {"max", t.lateness.max_ns}}},
+				{"failure", timer_service_->failure()}};
+		}
 		stats["kairos"] = {{"registrations", kairos_device_->registrations()},
 				   {"commands", kairos_device_->commands()},
 				   {"failed_commands", kairos_device_->failed_commands()},

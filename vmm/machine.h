@@ -54,6 +54,10 @@ private:
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
 	Status start_periodic_timers();
+	Status create_timer_service();
+	// outsourcing.boost: the vCPU threads get the timer thread's priority
+	// from an expiry until the guest acknowledges it.
+	void set_vcpu_boost(bool boosted);
 	Status watch_host_events();
 	void forward_console_input();
 	void stop_vcpus();
@@ -68,6 +72,7 @@ private:
 	std::unique_ptr<GuestAreas> areas_;
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<TimeService> time_;
+	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
 	std::shared_ptr<KairosDevice> kairos_device_;
 	UniqueFd refresh_timer_;
 	UniqueFd virtual_timer_;

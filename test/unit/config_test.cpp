@@ -70,6 +70,24 @@ TEST_CASE("a full config is read field by field", "[config]")
 	CHECK_FALSE(config->clock.kvmclock);
 	CHECK(config->clock.refresh_ms == 250);
 	CHECK(config->events.virtual_timer_hz == 100);
+	CHECK(config->outsourcing.enabled);
+	CHECK(config->outsourcing.max_timers == 65536);
+	CHECK(config->outsourcing.priority == "normal");
+}
+
+TEST_CASE("outsourcing options are read and validated", "[config]")
+{
+	ConfigDir dir;
+	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"},
+		"outsourcing": {"max_timers": 1000, "priority": "fifo:50", "boost": true}})",
+				   dir.path);
+	REQUIRE(config.ok());
+	CHECK(config->outsourcing.max_timers == 1000);
+	CHECK(config->outsourcing.priority == "fifo:50");
+	CHECK(config->outsourcing.boost);
+	auto without_kairos = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}})", dir.path);
+	REQUIRE(without_kairos.ok());
+	CHECK_FALSE(without_kairos->outsourcing.enabled);
 }
 
 TEST_CASE("errors name the key's full path and the bad value", "[config]")
@@ -112,6 +130,12 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "events": {"hz": 1}})", d) == "events.hz: unknown key");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "events": {"virtual_timer_hz": 10}})",
 		       d) == "events.virtual_timer_hz: needs clock.kairos (the Kairos device) on");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"priority": "fast"}})", d).rfind(
+		      "outsourcing.priority: ", 0) == 0);
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"max_timers": 0}})", d) ==
+	      "outsourcing.max_timers: must be 1..1048576, got 0");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "outsourcing": {"enabled": true}})",
+		       d) == "outsourcing.enabled: needs clock.kairos (the Kairos device) on");
 	CHECK(error_of("[1, 2]", d) == "the config: must be an object, got array");
 	CHECK(error_of("{\"boot\": ", d).rfind("invalid JSON: ", 0) == 0);
 }

@@ -14,7 +14,9 @@ struct Rig {
 	int upcalls = 0;
 	pvclock::EventChannels events{[this] { ++upcalls; }};
 	bool panicked = false;
-	KairosDevice device{areas, 2, time, events, [this] { panicked = true; }};
+	std::unique_ptr<outsourcing::TimerService> timers =
+		std::move(outsourcing::TimerService::create({}, {}).value());
+	KairosDevice device{areas, 2, time, events, timers.get(), [this] { panicked = true; }};
 
 	void out(uint64_t port, uint32_t value)
 	{
@@ -110,4 +112,25 @@ TEST_CASE("the guest's panic notice and clock samples reach the host", "[kairos-
 	CHECK(samples[0].guest_ns == 0x0123456789abcdefULL);
 	CHECK(samples[0].host_ns > 0);
 	CHECK(rig.device.clock_samples(KAIROS_SAMPLE_TAGS).empty());
+}
+
+TEST_CASE("the VMRPC ring is validated and handed to the timer service", "[kairos-device]")
+{
+	Rig rig;
+	auto ring = [&rig](uint32_t pfn, uint32_t pages) {
+		rig.out(KAIROS_PORT_ARG0, pfn);
+		rig.out(KAIROS_PORT_ARG1, pages);
+		rig.out(KAIROS_PORT_COMMAND, KAIROS_CMD_REGISTER_RING);
+		return rig.status();
+	};
+	CHECK(ring(0x400, 3) == KAIROS_EINVAL);  // the ABI fixes the size
+	CHECK(ring(0, KAIROS_RING_PAGES) == KAIROS_EINVAL);
+	CHECK(ring(0xffffff, KAIROS_RING_PAGES) == KAIROS_ERANGE);
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x400) == KAIROS_OK);
+	CHECK(ring(0x3fe, KAIROS_RING_PAGES) == KAIROS_EBUSY);  // overlaps the shared info
+	CHECK(ring(0x500, KAIROS_RING_PAGES) == KAIROS_OK);
+	CHECK(rig.timers->attached());
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_OK);
+	CHECK_FALSE(rig.timers->attached());
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_ENOENT);
 }
