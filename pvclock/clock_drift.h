@@ -19,7 +19,15 @@ struct DriftSummary {
 	double drift_ppm = 0;        // least-squares slope of (guest - host): us per s
 	double end_to_end_us = 0;    // (guest - host) at the last sample minus at the first
 	double max_deviation_us = 0; // worst distance from the fitted line (jitter)
+	// The same slope fitted to the upper envelope: the largest (guest - host)
+	// in each of kEnvelopeWindows equal spans of host time. Reading latency
+	// (a vCPU preempted between its clock read and the sample exit) only
+	// makes the host's stamp later, i.e. (guest - host) smaller, so the
+	// envelope follows the true offset and ignores latency spikes.
+	double envelope_drift_ppm = 0;
 };
+
+inline constexpr size_t kEnvelopeWindows = 10;
 
 DriftSummary summarise_drift(const std::vector<ClockSample> &samples);
 

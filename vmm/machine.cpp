@@ -30,6 +30,16 @@ namespace kairos::vmm {
 namespace {
 
 constexpr int kEventLoopTickMs = 20;
+// After kairos.ko's panic notice the kernel still prints the end of the
+// panic report; panic=-1 then resets at once. Give it this long to do so.
+constexpr std::chrono::milliseconds kPanicGrace{1000};
+
+int64_t steady_ns()
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(
+		       std::chrono::steady_clock::now().time_since_epoch())
+		.count();
+}
 constexpr size_t kConsoleReadChunk = 256;
 
 // An ISA interrupt line on the in-kernel IOAPIC/PIC pair.
@@ -300,7 +310,7 @@ Status Machine::create_paravirt_device()
 	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_,
 							timer_service_.get(), [this] {
 		guest_panicked_ = true;
-		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
+		panic_notice_ns_ = steady_ns();
 	});
 	return pio_bus_.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, kairos_device_);
 }
@@ -476,6 +486,9 @@ RunResult Machine::run()
 		auto status = loop_->run_once(kEventLoopTickMs);
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
+		int64_t panic_notice = panic_notice_ns_.load();
+		if (panic_notice != 0 && steady_ns() - panic_notice > std::chrono::nanoseconds(kPanicGrace).count())
+			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 	}
 	stop_vcpus();
 	if (timer_service_)
@@ -542,6 +555,7 @@ std::string Machine::stats_json(const RunResult &result) const
 			drift[std::to_string(tag)] = {{"samples", summary.samples},
 						      {"span_s", summary.span_s},
 						      {"drift_ppm", summary.drift_ppm},
+						      {"envelope_drift_ppm", summary.envelope_drift_ppm},
 						      {"end_to_end_us", summary.end_to_end_us},
 						      {"max_deviation_us", summary.max_deviation_us},
 						      {"series", series}};

@@ -85,6 +85,8 @@ private:
 	EscapeDetector escape_;
 	bool stdin_open_ = false;
 	std::atomic<bool> guest_panicked_{false};
+	// When kairos.ko reported a panic (steady-clock ns), 0 if it did not.
+	std::atomic<int64_t> panic_notice_ns_{0};
 	UniqueFd signal_fd_;
 	BootEntry boot_entry_{};
 	std::chrono::steady_clock::time_point started_;

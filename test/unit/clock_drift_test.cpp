@@ -37,3 +37,19 @@ TEST_CASE("fewer than two samples give no drift", "[drift]")
 	CHECK(summarise_drift({}).samples == 0);
 	CHECK(summarise_drift({{1, 2}}).drift_ppm == 0);
 }
+
+TEST_CASE("latency spikes distort the plain fit but not the envelope", "[drift]")
+{
+	// A clock 10 ppm fast, read with 20 us of latency normally and 15 ms
+	// now and then (a preempted vCPU), more often late in the run.
+	std::vector<ClockSample> samples;
+	for (uint64_t i = 0; i < 300; ++i) {
+		uint64_t host = i * 100'000'000ULL;  // every 100 ms
+		uint64_t late_ns = (i > 200 && i % 7 == 0) ? 15'000'000 : 20'000;
+		uint64_t guest = host + host / 100'000 - late_ns;  // +10 ppm
+		samples.push_back({host, guest});
+	}
+	DriftSummary summary = summarise_drift(samples);
+	CHECK(std::abs(summary.drift_ppm - 10.0) > 5.0);  // the plain fit is pulled off
+	CHECK(summary.envelope_drift_ppm == Approx(10.0).margin(0.5));
+}
