@@ -73,6 +73,10 @@ DriftSummary summarise_drift(const std::vector<ClockSample> &samples)
 	summary.drift_ppm = slope(x, y, &intercept);
 	summary.end_to_end_us = y.back() - y.front();
 	summary.envelope_drift_ppm = envelope_slope(x, y);
+	double best = -1e300;
+	for (const auto &sample : samples)
+		best = std::max(best, static_cast<double>(static_cast<int64_t>(sample.guest_ns - sample.host_realtime_ns)) / 1e6);
+	summary.realtime_offset_ms = best;
 	for (size_t i = 0; i < x.size(); ++i)
 		summary.max_deviation_us =
 			std::max(summary.max_deviation_us, std::abs(y[i] - (intercept + summary.drift_ppm * x[i])));

@@ -9,8 +9,9 @@
 namespace kairos::pvclock {
 
 struct ClockSample {
-	uint64_t host_ns;
-	uint64_t guest_ns;
+	uint64_t host_ns;           // host CLOCK_MONOTONIC when the sample arrived
+	uint64_t guest_ns;          // the guest's reading
+	uint64_t host_realtime_ns;  // host CLOCK_REALTIME at the same moment
 };
 
 struct DriftSummary {
@@ -25,6 +26,9 @@ struct DriftSummary {
 	// makes the host's stamp later, i.e. (guest - host) smaller, so the
 	// envelope follows the true offset and ignores latency spikes.
 	double envelope_drift_ppm = 0;
+	// For samples of a guest CLOCK_REALTIME: guest minus host wall clock,
+	// the largest over all samples (least delayed), in ms.
+	double realtime_offset_ms = 0;
 };
 
 inline constexpr size_t kEnvelopeWindows = 10;

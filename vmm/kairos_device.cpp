@@ -64,11 +64,15 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 		break;
 	case KAIROS_PORT_SAMPLE_TAG:
 		if (value < KAIROS_SAMPLE_TAGS && samples_[value].size() < kMaxSamplesPerTag) {
-			timespec now{};
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			uint64_t host_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-					   static_cast<uint64_t>(now.tv_nsec);
-			samples_[value].push_back({host_ns, (uint64_t{sample_high_} << 32) | sample_low_});
+			auto read = [](clockid_t clock) {
+				timespec now{};
+				clock_gettime(clock, &now);
+				return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+				       static_cast<uint64_t>(now.tv_nsec);
+			};
+			uint64_t host_ns = read(CLOCK_MONOTONIC);
+			samples_[value].push_back(
+				{host_ns, (uint64_t{sample_high_} << 32) | sample_low_, read(CLOCK_REALTIME)});
 		}
 		break;
 	case KAIROS_PORT_COMMAND:

@@ -556,6 +556,7 @@ std::string Machine::stats_json(const RunResult &result) const
 						      {"span_s", summary.span_s},
 						      {"drift_ppm", summary.drift_ppm},
 						      {"envelope_drift_ppm", summary.envelope_drift_ppm},
+						      {"realtime_offset_ms", summary.realtime_offset_ms},
 						      {"end_to_end_us", summary.end_to_end_us},
 						      {"max_deviation_us", summary.max_deviation_us},
 						      {"series", series}};

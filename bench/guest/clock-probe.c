@@ -3,7 +3,10 @@
  * host can measure this guest clock's drift against its own CLOCK_MONOTONIC
  * (see KAIROS_PORT_SAMPLE_* in kairos_abi.h). Runs as root in the guest.
  *
- * usage: clock-probe [--seconds N] [--interval-ms M] [--tag T]
+ * usage: clock-probe [--seconds N] [--interval-ms M] [--tag T] [--realtime]
+ *
+ * --realtime sends CLOCK_REALTIME instead of CLOCK_MONOTONIC, for the host
+ * to compare the guest's wall clock with its own (realtime_offset_ms).
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -32,21 +35,29 @@ static int kairos_port_base(uint16_t *base)
 	return 0;
 }
 
-static uint64_t now_ns(void)
+static uint64_t now_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int main(int argc, char **argv)
 {
 	long seconds = 30, interval_ms = 100, tag = 0;
+	clockid_t clock = CLOCK_MONOTONIC;
 	uint16_t base;
 	long i, count;
 
-	for (i = 1; i + 1 < argc; i += 2) {
+	for (i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--realtime")) {
+			clock = CLOCK_REALTIME;
+			i--;
+			continue;
+		}
+		if (i + 1 >= argc)
+			break;
 		if (!strcmp(argv[i], "--seconds"))
 			seconds = strtol(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--interval-ms"))
@@ -58,7 +69,7 @@ int main(int argc, char **argv)
 	}
 	if (i < argc || seconds <= 0 || interval_ms <= 0 || tag < 0 ||
 	    tag >= KAIROS_SAMPLE_TAGS) {
-		fprintf(stderr, "usage: clock-probe [--seconds N] [--interval-ms M] [--tag 0..%d]\n",
+		fprintf(stderr, "usage: clock-probe [--seconds N] [--interval-ms M] [--tag 0..%d] [--realtime]\n",
 			KAIROS_SAMPLE_TAGS - 1);
 		return 2;
 	}
@@ -72,7 +83,7 @@ int main(int argc, char **argv)
 	}
 	count = seconds * 1000 / interval_ms;
 	for (i = 0; i < count; i++) {
-		uint64_t reading = now_ns();
+		uint64_t reading = now_ns(clock);
 		struct timespec pause = { interval_ms / 1000, (interval_ms % 1000) * 1000000 };
 
 		outl((uint32_t)reading, base + KAIROS_PORT_SAMPLE_LO);
