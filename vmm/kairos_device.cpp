@@ -110,7 +110,7 @@ int32_t KairosDevice::execute(uint32_t command)
 		on_guest_panic_();
 		return KAIROS_OK;
 	case KAIROS_CMD_REFRESH_TIME:
-		time_.publish();
+		time_.publish_time();
 		return KAIROS_OK;
 	default:
 		return KAIROS_ENOSYS;

@@ -320,10 +320,11 @@ Status Machine::create_timer_service()
 	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
 	if (!priority)
 		return priority.error();
+	timer_priority_ = *priority;
 	outsourcing::TimerHooks hooks;
 	// As Xen refreshes time before a timer interrupt: the guest's handler
 	// then reads accurate time.
-	hooks.refresh_time = [this] { time_->publish(); };
+	hooks.refresh_time = [this] { time_->publish_time(); };
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
 	if (config_.outsourcing.boost) {
 		hooks.on_expiry_boost = [this] { set_vcpu_boost(true); };
@@ -340,9 +341,7 @@ Status Machine::create_timer_service()
 
 void Machine::set_vcpu_boost(bool boosted)
 {
-	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
-	if (!priority)
-		return;
+	const outsourcing::Priority *priority = &timer_priority_;
 	for (const auto &vcpu : vcpus_) {
 		auto tid = static_cast<pid_t>(vcpu->thread_id());
 		if (tid == 0)
@@ -381,7 +380,7 @@ Status Machine::start_periodic_timers()
 		if (!consume_timer(virtual_timer_.get()))
 			return;
 		// As Xen does before its timer interrupt: fresh time first.
-		time_->publish();
+		time_->publish_time();
 		events_->raise(KAIROS_EVENT_VIRTUAL_TIMER);
 	});
 }

@@ -73,6 +73,7 @@ private:
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
+	outsourcing::Priority timer_priority_;
 	std::shared_ptr<KairosDevice> kairos_device_;
 	UniqueFd refresh_timer_;
 	UniqueFd virtual_timer_;

@@ -46,7 +46,7 @@ void TimeService::attach(pvclock::SharedInfo *page)
 {
 	std::lock_guard lock(mutex_);
 	page_ = page;
-	publish_locked();
+	publish_locked(true);
 }
 
 void TimeService::detach()
@@ -58,10 +58,16 @@ void TimeService::detach()
 void TimeService::publish()
 {
 	std::lock_guard lock(mutex_);
-	publish_locked();
+	publish_locked(true);
 }
 
-void TimeService::publish_locked()
+void TimeService::publish_time()
+{
+	std::lock_guard lock(mutex_);
+	publish_locked(false);
+}
+
+void TimeService::publish_locked(bool with_stolen_time)
 {
 	if (!page_)
 		return;
@@ -70,7 +76,7 @@ void TimeService::publish_locked()
 		pvclock::TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
 					   anchor.monotonic_ns, clock_.scale(), flags_};
 		page_->publish_time(vcpu, record);
-		if (vcpu < vcpus_.size() && vcpus_[vcpu]->thread_id() != 0)
+		if (with_stolen_time && vcpu < vcpus_.size() && vcpus_[vcpu]->thread_id() != 0)
 			page_->publish_stolen(vcpu, pvclock::thread_run_delay_ns(vcpus_[vcpu]->thread_id()));
 	}
 	timespec boot = wall_clock_at_boot();

@@ -27,14 +27,17 @@ public:
 	void attach(pvclock::SharedInfo *page);
 	void detach();
 
-	// Thread-safe; does nothing while no page is registered.
+	// Thread-safe; do nothing while no page is registered.
+	// publish(): time, wall clock and stolen time (the periodic refresh).
 	void publish();
+	// Time only: the fast path before a timer event, with no /proc reads.
+	void publish_time();
 	uint64_t publishes() const { return publishes_.load(); }
 	// The last system time published (0 if none).
 	uint64_t last_system_time() const { return last_system_time_.load(); }
 
 private:
-	void publish_locked();
+	void publish_locked(bool with_stolen_time);
 
 	std::mutex mutex_;
 	pvclock::HostClock clock_;
