@@ -5,6 +5,7 @@
 #ifndef _KAIROS_INTERNAL_H
 #define _KAIROS_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/types.h>
 
 #include "kairos_abi.h"
@@ -34,6 +35,28 @@ void kairos_events_mask_all(void);
 int kairos_events_init(void);
 void kairos_events_exit(void);
 ssize_t kairos_events_show(char *buf);
+
+/* vmrpc.c: counters for /sys/kernel/kairos. */
+struct kairos_timer_stats {
+	atomic_long_t armed;		/* pending timers */
+	atomic_long_t requests;		/* posted to the request ring */
+	atomic_long_t expiries;		/* callbacks run for expiries */
+	atomic_long_t stale;		/* expiries of superseded armings */
+	atomic_long_t errors;		/* error completions but DEL races */
+	atomic_long_t quota_refusals;	/* of them, KAIROS_TIMER_EQUOTA */
+	atomic_long_t del_races;	/* DEL that crossed an expiry */
+	atomic_long_t ring_full_waits;	/* producer waited for space */
+};
+
+extern struct kairos_timer_stats kairos_timer_stats;
+
+int kairos_vmrpc_init(void);
+void kairos_vmrpc_exit(void);
+bool kairos_vmrpc_registered(void);
+
+/* device.c */
+int kairos_device_init(void);
+void kairos_device_exit(void);
 
 /* sysfs.c */
 int kairos_sysfs_init(void);

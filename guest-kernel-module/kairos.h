@@ -15,6 +15,7 @@
 #ifndef _KAIROS_H
 #define _KAIROS_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
 /*
@@ -60,5 +61,65 @@ u64 kairos_system_time_ns(void);
  * negative KAIROS_E* status. Any context.
  */
 int kairos_command(u32 cmd, u32 arg0, u32 arg1);
+
+/*
+ * Outsourced timers (DESIGN.md section 5): timer_list semantics, with the
+ * deadline kept by the monitor. Deadlines are absolute kairos system time
+ * (kairos_system_time_ns(), the host's CLOCK_MONOTONIC). Callbacks run in
+ * softirq context (a tasklet), exactly once per arming, at or after the
+ * deadline; a callback may re-arm its own timer.
+ *
+ * Fields are private to kairos.ko: set them up with kairos_timer_setup().
+ */
+struct kairos_timer {
+	void (*fn)(struct kairos_timer *timer);
+	u64 deadline_ns;	/* of the current or last arming */
+	u32 id;			/* wire id of the current arming, 0 if none */
+	u32 generation;		/* armings so far */
+	unsigned int flags;	/* KAIROS_TIMER_* */
+	int error;		/* host refusal, reported once by add/mod */
+	bool pending;
+};
+
+/*
+ * The host refused an arming (quota): call fn anyway, at once, with
+ * timer->error set (-ENOSPC) and the timer not pending. Without it the
+ * refusal is only reported by the next kairos_timer_add/mod of the timer.
+ */
+#define KAIROS_TIMER_REPORT_ERRORS BIT(0)
+
+/* kairos_timer_setup - initialise @timer to call @fn. Any context. */
+void kairos_timer_setup(struct kairos_timer *timer,
+			void (*fn)(struct kairos_timer *timer),
+			unsigned int flags);
+
+/*
+ * kairos_timer_add - arm @timer at @deadline_ns (re-arms it if pending).
+ * kairos_timer_mod - the same; returns 1 if it was pending, else 0.
+ *
+ * Any context. Errors: -ENOSPC once after the host refused the timer's
+ * previous arming (its quota, outsourcing.max_timers; the request is not
+ * sent, retry later), -EOPNOTSUPP if the host has no timer ring, -EBUSY if
+ * the request ring stayed full (1 s for callers that may sleep, 2 ms
+ * spinning for atomic ones), -ENOMEM, -ENODEV while kairos.ko unloads.
+ */
+int kairos_timer_add(struct kairos_timer *timer, u64 deadline_ns);
+int kairos_timer_mod(struct kairos_timer *timer, u64 deadline_ns);
+
+/*
+ * kairos_timer_del - cancel @timer; returns 1 if it was pending, else 0.
+ * When it returns 1 the callback will not run for that arming; it may be
+ * running on another CPU for an earlier one. Any context.
+ */
+int kairos_timer_del(struct kairos_timer *timer);
+
+/*
+ * kairos_timer_del_sync - kairos_timer_del(), then wait until the callback
+ * is not running. Process context; not from the timer's own callback.
+ */
+int kairos_timer_del_sync(struct kairos_timer *timer);
+
+/* kairos_timer_pending - whether @timer is armed. Any context. */
+bool kairos_timer_pending(const struct kairos_timer *timer);
 
 #endif /* _KAIROS_H */

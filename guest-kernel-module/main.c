@@ -4,7 +4,8 @@
  *
  * Finds the monitor through CPUID, registers a shared-info page with it,
  * and builds on that page: the "kairos" clocksource (clock.c), event
- * channels (events.c) and /sys/kernel/kairos (sysfs.c). The ABI is
+ * channels (events.c), outsourced timers (vmrpc.c), /dev/kairos
+ * (device.c) and /sys/kernel/kairos (sysfs.c). The ABI is
  * kairos_abi.h; the API for other modules is kairos.h.
  */
 #define pr_fmt(fmt) "kairos: " fmt
@@ -271,9 +272,15 @@ static int __init kairos_init(void)
 	ret = kairos_events_init();
 	if (ret)
 		goto clock_exit;
-	ret = kairos_sysfs_init();
+	ret = kairos_vmrpc_init();
 	if (ret)
 		goto events_exit;
+	ret = kairos_device_init();
+	if (ret)
+		goto vmrpc_exit;
+	ret = kairos_sysfs_init();
+	if (ret)
+		goto device_exit;
 	atomic_notifier_chain_register(&panic_notifier_list,
 				       &kairos_panic_notifier);
 
@@ -282,6 +289,10 @@ static int __init kairos_init(void)
 		&kairos.shared_gpa);
 	return 0;
 
+device_exit:
+	kairos_device_exit();
+vmrpc_exit:
+	kairos_vmrpc_exit();
 events_exit:
 	kairos_events_exit();
 clock_exit:
@@ -298,6 +309,8 @@ static void __exit kairos_exit(void)
 	atomic_notifier_chain_unregister(&panic_notifier_list,
 					 &kairos_panic_notifier);
 	kairos_sysfs_exit();
+	kairos_device_exit();
+	kairos_vmrpc_exit();
 	kairos_events_exit();
 	kairos_clock_exit();
 	kairos_shared_info_exit();
@@ -307,5 +320,5 @@ static void __exit kairos_exit(void)
 module_init(kairos_init);
 module_exit(kairos_exit);
 
-MODULE_DESCRIPTION("Kairos paravirtual clock and event channels");
+MODULE_DESCRIPTION("Kairos paravirtual clock, event channels and timers");
 MODULE_LICENSE("GPL");

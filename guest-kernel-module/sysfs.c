@@ -12,6 +12,10 @@
  *   events            "PORT COUNT NAME" for each bound or delivered port
  *   raise_debug       (write) ask the host to raise KAIROS_EVENT_DEBUG
  *   mask, unmask      (write) a port number to mask or unmask
+ *   timer_ring        1 if the host took the VMRPC ring (outsourced timers)
+ *   timers_armed, timer_requests, timer_expiries, timer_stale,
+ *   timer_errors, timer_quota_refusals, timer_del_races,
+ *   timer_ring_full_waits    outsourced-timer counters (vmrpc.c)
  */
 #define pr_fmt(fmt) "kairos: " fmt
 
@@ -131,6 +135,31 @@ static ssize_t unmask_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return count;
 }
 
+static ssize_t timer_ring_show(struct kobject *kobj,
+			       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", kairos_vmrpc_registered());
+}
+
+#define KAIROS_TIMER_STAT(name, field)					\
+static ssize_t name##_show(struct kobject *kobj,			\
+			   struct kobj_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%ld\n",					\
+			  atomic_long_read(&kairos_timer_stats.field));	\
+}									\
+static struct kobj_attribute name##_attr = __ATTR_RO(name)
+
+KAIROS_TIMER_STAT(timers_armed, armed);
+KAIROS_TIMER_STAT(timer_requests, requests);
+KAIROS_TIMER_STAT(timer_expiries, expiries);
+KAIROS_TIMER_STAT(timer_stale, stale);
+KAIROS_TIMER_STAT(timer_errors, errors);
+KAIROS_TIMER_STAT(timer_quota_refusals, quota_refusals);
+KAIROS_TIMER_STAT(timer_del_races, del_races);
+KAIROS_TIMER_STAT(timer_ring_full_waits, ring_full_waits);
+
+static struct kobj_attribute timer_ring_attr = __ATTR_RO(timer_ring);
 static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
 static struct kobj_attribute shared_info_gpa_attr = __ATTR_RO(shared_info_gpa);
 static struct kobj_attribute system_time_ns_attr = __ATTR_RO(system_time_ns);
@@ -153,6 +182,15 @@ static struct attribute *kairos_attrs[] = {
 	&raise_debug_attr.attr,
 	&mask_attr.attr,
 	&unmask_attr.attr,
+	&timer_ring_attr.attr,
+	&timers_armed_attr.attr,
+	&timer_requests_attr.attr,
+	&timer_expiries_attr.attr,
+	&timer_stale_attr.attr,
+	&timer_errors_attr.attr,
+	&timer_quota_refusals_attr.attr,
+	&timer_del_races_attr.attr,
+	&timer_ring_full_waits_attr.attr,
 	NULL,
 };
 

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Outsourced timers over VMRPC (kairos_abi.h, "VMRPC"; DESIGN.md section 5).
+ *
+ * kairos.ko registers KAIROS_RING_PAGES pages with the monitor: a header,
+ * a request ring (guest -> host) and a completion ring (host -> guest).
+ * Arming a kairos_timer posts KAIROS_TIMER_ADD/MOD, cancelling it posts
+ * KAIROS_TIMER_DEL; the host keeps every timer in one heap and, when one
+ * expires, publishes a completion and raises KAIROS_EVENT_TIMER_EXPIRED.
+ * The event handler schedules a tasklet that consumes the completions and
+ * runs the callbacks (softirq context), then acks.
+ *
+ * Ids. Every arming gets a fresh wire id from a cyclic 32-bit xarray
+ * allocation, and the previous one is erased: the wire id is the timer's
+ * generation. An expiry that was already in the completion ring when the
+ * timer was modified or deleted finds no entry (or, only after 2^32 further
+ * armings, another one) and is dropped as stale. So a callback runs exactly
+ * once per arming, and never after kairos_timer_del() returned true.
+ *
+ * Locking. One lock, the xarray's (IRQ-safe), covers the id map, every
+ * timer's state and the request producer, so requests for one timer reach
+ * the ring in the order of the state changes.
+ *
+ * A full request ring: the producer drops the lock, rings the doorbell and
+ * waits for the host to consume (the host consumes requests even while the
+ * completion ring is full, so this cannot deadlock). Callers that can
+ * sleep wait in 50-100 us steps for up to KAIROS_RING_WAIT_MS; atomic callers
+ * spin for up to KAIROS_RING_SPIN_US. Then the call fails with -EBUSY.
+ */
+#define pr_fmt(fmt) "kairos: " fmt
+
+#include <linux/delay.h>
+#include <linux/errno.h>
+#include <linux/export.h>
+#include <linux/gfp.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+#include <asm/barrier.h>
+
+#include "internal.h"
+
+#define KAIROS_RING_WAIT_MS 1000
+#define KAIROS_RING_SPIN_US 2000
+/* Completions one tasklet run consumes before it yields the CPU. */
+#define KAIROS_COMPLETION_BUDGET 1024
+#define KAIROS_COMPLETION_BATCH 32
+
+struct kairos_timer_stats kairos_timer_stats;
+
+static struct kairos_ring_header *kairos_ring;
+static struct kairos_timer_request *kairos_requests;
+static const struct kairos_timer_completion *kairos_completions;
+static bool kairos_ring_registered;
+static bool kairos_ring_closing;	/* under the lock: no new armings */
+static u32 kairos_request_producer;	/* under the lock */
+static u32 kairos_completion_consumer;	/* tasklet only */
+static u32 kairos_next_id;		/* xa_alloc_cyclic's cursor */
+
+/* Wire id -> armed timer. Its lock is the one lock of this file. */
+static DEFINE_XARRAY_FLAGS(kairos_timer_ids, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+
+/* The timer whose callback the tasklet runs, for kairos_timer_del_sync(). */
+static struct kairos_timer *kairos_running_timer;
+static DECLARE_WAIT_QUEUE_HEAD(kairos_running_wait);
+
+static void kairos_completion_tasklet(struct tasklet_struct *tasklet);
+static DECLARE_TASKLET(kairos_completions_tasklet, kairos_completion_tasklet);
+
+static inline void kairos_timers_lock(unsigned long *flags)
+{
+	xa_lock_irqsave(&kairos_timer_ids, *flags);
+}
+
+static inline void kairos_timers_unlock(unsigned long flags)
+{
+	xa_unlock_irqrestore(&kairos_timer_ids, flags);
+}
+
+static void kairos_doorbell(void)
+{
+	outl(0, kairos.io_base + KAIROS_PORT_DOORBELL);
+}
+
+/* Free request slots; the host's consumer index is read with acquire. */
+static u32 kairos_request_space(void)
+{
+	u32 consumer, used;
+
+	/* Acquire: the host's reads of those slots before we reuse them. */
+	consumer = smp_load_acquire(&kairos_ring->request_consumer);
+	used = kairos_request_producer - consumer;
+
+	return used >= KAIROS_RING_REQUESTS ? 0 : KAIROS_RING_REQUESTS - used;
+}
+
+/* Lock held, space checked: write one entry, not yet published. */
+static void kairos_request_write(u32 op, u32 id, u64 deadline_ns)
+{
+	struct kairos_timer_request *request;
+
+	request = &kairos_requests[kairos_request_producer % KAIROS_RING_REQUESTS];
+	WRITE_ONCE(request->op, op);
+	WRITE_ONCE(request->timer_id, id);
+	WRITE_ONCE(request->deadline_ns, deadline_ns);
+	kairos_request_producer++;
+	atomic_long_inc(&kairos_timer_stats.requests);
+}
+
+/* Lock held: publish what was written, and tell the host unless it polls. */
+static void kairos_request_publish(void)
+{
+	/* Release: the entries before the index that publishes them. */
+	smp_store_release(&kairos_ring->request_producer,
+			  kairos_request_producer);
+	/* The producer index before the host's polling flag. */
+	smp_mb();
+	if (!READ_ONCE(kairos_ring->host_polling))
+		kairos_doorbell();
+}
+
+/* Whether the caller, before taking the lock, may sleep while it waits. */
+static bool kairos_may_sleep(void)
+{
+	return preemptible() && !rcu_preempt_depth();
+}
+
+/*
+ * Lock held: make room for @slots requests. Returns 0 with the lock held,
+ * or -EBUSY (lock held as well) when the host consumed nothing in time.
+ * The lock is dropped while waiting: callers re-check the timer's state.
+ * *@dropped says whether it was.
+ */
+static int kairos_request_reserve(u32 slots, bool can_sleep,
+				  unsigned long *flags, bool *dropped)
+{
+	unsigned long until = jiffies + msecs_to_jiffies(KAIROS_RING_WAIT_MS);
+	unsigned int spun = 0;
+
+	*dropped = false;
+	while (kairos_request_space() < slots) {
+		*dropped = true;
+		atomic_long_inc(&kairos_timer_stats.ring_full_waits);
+		kairos_timers_unlock(*flags);
+		kairos_doorbell();
+		if (can_sleep) {
+			usleep_range(50, 100);
+			if (time_after(jiffies, until)) {
+				kairos_timers_lock(flags);
+				return -EBUSY;
+			}
+		} else {
+			udelay(1);
+			if (++spun > KAIROS_RING_SPIN_US) {
+				kairos_timers_lock(flags);
+				return -EBUSY;
+			}
+		}
+		kairos_timers_lock(flags);
+	}
+	return 0;
+}
+
+void kairos_timer_setup(struct kairos_timer *timer,
+			void (*fn)(struct kairos_timer *timer),
+			unsigned int flags)
+{
+	timer->fn = fn;
+	timer->flags = flags;
+	timer->deadline_ns = 0;
+	timer->id = 0;
+	timer->generation = 0;
+	timer->error = 0;
+	timer->pending = false;
+}
+EXPORT_SYMBOL_GPL(kairos_timer_setup);
+
+/* Lock held, timer pending: forget its id (any expiry of it is now stale). */
+static void kairos_timer_forget(struct kairos_timer *timer)
+{
+	__xa_erase(&kairos_timer_ids, timer->id);
+	timer->id = 0;
+	timer->pending = false;
+	atomic_long_dec(&kairos_timer_stats.armed);
+}
+
+/*
+ * Arm (or re-arm) @timer at @deadline_ns. Returns 1 if it was pending, 0 if
+ * not, or a negative errno: -ENOSPC once after the host refused its
+ * previous arming (quota), -EOPNOTSUPP without a ring, -EBUSY when the
+ * request ring stayed full, -ENOMEM.
+ */
+static int kairos_timer_arm(struct kairos_timer *timer, u64 deadline_ns,
+			    bool modify)
+{
+	unsigned long flags;
+	bool dropped;
+	bool was_pending;
+	bool can_sleep = kairos_may_sleep();
+	u32 id, op;
+	int ret;
+
+	if (!READ_ONCE(kairos_ring_registered))
+		return -EOPNOTSUPP;
+
+	kairos_timers_lock(&flags);
+	do {
+		if (kairos_ring_closing) {
+			ret = -ENODEV;
+			goto unlock;
+		}
+		/* DEL of the old arming, then the new one. */
+		ret = kairos_request_reserve(timer->pending ? 2 : 1, can_sleep,
+					     &flags, &dropped);
+		if (ret)
+			goto unlock;
+	} while (dropped);
+
+	/* A refusal the callback did not see is reported here, once. */
+	if (timer->error && !(timer->flags & KAIROS_TIMER_REPORT_ERRORS)) {
+		ret = timer->error;
+		timer->error = 0;
+		goto unlock;
+	}
+	timer->error = 0;
+
+	ret = __xa_alloc_cyclic(&kairos_timer_ids, &id, timer, xa_limit_32b,
+				&kairos_next_id, GFP_ATOMIC | __GFP_NOWARN);
+	if (ret < 0)
+		goto unlock;
+
+	was_pending = timer->pending;
+	if (was_pending) {
+		kairos_request_write(KAIROS_TIMER_DEL, timer->id, 0);
+		kairos_timer_forget(timer);
+	}
+	op = modify && was_pending ? KAIROS_TIMER_MOD : KAIROS_TIMER_ADD;
+	kairos_request_write(op, id, deadline_ns);
+	kairos_request_publish();
+
+	timer->id = id;
+	timer->generation++;
+	timer->deadline_ns = deadline_ns;
+	timer->pending = true;
+	atomic_long_inc(&kairos_timer_stats.armed);
+	ret = was_pending;
+unlock:
+	kairos_timers_unlock(flags);
+	return ret;
+}
+
+int kairos_timer_add(struct kairos_timer *timer, u64 deadline_ns)
+{
+	int ret = kairos_timer_arm(timer, deadline_ns, false);
+
+	return ret < 0 ? ret : 0;
+}
+EXPORT_SYMBOL_GPL(kairos_timer_add);
+
+int kairos_timer_mod(struct kairos_timer *timer, u64 deadline_ns)
+{
+	return kairos_timer_arm(timer, deadline_ns, true);
+}
+EXPORT_SYMBOL_GPL(kairos_timer_mod);
+
+int kairos_timer_del(struct kairos_timer *timer)
+{
+	bool can_sleep = kairos_may_sleep();
+	unsigned long flags;
+	bool dropped;
+	int ret = 0;
+
+	kairos_timers_lock(&flags);
+	do {
+		if (!timer->pending)
+			goto unlock;
+		/*
+		 * Without room for the DEL the timer is forgotten anyway: its
+		 * expiry will be stale, and it costs the host quota until then.
+		 */
+		if (kairos_ring_closing ||
+		    kairos_request_reserve(1, can_sleep, &flags, &dropped)) {
+			kairos_timer_forget(timer);
+			ret = 1;
+			goto unlock;
+		}
+	} while (dropped);
+
+	kairos_request_write(KAIROS_TIMER_DEL, timer->id, 0);
+	kairos_request_publish();
+	kairos_timer_forget(timer);
+	ret = 1;
+unlock:
+	kairos_timers_unlock(flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kairos_timer_del);
+
+int kairos_timer_del_sync(struct kairos_timer *timer)
+{
+	int ret;
+
+	might_sleep();
+	ret = kairos_timer_del(timer);
+	wait_event(kairos_running_wait,
+		   READ_ONCE(kairos_running_timer) != timer);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kairos_timer_del_sync);
+
+bool kairos_timer_pending(const struct kairos_timer *timer)
+{
+	return READ_ONCE(timer->pending);
+}
+EXPORT_SYMBOL_GPL(kairos_timer_pending);
+
+/* Tasklet: one completion, already copied out of the ring. */
+static void kairos_completion_handle(const struct kairos_timer_completion *completion)
+{
+	struct kairos_timer *timer;
+	unsigned long flags;
+
+	kairos_timers_lock(&flags);
+	timer = xa_load(&kairos_timer_ids, completion->timer_id);
+	if (completion->kind == KAIROS_COMPLETION_ERROR) {
+		if (completion->result == KAIROS_TIMER_ENOENT) {
+			/* A DEL that crossed the expiry: expected. */
+			atomic_long_inc(&kairos_timer_stats.del_races);
+			goto unlock;
+		}
+		atomic_long_inc(&kairos_timer_stats.errors);
+		if (completion->result == KAIROS_TIMER_EQUOTA)
+			atomic_long_inc(&kairos_timer_stats.quota_refusals);
+		if (!timer)
+			goto unlock;
+		kairos_timer_forget(timer);
+		timer->error = completion->result == KAIROS_TIMER_EQUOTA ?
+			       -ENOSPC : -EIO;
+		if (!(timer->flags & KAIROS_TIMER_REPORT_ERRORS))
+			goto unlock;
+	} else if (completion->kind == KAIROS_COMPLETION_EXPIRED) {
+		if (!timer) {
+			atomic_long_inc(&kairos_timer_stats.stale);
+			goto unlock;
+		}
+		kairos_timer_forget(timer);
+		atomic_long_inc(&kairos_timer_stats.expiries);
+	} else {
+		atomic_long_inc(&kairos_timer_stats.errors);
+		goto unlock;
+	}
+
+	WRITE_ONCE(kairos_running_timer, timer);
+	kairos_timers_unlock(flags);
+	timer->fn(timer);
+	kairos_timers_lock(&flags);
+	WRITE_ONCE(kairos_running_timer, NULL);
+	kairos_timers_unlock(flags);
+	if (wq_has_sleeper(&kairos_running_wait))
+		wake_up_all(&kairos_running_wait);
+	return;
+unlock:
+	kairos_timers_unlock(flags);
+}
+
+/* Copies up to @max published completions; releases their slots. */
+static unsigned int kairos_completions_take(struct kairos_timer_completion *out,
+					    unsigned int max)
+{
+	u32 available, i;
+
+	/* Acquire: the index before the entries it publishes. */
+	available = smp_load_acquire(&kairos_ring->completion_producer) -
+		    kairos_completion_consumer;
+	if (available > KAIROS_RING_COMPLETIONS) {
+		pr_warn_once("host published %u completions, the ring holds %u\n",
+			     available, KAIROS_RING_COMPLETIONS);
+		return 0;
+	}
+	available = min_t(u32, available, max);
+	for (i = 0; i < available; i++)
+		out[i] = kairos_completions[(kairos_completion_consumer + i) %
+					    KAIROS_RING_COMPLETIONS];
+	kairos_completion_consumer += available;
+	/* Release: our copies before the host may overwrite the slots. */
+	smp_store_release(&kairos_ring->completion_consumer,
+			  kairos_completion_consumer);
+	return available;
+}
+
+static void kairos_completion_tasklet(struct tasklet_struct *tasklet)
+{
+	struct kairos_timer_completion batch[KAIROS_COMPLETION_BATCH];
+	unsigned int done = 0, count, i;
+
+	do {
+		count = kairos_completions_take(batch, ARRAY_SIZE(batch));
+		for (i = 0; i < count; i++)
+			kairos_completion_handle(&batch[i]);
+		done += count;
+	} while (count && done < KAIROS_COMPLETION_BUDGET);
+
+	/* The host flushes expiries it held while the ring was full. */
+	outl(0, kairos.io_base + KAIROS_PORT_ACK);
+	if (count)
+		tasklet_schedule(&kairos_completions_tasklet);
+}
+
+/* Hard IRQ: hand the completions to the tasklet. */
+static void kairos_timer_expired_event(unsigned int port, void *data)
+{
+	tasklet_schedule(&kairos_completions_tasklet);
+}
+
+int kairos_vmrpc_init(void)
+{
+	struct page *pages;
+	unsigned long pfn;
+	int status;
+	int ret;
+
+	BUILD_BUG_ON(KAIROS_RING_PAGES != 4);
+	pages = alloc_pages(GFP_KERNEL | __GFP_ZERO, get_order(KAIROS_RING_PAGES * PAGE_SIZE));
+	if (!pages)
+		return -ENOMEM;
+	pfn = page_to_pfn(pages);
+	if (pfn > U32_MAX) {
+		pr_err("timer ring frame 0x%lx does not fit the 32-bit argument\n",
+		       pfn);
+		ret = -ENOMEM;
+		goto free_pages;
+	}
+	kairos_ring = page_address(pages);
+	kairos_requests = (void *)kairos_ring + PAGE_SIZE;
+	kairos_completions = (void *)kairos_ring + 2 * PAGE_SIZE;
+	/* All four indices start equal (zeroed); the host adopts them. */
+	kairos_request_producer = 0;
+	kairos_completion_consumer = 0;
+
+	ret = kairos_event_bind(KAIROS_EVENT_TIMER_EXPIRED,
+				kairos_timer_expired_event, NULL);
+	if (ret)
+		goto free_pages;
+
+	status = kairos_command(KAIROS_CMD_REGISTER_RING, pfn, KAIROS_RING_PAGES);
+	if (status != KAIROS_OK) {
+		/* An older host: the clock and events work without timers. */
+		pr_info("host refused the timer ring: status %d; no outsourced timers\n",
+			status);
+		kairos_event_unbind(KAIROS_EVENT_TIMER_EXPIRED);
+		ret = 0;
+		goto free_pages;
+	}
+	WRITE_ONCE(kairos_ring_registered, true);
+	return 0;
+
+free_pages:
+	kairos_ring = NULL;
+	__free_pages(pages, get_order(KAIROS_RING_PAGES * PAGE_SIZE));
+	return ret;
+}
+
+void kairos_vmrpc_exit(void)
+{
+	struct kairos_timer *timer;
+	unsigned long flags;
+	unsigned long index;
+	int status;
+
+	if (!kairos_ring_registered)
+		return;
+
+	/* Users hold references on kairos.ko: normally nothing is armed. */
+	kairos_timers_lock(&flags);
+	kairos_ring_closing = true;
+	xa_for_each(&kairos_timer_ids, index, timer)
+		kairos_timer_forget(timer);
+	kairos_timers_unlock(flags);
+
+	kairos_event_unbind(KAIROS_EVENT_TIMER_EXPIRED);
+	tasklet_kill(&kairos_completions_tasklet);
+	WRITE_ONCE(kairos_ring_registered, false);
+
+	status = kairos_command(KAIROS_CMD_UNREGISTER_RING, 0, 0);
+	if (status != KAIROS_OK) {
+		pr_err("host refused to unregister the timer ring: status %d; leaking it\n",
+		       status);
+		return;
+	}
+	free_pages((unsigned long)kairos_ring,
+		   get_order(KAIROS_RING_PAGES * PAGE_SIZE));
+	kairos_ring = NULL;
+}
+
+bool kairos_vmrpc_registered(void)
+{
+	return READ_ONCE(kairos_ring_registered);
+}

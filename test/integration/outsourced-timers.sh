@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Outsourced timers end to end (DESIGN.md section 5), 1 vCPU, kvm-clock off:
+# kairos.ko registers its VMRPC ring, kairos-demo.ko arms 10000 timers at
+# random deadlines within 2 s, cancels every 10th and re-arms every 7th.
+# Every timer not cancelled fires exactly once, none before its deadline,
+# none after it was cancelled; rmmod of the demo with 1000 timers still
+# armed is clean; /dev/kairos maps the shared-info page read-only only and
+# KAIROS_IOC_SLEEP_UNTIL sleeps until (not before) its deadline; the
+# monitor's --stats show the requests and expiries. A second boot with a
+# host quota of 1000 timers checks that refusals reach the guest.
+# The guest side is /usr/bin/kairos-timers-selftest (from
+# guest-kernel-module/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS.
+source "$(dirname "$0")/lib.sh"
+require_kvm
+
+if [ -z "${KAIROS_TEST_INITRAMFS_KAIROS:-}" ] || [ ! -f "$KAIROS_TEST_INITRAMFS_KAIROS" ]; then
+	echo "SKIPPED: $TEST_NAME needs the guest image with kairos.ko and kairos-demo.ko" \
+	     "(KAIROS_TEST_INITRAMFS_KAIROS='${KAIROS_TEST_INITRAMFS_KAIROS:-}'; the modules are" \
+	     "built only when linux-headers for the guest kernel are installed)" >&2
+	exit 77
+fi
+if ! command -v jq >/dev/null; then
+	echo "SKIPPED: $TEST_NAME needs jq to read --stats" >&2
+	exit 77
+fi
+
+COUNT=10000
+expect_timers() { expect_value "timers-$1" "$2"; }
+timers_value() { guest_value "timers-$1"; }
+
+write_config vm.json 1 256 \
+	"$BASE_CMDLINE kairos.init=run:/usr/bin/kairos-timers-selftest kairos.args=$COUNT,2000 kairos.modules=1" \
+	"$KAIROS_TEST_INITRAMFS_KAIROS" '"clock": {"kvmclock": false}'
+run_guest vm.json
+expect_rc 0
+expect_value module "kairos ok"
+expect_value run "/usr/bin/kairos-timers-selftest exit=0"
+
+expect_timers ring 1
+expect_timers insmod ok
+expect_timers finished yes
+expect_timers count "$COUNT"
+expect_timers armed "$COUNT"
+expect_timers add_errors 0
+cancelled=$(timers_value cancelled)
+refired=$(timers_value mod_after_fire)
+fired=$(timers_value fired)
+# Every 10th timer is cancelled unless it fired first (cancel_late).
+expect_between timers-cancelled 1 $((COUNT / 10))
+if [ -n "$cancelled" ] && [ -n "$refired" ] &&
+	[ "$fired" = $((COUNT - cancelled + refired)) ]; then
+	pass "fired=$fired == $COUNT - cancelled ($cancelled) + re-armed after firing ($refired)"
+else
+	fail "fired is '$fired', expected $COUNT - cancelled ('$cancelled') + re-armed after firing ('$refired')"
+fi
+expect_timers expected "$fired"
+expect_timers early 0
+expect_timers duplicates 0
+expect_timers missing 0
+expect_timers cancelled_fired 0
+expect_timers armed-after-run 0
+expect_timers rmmod ok
+
+# Unloading with armed timers.
+expect_timers leave-insmod ok
+expect_timers armed-before-rmmod 1000
+expect_timers leave-rmmod ok
+expect_timers armed-after-rmmod 0
+expect_timers errors 0
+expect_timers kernel-warnings 0
+
+# /dev/kairos: the shared-info page mapped read-only, and SLEEP_UNTIL.
+expect_value dev-open ok
+expect_value dev-mmap-ro ok
+expect_value dev-abi-version 1
+expect_value dev-clock-agrees yes
+expect_value dev-mmap-rw refused
+expect_value dev-mprotect-rw refused
+expect_value dev-sleep 0
+expect_value dev-sleep-early no
+expect_value dev-sleep-past 0
+
+# The monitor's side.
+requests=$(jq -r '.outsourcing.requests // empty' stats.json 2>/dev/null || true)
+expiries=$(jq -r '.outsourcing.expiries // empty' stats.json 2>/dev/null || true)
+if [ -n "$requests" ] && [ "$requests" -gt 0 ]; then
+	pass "stats: outsourcing.requests=$requests"
+else
+	fail "stats: outsourcing.requests is '$requests', expected > 0"
+fi
+if [ -n "$expiries" ] && [ "$expiries" -gt 0 ]; then
+	pass "stats: outsourcing.expiries=$expiries"
+else
+	fail "stats: outsourcing.expiries is '$expiries', expected > 0"
+fi
+log "guest: requests=$(timers_value requests) expiries=$(timers_value expiries)" \
+    "stale=$(timers_value stale) del-races=$(timers_value del-races)" \
+    "ring-full-waits=$(timers_value ring-full-waits) max_late_us=$(timers_value max_late_us)" \
+    "sleep-late-us=$(guest_value dev-sleep-late-us)"
+
+# Quota: with outsourcing.max_timers=1000, 3000 timers within 2 s overflow
+# it. Refused armings reach the callback with the error (the demo sets
+# KAIROS_TIMER_REPORT_ERRORS); every other one fires once, on time.
+log "quota: outsourcing.max_timers=1000, 3000 timers"
+mv out.txt out-first.txt
+write_config quota.json 1 256 \
+	"$BASE_CMDLINE kairos.init=run:/usr/bin/kairos-timers-selftest kairos.args=3000,2000,5000 kairos.modules=1" \
+	"$KAIROS_TEST_INITRAMFS_KAIROS" '"clock": {"kvmclock": false}, "outsourcing": {"max_timers": 1000}'
+run_guest quota.json
+expect_rc 0
+expect_timers finished yes
+expect_timers armed 3000
+expect_between timers-refused 1 3000
+expect_between timers-quota-refusals 1 100000
+fired=$(timers_value fired)
+refused=$(timers_value refused)
+expected=$(timers_value expected)
+if [ -n "$fired" ] && [ -n "$refused" ] && [ "$((fired + refused))" = "$expected" ]; then
+	pass "quota: fired ($fired) + refused ($refused) == expected ($expected)"
+else
+	fail "quota: fired '$fired' + refused '$refused' != expected '$expected'"
+fi
+expect_timers early 0
+expect_timers duplicates 0
+expect_timers missing 0
+expect_timers cancelled_fired 0
+expect_timers armed-after-run 0
+expect_timers rmmod ok
+expect_timers leave-rmmod ok
+expect_timers armed-after-rmmod 0
+expect_timers kernel-warnings 0
+quota=$(jq -r '.outsourcing.errors.quota // empty' stats.json 2>/dev/null || true)
+if [ -n "$quota" ] && [ "$quota" -gt 0 ]; then
+	pass "stats: outsourcing.errors.quota=$quota"
+else
+	fail "stats: outsourcing.errors.quota is '$quota', expected > 0"
+fi
+finish
