@@ -13,14 +13,14 @@ namespace {
 // jitter (a microsecond or so) is negligible against them.
 constexpr uint64_t kMinimumRateIntervalNs = 50'000'000;
 
-uint64_t monotonic_ns()
+} // namespace
+
+uint64_t clock_now_ns(clockid_t clock)
 {
 	timespec now{};
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(clock, &now);
 	return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
 }
-
-} // namespace
 
 ClockReading HostClock::read_now()
 {
@@ -28,7 +28,7 @@ ClockReading HostClock::read_now()
 	uint64_t best_window = UINT64_MAX;
 	for (int attempt = 0; attempt < 5; ++attempt) {
 		uint64_t before = __rdtsc();
-		uint64_t ns = monotonic_ns();
+		uint64_t ns = clock_now_ns(CLOCK_MONOTONIC);
 		uint64_t after = __rdtsc();
 		if (after - before < best_window) {
 			best_window = after - before;

@@ -7,6 +7,8 @@
 // next, and each refresh re-anchors system_time on a fresh reading.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <functional>
 
@@ -43,6 +45,9 @@ private:
 	ClockReading anchor_{};
 	TimeScale scale_{};
 };
+
+// clock_gettime(clock) in nanoseconds.
+uint64_t clock_now_ns(clockid_t clock);
 
 // Run delay of a host thread in ns: the second field of
 // /proc/self/task/TID/schedstat (time runnable but not running). Returns 0

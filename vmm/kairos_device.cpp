@@ -1,5 +1,7 @@
 #include "vmm/kairos_device.h"
 
+#include "pvclock/host_clock.h"
+
 #include <time.h>
 
 #include <cstring>
@@ -64,15 +66,9 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 		break;
 	case KAIROS_PORT_SAMPLE_TAG:
 		if (value < KAIROS_SAMPLE_TAGS && samples_[value].size() < kMaxSamplesPerTag) {
-			auto read = [](clockid_t clock) {
-				timespec now{};
-				clock_gettime(clock, &now);
-				return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-				       static_cast<uint64_t>(now.tv_nsec);
-			};
-			uint64_t host_ns = read(CLOCK_MONOTONIC);
-			samples_[value].push_back(
-				{host_ns, (uint64_t{sample_high_} << 32) | sample_low_, read(CLOCK_REALTIME)});
+			uint64_t host_ns = pvclock::clock_now_ns(CLOCK_MONOTONIC);
+			samples_[value].push_back({host_ns, (uint64_t{sample_high_} << 32) | sample_low_,
+						   pvclock::clock_now_ns(CLOCK_REALTIME)});
 		}
 		break;
 	case KAIROS_PORT_COMMAND:
