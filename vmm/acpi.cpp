@@ -1,5 +1,7 @@
 #include "vmm/acpi.h"
 
+#include "vmm/table_writer.h"
+
 #include <algorithm>
 #include <numeric>
 #include <string_view>
@@ -111,51 +113,11 @@ constexpr uint8_t kIrqKeyboard = 1;
 // The century register of devices::Rtc, as on every PC.
 constexpr uint8_t kRtcCenturyIndex = 0x32;
 
-class Writer {
-public:
-	void u8(uint8_t value) { bytes.push_back(value); }
-	void u16(uint16_t value) { little_endian(value, 2); }
-	void u32(uint32_t value) { little_endian(value, 4); }
-	void u64(uint64_t value) { little_endian(value, 8); }
-	void zeros(size_t count) { bytes.insert(bytes.end(), count, 0); }
-	void append(const Bytes &more) { bytes.insert(bytes.end(), more.begin(), more.end()); }
-	// ACPI text fields are fixed width, padded with spaces.
-	void text(std::string_view value, size_t width)
-	{
-		for (size_t i = 0; i < width; ++i)
-			bytes.push_back(i < value.size() ? static_cast<uint8_t>(value[i]) : ' ');
-	}
-
-	Bytes bytes;
-
-private:
-	void little_endian(uint64_t value, size_t size)
-	{
-		for (size_t i = 0; i < size; ++i)
-			bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
-	}
-};
-
-void put_u32(Bytes &bytes, size_t at, uint32_t value)
-{
-	for (size_t i = 0; i < 4; ++i)
-		bytes[at + i] = static_cast<uint8_t>(value >> (8 * i));
-}
-
-// Sets bytes[at] so that [begin, end) sums to zero mod 256 (5.2.6).
-void fix_checksum(Bytes &bytes, size_t begin, size_t end, size_t at)
-{
-	bytes[at] = 0;
-	uint8_t sum = std::accumulate(bytes.begin() + static_cast<long>(begin),
-				      bytes.begin() + static_cast<long>(end), uint8_t{0});
-	bytes[at] = static_cast<uint8_t>(-sum);
-}
-
 // System description table header (5.2.6); length and checksum are set by
 // finish_table once the body is written.
-Writer begin_table(std::string_view signature, uint8_t revision)
+TableWriter begin_table(std::string_view signature, uint8_t revision)
 {
-	Writer w;
+	TableWriter w;
 	w.text(signature, 4);
 	w.u32(0);  // length
 	w.u8(revision);
@@ -168,7 +130,7 @@ Writer begin_table(std::string_view signature, uint8_t revision)
 	return w;
 }
 
-Bytes finish_table(Writer &&w)
+Bytes finish_table(TableWriter &&w)
 {
 	Bytes table = std::move(w.bytes);
 	put_u32(table, kLengthOffset, static_cast<uint32_t>(table.size()));
@@ -177,7 +139,7 @@ Bytes finish_table(Writer &&w)
 }
 
 // An 8-bit register in system I/O space, as a Generic Address Structure.
-void io_register(Writer &w, uint16_t port)
+void io_register(TableWriter &w, uint16_t port)
 {
 	w.u8(kAddressSpaceSystemIo);
 	w.u8(8);  // register bit width
@@ -239,7 +201,7 @@ Bytes integer(uint64_t value)
 		return {kZeroOp};
 	if (value == 1)
 		return {kOneOp};
-	Writer w;
+	TableWriter w;
 	if (value <= 0xff) {
 		w.u8(kBytePrefix);
 		w.u8(static_cast<uint8_t>(value));
@@ -267,7 +229,7 @@ Bytes eisa_id(std::string_view id)
 	};
 	uint32_t vendor = (letter(id[0]) << 10) | (letter(id[1]) << 5) | letter(id[2]);
 	uint32_t product = (hex(id[3]) << 12) | (hex(id[4]) << 8) | (hex(id[5]) << 4) | hex(id[6]);
-	Writer w;
+	TableWriter w;
 	w.u8(kDWordPrefix);
 	w.u8(static_cast<uint8_t>(vendor >> 8));
 	w.u8(static_cast<uint8_t>(vendor));
@@ -314,7 +276,7 @@ Bytes aml_buffer(const Bytes &data)
 // ResourceTemplate () { IO (Decode16, ...) ... IRQNoFlags () {n} } (6.4.2).
 Bytes resource_template(const AcpiIsaDevice &device)
 {
-	Writer w;
+	TableWriter w;
 	for (const auto &range : device.io) {
 		w.u8(kIoDescriptor);
 		w.u8(kIoDecode16);
@@ -412,7 +374,7 @@ Status validate(const AcpiOptions &options)
 // the ISA devices under \_SB.
 Bytes build_dsdt(const AcpiOptions &options)
 {
-	Writer w = begin_table("DSDT", kDsdtRevision);
+	TableWriter w = begin_table("DSDT", kDsdtRevision);
 	// SLP_TYPa, SLP_TYPb, reserved, reserved. Hardware-reduced ACPI writes
 	// SLP_TYPa to the sleep control register (4.8.3.7).
 	w.append(aml_name(root_name("_S5"), aml_package({integer(options.soft_off_sleep_type),
@@ -434,7 +396,7 @@ Bytes build_dsdt(const AcpiOptions &options)
 // routing and the MP table have it.
 Bytes build_madt(const AcpiOptions &options)
 {
-	Writer w = begin_table("APIC", kMadtRevision);
+	TableWriter w = begin_table("APIC", kMadtRevision);
 	w.u32(options.lapic_address);
 	w.u32(kMadtPcatCompat);
 	for (uint32_t cpu = 0; cpu < options.vcpu_count; ++cpu) {
@@ -464,7 +426,7 @@ Bytes build_madt(const AcpiOptions &options)
 // they stay zero.
 Bytes build_fadt(uint64_t dsdt_address, const AcpiOptions &options)
 {
-	Writer w = begin_table("FACP", kFadtRevision);
+	TableWriter w = begin_table("FACP", kFadtRevision);
 	w.u32(0);  // FIRMWARE_CTRL: no FACS in hardware-reduced ACPI
 	w.u32(0);  // DSDT: 0 since X_DSDT holds it
 	w.u8(0);   // reserved
@@ -496,7 +458,7 @@ Bytes build_fadt(uint64_t dsdt_address, const AcpiOptions &options)
 
 Bytes build_xsdt(const std::vector<uint64_t> &tables)
 {
-	Writer w = begin_table("XSDT", kXsdtRevision);
+	TableWriter w = begin_table("XSDT", kXsdtRevision);
 	for (uint64_t address : tables)
 		w.u64(address);
 	return finish_table(std::move(w));
@@ -505,7 +467,7 @@ Bytes build_xsdt(const std::vector<uint64_t> &tables)
 // RSDP (5.2.5.3). No RSDT: an ACPI 2.0+ OS uses the XSDT.
 Bytes build_rsdp(uint64_t xsdt_address)
 {
-	Writer w;
+	TableWriter w;
 	w.text("RSD PTR ", 8);
 	w.u8(0);  // checksum of the first 20 bytes
 	w.text(kOemId, 6);
@@ -588,7 +550,7 @@ Result<std::vector<uint8_t>> build_acpi_tables(uint64_t base_address, const Acpi
 std::vector<uint8_t> build_reset_vector(const AcpiOptions &options)
 {
 	// Real mode, CS:IP = F000:FFF0 (Intel SDM vol. 3A 9.1.4).
-	Writer w;
+	TableWriter w;
 	w.u8(0xb0);  // mov al, reset_value
 	w.u8(options.reset_value);
 	w.u8(0xba);  // mov dx, reset_port

@@ -1,9 +1,8 @@
 #include "vmm/mptable.h"
 
-#include <cstring>
-#include <numeric>
 
 #include "vmm/layout.h"
+#include "vmm/table_writer.h"
 
 namespace kairos::vmm {
 namespace {
@@ -26,30 +25,6 @@ constexpr uint8_t kIoapicVersion = 0x11;
 constexpr uint8_t kAllLapics = 0xff;
 constexpr uint8_t kIsaBusId = 0;
 constexpr uint32_t kIsaIrqs = 16;
-
-class TableWriter {
-public:
-	void bytes(const void *data, size_t size)
-	{
-		auto *p = static_cast<const uint8_t *>(data);
-		out.insert(out.end(), p, p + size);
-	}
-	void u8(uint8_t v) { out.push_back(v); }
-	void u16(uint16_t v) { bytes(&v, 2); }
-	void u32(uint32_t v) { bytes(&v, 4); }
-	void zeros(size_t n) { out.insert(out.end(), n, 0); }
-
-	std::vector<uint8_t> out;
-};
-
-// Makes the bytes [begin, end) sum to zero mod 256 by setting `at`.
-void fix_checksum(std::vector<uint8_t> &table, size_t begin, size_t end, size_t at)
-{
-	table[at] = 0;
-	uint8_t sum = std::accumulate(table.begin() + static_cast<long>(begin),
-				      table.begin() + static_cast<long>(end), uint8_t{0});
-	table[at] = static_cast<uint8_t>(-sum);
-}
 
 void processor_entry(TableWriter &w, uint8_t lapic_id, bool bootstrap)
 {
@@ -93,7 +68,7 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 
 	TableWriter w;
 	// Floating pointer structure (spec 4.1), pointing just past itself.
-	w.bytes("_MP_", 4);
+	w.text("_MP_", 4);
 	w.u32(static_cast<uint32_t>(address + kFloatingSize));
 	w.u8(1);  // length in 16-byte units
 	w.u8(kSpecRevision);
@@ -101,13 +76,13 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 	w.zeros(5);  // feature bytes: 0 = a configuration table follows
 
 	// Configuration table header (spec 4.2); counts filled in below.
-	const size_t header = w.out.size();
-	w.bytes("PCMP", 4);
+	const size_t header = w.bytes.size();
+	w.text("PCMP", 4);
 	w.u16(0);  // base table length
 	w.u8(kSpecRevision);
 	w.u8(0);  // checksum
-	w.bytes("KAIROS  ", 8);
-	w.bytes("KAIROS VMM  ", 12);
+	w.text("KAIROS", 8);
+	w.text("KAIROS VMM", 12);
 	w.u32(0);  // OEM table pointer
 	w.u16(0);  // OEM table size
 	w.u16(0);  // entry count
@@ -122,7 +97,7 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 
 	w.u8(kEntryBus);
 	w.u8(kIsaBusId);
-	w.bytes("ISA   ", 6);
+	w.text("ISA", 6);
 	++entries;
 
 	w.u8(kEntryIoapic);
@@ -141,10 +116,10 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 	local_interrupt_entry(w, kInterruptNmi, 1);
 	entries += 2;
 
-	std::vector<uint8_t> table = std::move(w.out);
+	std::vector<uint8_t> table = std::move(w.bytes);
 	auto length = static_cast<uint16_t>(table.size() - header);
-	std::memcpy(&table[header + 4], &length, 2);
-	std::memcpy(&table[header + 34], &entries, 2);
+	put_u16(table, header + 4, length);
+	put_u16(table, header + 34, entries);
 	fix_checksum(table, header, table.size(), header + 7);
 	fix_checksum(table, 0, kFloatingSize, 10);
 	return table;
