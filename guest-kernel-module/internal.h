@@ -54,6 +54,10 @@ int kairos_vmrpc_init(void);
 void kairos_vmrpc_exit(void);
 bool kairos_vmrpc_registered(void);
 
+/* outsource.c: transparent outsourcing (kairos.outsource=) */
+int kairos_outsource_init(void);
+void kairos_outsource_exit(void);
+
 /* device.c */
 int kairos_device_init(void);
 void kairos_device_exit(void);

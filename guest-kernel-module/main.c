@@ -281,6 +281,9 @@ static int __init kairos_init(void)
 	ret = kairos_sysfs_init();
 	if (ret)
 		goto device_exit;
+	ret = kairos_outsource_init();
+	if (ret)
+		goto sysfs_exit;
 	atomic_notifier_chain_register(&panic_notifier_list,
 				       &kairos_panic_notifier);
 
@@ -289,6 +292,8 @@ static int __init kairos_init(void)
 		&kairos.shared_gpa);
 	return 0;
 
+sysfs_exit:
+	kairos_sysfs_exit();
 device_exit:
 	kairos_device_exit();
 vmrpc_exit:
@@ -308,6 +313,7 @@ static void __exit kairos_exit(void)
 {
 	atomic_notifier_chain_unregister(&panic_notifier_list,
 					 &kairos_panic_notifier);
+	kairos_outsource_exit();
 	kairos_sysfs_exit();
 	kairos_device_exit();
 	kairos_vmrpc_exit();
