@@ -1,4 +1,5 @@
 // kairos: the command-line front end.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -92,10 +93,22 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 	return result.exit_code;
 }
 
+// With stdin, stdout or stderr closed (some CI runners and daemons start us
+// so), the first file we open would take that number, and console input
+// would read, say, the signalfd. Park /dev/null there first.
+void open_missing_standard_fds()
+{
+	for (int fd = 0; fd <= 2; ++fd) {
+		if (fcntl(fd, F_GETFD) == -1)
+			open("/dev/null", O_RDWR);  // takes the lowest free number: fd
+	}
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
+	open_missing_standard_fds();
 	std::vector<std::string> args(argv + 1, argv + argc);
 	if (args.empty())
 		return usage_error("no command given");
