@@ -10,8 +10,10 @@
 #    and the monitor's --stats count the requests and expiries.
 #  - Boot 2, no outsource=: the same demo runs on the guest's own timers;
 #    kairos.ko posts no request for it.
-#  - Boot 3, outsource= again, highres=off nohz=off (so that kairos can stop
-#    being the clocksource): rmmod kairos 300 ms after the demo armed its
+#  - Boot 3, outsource= again, with kvm-clock on so that kairos is not the
+#    current clocksource and can unload without a periodic-tick fallback
+#    (with kvm-clock off that boot needed highres=off nohz=off and now and
+#    then stalled before /init): rmmod kairos 300 ms after the demo armed its
 #    timers (3 s spread). The still-armed ones go back to the kernel's timer
 #    wheel and every timer still fires exactly once, none early.
 # The guest side is /usr/bin/kairos-plain-selftest (from
@@ -130,8 +132,8 @@ log "boot 3: outsource=, then rmmod kairos with timers armed"
 mv out.txt out-native.txt
 mv stats.json stats-native.json
 write_config unload.json 1 256 \
-	"$BASE_CMDLINE highres=off nohz=off kairos.init=run:/usr/bin/kairos-plain-selftest kairos.args=$COUNT,3000,unload kairos.modules=1 kairos.outsource=plain_demo_timer_fn" \
-	"$KAIROS_TEST_INITRAMFS_KAIROS" '"clock": {"kvmclock": false}'
+	"$BASE_CMDLINE kairos.init=run:/usr/bin/kairos-plain-selftest kairos.args=$COUNT,3000,unload kairos.modules=1 kairos.outsource=plain_demo_timer_fn" \
+	"$KAIROS_TEST_INITRAMFS_KAIROS" '"clock": {"kvmclock": true}'
 run_guest unload.json
 expect_rc 0
 expect_value run "/usr/bin/kairos-plain-selftest exit=0"
