@@ -26,6 +26,8 @@ write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=run:/usr/bin/count-ticks" 
 run_guest vm.json
 expect_rc 0
 expect_value module "kairos ok"
+# With kvm-clock off, loading kairos.ko makes it the current clocksource.
+expect_value clocksource_after_modules kairos
 ticks=$(guest_value ticks)
 window=$(guest_value tick_window_ms)
 if [ -n "$ticks" ] && [ -n "$window" ] && [ "$window" -gt 0 ]; then
