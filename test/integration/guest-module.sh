@@ -10,12 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 require_kvm
 
-if [ -z "${KAIROS_TEST_INITRAMFS_KAIROS:-}" ] || [ ! -f "$KAIROS_TEST_INITRAMFS_KAIROS" ]; then
-	echo "SKIPPED: $TEST_NAME needs the guest image with kairos.ko" \
-	     "(KAIROS_TEST_INITRAMFS_KAIROS='${KAIROS_TEST_INITRAMFS_KAIROS:-}'; kairos.ko is" \
-	     "built only when linux-headers for the guest kernel are installed)" >&2
-	exit 77
-fi
+require_kairos_image "kairos.ko"
 
 # expect_kairos KEY VALUE: the selftest's "KAIROS-GUEST kairos-KEY=VALUE".
 expect_kairos() { expect_value "kairos-$1" "$2"; }

@@ -12,7 +12,8 @@ set -euo pipefail
 : "${KAIROS_TEST_KERNEL:?}"
 : "${KAIROS_TEST_INITRAMFS:?}"
 
-WITH_KVM="$KAIROS_SOURCE_DIR/scripts/with-kvm"
+# KAIROS_TEST_WITH_KVM: a stand-in, for lib-selftest.sh only.
+WITH_KVM="${KAIROS_TEST_WITH_KVM:-$KAIROS_SOURCE_DIR/scripts/with-kvm}"
 TEST_NAME=$(basename "$0" .sh)
 # with-kvm shares the current directory writable with the emulated machine,
 # so everything a test writes lives under it.
@@ -37,6 +38,26 @@ require_kvm() {
 	exit 77
 }
 
+# require_kairos_image WHAT: exit 77 loudly unless the guest image with the
+# project's modules exists (KAIROS_TEST_INITRAMFS_KAIROS); WHAT names the
+# modules the test needs.
+require_kairos_image() {
+	if [ -n "${KAIROS_TEST_INITRAMFS_KAIROS:-}" ] && [ -f "$KAIROS_TEST_INITRAMFS_KAIROS" ]; then
+		return
+	fi
+	echo "SKIPPED: $TEST_NAME needs the guest image with $1" \
+	     "(KAIROS_TEST_INITRAMFS_KAIROS='${KAIROS_TEST_INITRAMFS_KAIROS:-}'; the modules are" \
+	     "built only when linux-headers for the guest kernel are installed)" >&2
+	exit 77
+}
+
+# require_jq: exit 77 loudly without jq (the tests read --stats JSON with it).
+require_jq() {
+	command -v jq >/dev/null && return
+	echo "SKIPPED: $TEST_NAME needs jq to read JSON (apt-get install jq)" >&2
+	exit 77
+}
+
 # write_config FILE VCPUS MEMORY_MIB CMDLINE [INITRD] [EXTRA_JSON]
 write_config() {
 	local file=$1 vcpus=$2 memory=$3 cmdline=$4 initrd=${5:-$KAIROS_TEST_INITRAMFS} extra=${6:-}
@@ -52,25 +73,47 @@ JSON
 # The command line every test starts from: the init mode is appended.
 BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
 
+# in_kvm INPUT COMMAND...: runs COMMAND in the KVM machine, stdin from
+# INPUT; sets RC and leaves out.txt and err.txt. When the emulated machine
+# of scripts/with-kvm itself dies (exit 125 with its own message: TCG's
+# nested-SVM emulation has, rarely, reset the whole machine under a busy
+# host), COMMAND never got to report and that run says nothing about
+# kairos: it is retried once, loudly, keeping the first run's messages.
+in_kvm() {
+	local input=$1 attempt
+	shift
+	for attempt in 1 2; do
+		set +e
+		"$WITH_KVM" --timeout 420 -- "$@" <"$input" >out.txt 2>err.txt
+		RC=$?
+		set -e
+		[ "$attempt" = 1 ] && emulated_machine_died || return 0
+		log "INFRA: the emulated machine died before the command could report;" \
+		    "retrying once. Its messages (kept in attempt1.err):"
+		sed 's/^/  | /' err.txt | tail -n 25
+		mv err.txt attempt1.err
+	done
+}
+
+# Whether the last with-kvm run ended because its machine died (exit 125).
+emulated_machine_died() {
+	[ "$RC" -eq 125 ] &&
+		grep -qE '^with-kvm: emulated machine (stopped without|failed)' err.txt
+}
+
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
 # leaves out.txt (guest console), err.txt (kairos messages), stats.json.
 run_guest() {
 	local config=$1 input=${2:-/dev/null}
 	log "booting $(basename "$config")"
-	set +e
-	"$WITH_KVM" --timeout 420 -- timeout --kill-after=10 360 \
-		"$KAIROS_BIN" run "$config" --stats stats.json <"$input" >out.txt 2>err.txt
-	RC=$?
-	set -e
+	in_kvm "$input" timeout --kill-after=10 360 \
+		"$KAIROS_BIN" run "$config" --stats stats.json
 	log "kairos exited with $RC: $(tail -n 1 err.txt)"
 }
 
 # run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
 run_in_kvm() {
-	set +e
-	"$WITH_KVM" --timeout 420 -- "$@" >out.txt 2>err.txt
-	RC=$?
-	set -e
+	in_kvm /dev/null "$@"
 }
 
 fail() {

@@ -13,16 +13,8 @@
 source "$(dirname "$0")/lib.sh"
 require_kvm
 
-if [ -z "${KAIROS_TEST_INITRAMFS_KAIROS:-}" ] || [ ! -f "$KAIROS_TEST_INITRAMFS_KAIROS" ]; then
-	echo "SKIPPED: $TEST_NAME needs the guest image with kairos.ko and kairos-demo.ko" \
-	     "(KAIROS_TEST_INITRAMFS_KAIROS='${KAIROS_TEST_INITRAMFS_KAIROS:-}'; the modules are" \
-	     "built only when linux-headers for the guest kernel are installed)" >&2
-	exit 77
-fi
-if ! command -v jq >/dev/null; then
-	echo "SKIPPED: $TEST_NAME needs jq to read --stats" >&2
-	exit 77
-fi
+require_kairos_image "kairos.ko and kairos-demo.ko"
+require_jq
 
 COUNT=10000
 expect_timers() { expect_value "timers-$1" "$2"; }

@@ -16,10 +16,7 @@ for file in "$BUILD_DIR/bench/timer-latency" "${KAIROS_MODULE_KO:-$BUILD_DIR/gue
 		exit 77
 	fi
 done
-if ! command -v jq >/dev/null; then
-	echo "SKIPPED: $TEST_NAME needs jq" >&2
-	exit 77
-fi
+require_jq
 
 log "running bench/timer-latency --quick"
 set +e
