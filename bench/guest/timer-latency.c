@@ -43,10 +43,10 @@
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include "guest-kernel-module/kairos_abi.h"
 #include "guest-kernel-module/kairos_uapi.h"
+#include "guest-kernel-module/kairos_user_clock.h"
 
 enum mode { MODE_EMULATED, MODE_OUTSOURCED, MODE_HOST };
 
@@ -61,33 +61,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The pvclock protocol of kairos_abi.h, on the record of the current CPU. */
 static uint64_t pvclock_ns(void)
 {
-	const volatile struct kairos_vcpu_time_info *time;
-	uint32_t version;
-	uint64_t ns, delta;
-	int8_t shift;
-	int cpu;
-
-	do {
-		cpu = sched_getcpu();
-		if (cpu < 0 || cpu >= KAIROS_MAX_VCPUS)
-			cpu = 0;
-		time = &shared->time[cpu];
-		version = time->version;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		delta = __rdtsc() - time->tsc_timestamp;
-		shift = time->tsc_shift;
-		if (shift < 0)
-			delta >>= -shift;
-		else
-			delta <<= shift;
-		ns = time->system_time +
-		     (uint64_t)(((unsigned __int128)delta * time->tsc_to_system_mul) >> 32);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	} while ((version & 1) || version != time->version || cpu != sched_getcpu());
-	return ns;
+	return kairos_user_clock_ns(shared);
 }
 
 static uint64_t host_now(enum mode mode)
