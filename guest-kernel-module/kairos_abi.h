@@ -154,8 +154,13 @@ struct kairos_shared_info {
  * publishes the index with release ordering; a consumer reads the index with
  * acquire ordering, then the entries. The guest rings KAIROS_PORT_DOORBELL
  * after publishing requests unless host_polling is set; one doorbell covers
- * every request published so far. The host never trusts an index: a
- * producer index more than `entries` ahead of the consumer is a guest error.
+ * every request published so far. host_polling is set while the host drains
+ * the ring; the guest publishes its index, issues a full barrier, then reads
+ * the flag; the host clears the flag, issues a full barrier, then reads the
+ * index once more, so a request is always either seen or rung for. The host never trusts an index: a
+ * producer index more than `entries` ahead of the consumer is a guest error:
+ * nothing is consumed, and the doorbell is answered with one
+ * KAIROS_TIMER_EBADINDEX error completion (timer_id 0, which no timer has).
  * When the completion ring is full, expiries are kept by the host and
  * KAIROS_EVENT_TIMER_EXPIRED stays raised; they are delivered once the guest
  * consumes (nothing is lost, they arrive late).
@@ -180,6 +185,7 @@ struct kairos_timer_request {
 #define KAIROS_TIMER_EQUOTA (-6)	/* more timers than outsourcing.max_timers */
 #define KAIROS_TIMER_EBADOP (-7)	/* unknown op */
 #define KAIROS_TIMER_ENOENT (-8)	/* DEL of a timer that is not armed */
+#define KAIROS_TIMER_EBADINDEX (-9)	/* request_producer was nonsense (timer_id 0) */
 
 struct kairos_timer_completion {
 	__u32 timer_id;
@@ -192,7 +198,7 @@ struct kairos_ring_header {
 	__u32 request_producer;		/* written by the guest */
 	__u32 pad0[15];
 	__u32 request_consumer;		/* written by the host */
-	__u32 host_polling;		/* host: nonzero while it polls without a doorbell */
+	__u32 host_polling;		/* host: nonzero while it drains (no doorbell needed) */
 	__u32 pad1[14];
 	__u32 completion_producer;	/* written by the host */
 	__u32 pad2[15];

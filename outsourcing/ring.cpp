@@ -61,7 +61,14 @@ DrainResult RequestConsumer::drain(std::span<kairos_timer_request, KAIROS_RING_R
 
 void RequestConsumer::set_host_polling(bool polling)
 {
-	store_release(header_->host_polling, polling ? 1 : 0);
+	std::atomic_ref<__u32>(header_->host_polling).store(polling ? 1 : 0, std::memory_order_seq_cst);
+	std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool RequestConsumer::requests_waiting() const
+{
+	uint32_t available = load_acquire(header_->request_producer) - consumer_;
+	return available != 0 && available <= KAIROS_RING_REQUESTS;
 }
 
 CompletionProducer::CompletionProducer(std::span<uint8_t> area)

@@ -48,9 +48,15 @@ public:
 	// error: nothing is consumed, it is counted and reported.
 	DrainResult drain(std::span<kairos_timer_request, KAIROS_RING_REQUESTS> out);
 
-	// Tells the guest whether the host polls the ring (then it may skip
-	// the doorbell). Only the flag: this host does not poll yet.
+	// Tells the guest whether the host is draining the ring right now (then
+	// it may skip the doorbell). Clearing it is a full barrier, so that a
+	// requests_waiting() after it cannot miss a request whose producer saw
+	// the flag still set (the guest stores its index, then a full barrier,
+	// then reads the flag: one of the two sides sees the other).
 	void set_host_polling(bool polling);
+	// Whether the guest has published requests not consumed yet. A garbage
+	// producer index is not "waiting": the host must not spin on it.
+	bool requests_waiting() const;
 
 	uint32_t consumer() const { return consumer_; }
 	uint64_t bad_indices() const { return bad_indices_; }

@@ -41,7 +41,8 @@ void TimerEngine::reset_timers()
 	held_errors_ = 0;
 }
 
-PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers)
+PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
+				  const std::function<void()> &before_expiries_visible)
 {
 	PassOutcome outcome;
 	outcome.acked = triggers.ack;
@@ -55,13 +56,8 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers)
 	completions_->space();
 	flush_held(outcome);
 
-	if (triggers.doorbell) {
-		DrainResult drained = requests_->drain(batch_);
-		outcome.bad_request_producer = drained.bad_producer;
-		counters_.requests += drained.count;
-		for (uint32_t i = 0; i < drained.count; ++i)
-			apply(batch_[i], now_ns, outcome);
-	}
+	if (triggers.doorbell)
+		drain_polling(now_ns, outcome);
 
 	heap_.pop_expired(now_ns, [&](uint32_t id, uint64_t deadline_ns) {
 		++counters_.expiries;
@@ -74,10 +70,48 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers)
 		deliver(completion, outcome);
 	});
 
+	if (outcome.expiries_delivered && before_expiries_visible)
+		before_expiries_visible();
 	completions_->publish();
 	// With completions still held the event stays raised until they are in.
 	outcome.raise_event = outcome.completions_written > 0 || !held_.empty();
 	return outcome;
+}
+
+void TimerEngine::drain_polling(uint64_t now_ns, PassOutcome &outcome)
+{
+	// While the flag is set the guest publishes without a doorbell (one
+	// VM exit saved per request during a burst). Bounded, so a guest that
+	// never stops producing cannot keep the timer thread from its timers.
+	requests_->set_host_polling(true);
+	for (uint32_t round = 0; round < kMaxDrainRounds; ++round) {
+		DrainResult drained = requests_->drain(batch_);
+		outcome.bad_request_producer = outcome.bad_request_producer || drained.bad_producer;
+		counters_.requests += drained.count;
+		if (round > 0)
+			counters_.polled_requests += drained.count;
+		for (uint32_t i = 0; i < drained.count; ++i)
+			apply(batch_[i], now_ns, outcome);
+		if (drained.bad_producer) {
+			// Answered, so the guest learns its index is broken; one
+			// per doorbell, and errors beyond the backlog are dropped.
+			kairos_timer_completion error{};
+			error.timer_id = 0;
+			error.kind = KAIROS_COMPLETION_ERROR;
+			error.result = KAIROS_TIMER_EBADINDEX;
+			deliver(error, outcome);
+		}
+		if (drained.count == 0 || drained.bad_producer) {
+			// Clear, then look again: a request published before the
+			// guest could see the flag clear came without a doorbell.
+			requests_->set_host_polling(false);
+			if (drained.bad_producer || !requests_->requests_waiting())
+				return;
+			requests_->set_host_polling(true);
+		}
+	}
+	requests_->set_host_polling(false);
+	outcome.requests_waiting = requests_->requests_waiting();
 }
 
 void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome)

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <span>
@@ -37,6 +38,7 @@ struct TimerStats {
 	uint64_t timer_wakeups = 0;
 	// Requests consumed from the ring, and the ones applied, by op.
 	uint64_t requests = 0;
+	uint64_t polled_requests = 0;  // ... found while host_polling was set (no doorbell needed)
 	uint64_t adds = 0;
 	uint64_t mods = 0;
 	uint64_t dels = 0;
@@ -76,6 +78,10 @@ struct PassOutcome {
 	bool raise_event = false;         // the guest has completions to look at
 	bool acked = false;
 	bool bad_request_producer = false;
+	// Requests arrived while the host polled and are still in the ring
+	// (the pass stopped at its drain bound): the caller must come back
+	// without waiting for a doorbell the guest may have skipped.
+	bool requests_waiting = false;
 };
 
 class TimerEngine {
@@ -89,7 +95,12 @@ public:
 	void detach();
 	bool attached() const { return requests_.has_value(); }
 
-	PassOutcome process(uint64_t now_ns, Triggers triggers);
+	// before_expiries_visible, when set, runs after this pass staged at
+	// least one expiry and before the guest can see it (the completion
+	// producer index moves): TimerService refreshes the shared time there,
+	// so a callback never reads a time older than its own expiry.
+	PassOutcome process(uint64_t now_ns, Triggers triggers,
+			    const std::function<void()> &before_expiries_visible = {});
 
 	// When the next pass with triggers.timer is due.
 	std::optional<uint64_t> next_deadline() const { return heap_.earliest(); }
@@ -99,12 +110,16 @@ public:
 
 	// Error completions held beyond the ring (expiries are bounded by the quota).
 	static constexpr size_t kMaxHeldErrors = KAIROS_RING_COMPLETIONS;
+	// Ring-fulls one doorbell pass drains at most before it yields.
+	static constexpr uint32_t kMaxDrainRounds = 16;
 
 private:
 	using HeldList = std::list<kairos_timer_completion>;
 
 	void reset_timers();
 	void apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome);
+	// Drains with host_polling set until the ring stays empty, bounded.
+	void drain_polling(uint64_t now_ns, PassOutcome &outcome);
 	// Drops a held expiry of `id`; false if there is none.
 	bool drop_held_expiry(uint32_t id);
 	void flush_held(PassOutcome &outcome);

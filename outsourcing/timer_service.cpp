@@ -257,19 +257,18 @@ Status TimerService::loop()
 		std::optional<uint64_t> next;
 		{
 			std::lock_guard lock(mutex_);
-			outcome = engine_.process(monotonic_ns(), {fired[kDoorbell], fired[kAck], fired[kTimer]});
+			outcome = engine_.process(monotonic_ns(), {fired[kDoorbell], fired[kAck], fired[kTimer]},
+						  hooks_.refresh_time);
 			next = engine_.next_deadline();
 		}
 		if (outcome.acked && hooks_.on_ack_unboost)
 			hooks_.on_ack_unboost();
-		if (outcome.expiries_delivered) {
-			if (hooks_.refresh_time)
-				hooks_.refresh_time();
-			if (hooks_.on_expiry_boost)
-				hooks_.on_expiry_boost();
-		}
+		if (outcome.expiries_delivered && hooks_.on_expiry_boost)
+			hooks_.on_expiry_boost();
 		if (outcome.raise_event && hooks_.raise_event)
 			hooks_.raise_event();
+		if (outcome.requests_waiting)
+			ring_doorbell(); // what the guest published while we polled
 
 		KAIROS_TRY(arm_timer(next));
 		for (uint64_t source = 0; source < kSourceCount; ++source)

@@ -34,8 +34,9 @@ namespace kairos::outsourcing {
 // Called on the timer thread. A hook that throws stops the service (see
 // TimerService::failure); none may call back into the TimerService.
 struct TimerHooks {
-	// Re-publish pvclock time: called after expiries are written and
-	// before raise_event, so the guest's handler reads fresh time.
+	// Re-publish pvclock time: called once expiries are staged, before
+	// the guest can see them, so no callback reads a time older than its
+	// expiry (on the timer thread, with the engine's lock held).
 	std::function<void()> refresh_time;
 	// Raise KAIROS_EVENT_TIMER_EXPIRED.
 	std::function<void()> raise_event;

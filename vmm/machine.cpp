@@ -567,6 +567,7 @@ std::string Machine::stats_json(const RunResult &result) const
 				{"priority", config_.outsourcing.priority},
 				{"boost", config_.outsourcing.boost},
 				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
+				{"polled_requests", t.polled_requests},
 				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},
 				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
 				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <random>
+#include <semaphore>
+#include <thread>
 #include <vector>
 
 #include "outsourcing/guest_ring.h"
@@ -193,6 +198,13 @@ TEST_CASE("a garbage request producer consumes nothing and is counted", "[outsou
 	CHECK(f.header().request_consumer == consumer);
 	CHECK(f.engine.stats().bad_request_indices == 1);
 	CHECK(f.engine.stats().requests == 0);
+	// The guest is told: one EBADINDEX error, on id 0 (no timer's id).
+	CHECK(outcome.raise_event);
+	std::vector<kairos_timer_completion> answer = f.take();
+	REQUIRE(answer.size() == 1);
+	CHECK(answer[0].kind == KAIROS_COMPLETION_ERROR);
+	CHECK(answer[0].result == KAIROS_TIMER_EBADINDEX);
+	CHECK(answer[0].timer_id == 0u);
 
 	f.header().request_producer = consumer - 1;  // behind
 	CHECK(f.engine.process(1, kDoorbell).bad_request_producer);
@@ -407,4 +419,110 @@ TEST_CASE("held expiries dropped by a detach are counted, so every expiry is acc
 	CHECK(stats.discarded == 2);
 	CHECK(stats.held == 0);
 	CHECK(stats.expiries == stats.delivered + stats.held_expiries + stats.superseded + stats.discarded);
+}
+
+TEST_CASE("the time refresh runs once a pass has expiries, before the guest can see them",
+	  "[outsourcing][engine]")
+{
+	Fixture f;
+	f.post(KAIROS_TIMER_ADD, 1, 1'000'000);
+	f.post(KAIROS_TIMER_DEL, 9, 0); // an error completion only
+	int refreshes = 0;
+	uint32_t producer_seen = 0;
+	auto refresh = [&] {
+		++refreshes;
+		producer_seen = f.header().completion_producer;
+	};
+	uint32_t before = f.header().completion_producer;
+	f.engine.process(500'000, kDoorbell, refresh);
+	CHECK(refreshes == 0); // an error completion is not an expiry
+	CHECK(f.take().size() == 1);
+
+	before = f.header().completion_producer;
+	PassOutcome outcome = f.engine.process(1'000'000, kTimer, refresh);
+	CHECK(outcome.expiries_delivered == 1);
+	CHECK(refreshes == 1);
+	CHECK(producer_seen == before); // not yet visible
+	CHECK(f.header().completion_producer == before + 1); // visible after
+}
+
+TEST_CASE("host_polling is set only while a doorbell pass drains, and a garbage producer never spins",
+	  "[outsourcing][engine]")
+{
+	Fixture f;
+	f.post(KAIROS_TIMER_ADD, 1, 1'000'000);
+	PassOutcome outcome = f.engine.process(0, kDoorbell);
+	CHECK(f.header().host_polling == 0u);
+	CHECK_FALSE(outcome.requests_waiting);
+	CHECK(f.engine.stats().requests == 1);
+	CHECK(f.engine.stats().polled_requests == 0);
+
+	f.header().request_producer = f.header().request_consumer + KAIROS_RING_REQUESTS + 5;
+	outcome = f.engine.process(0, kDoorbell);
+	CHECK(outcome.bad_request_producer);
+	CHECK_FALSE(outcome.requests_waiting);
+	CHECK(f.header().host_polling == 0u);
+}
+
+// The guest's side of doorbell suppression, as kairos.ko does it: publish,
+// full barrier, ring only if host_polling is clear. The host clears the flag
+// and looks once more before it sleeps. If either side got the order wrong,
+// a request published just as the host stops polling would sit in the ring
+// with nobody ringing for it. The guest posts bursts and waits for each to be
+// consumed, which makes a burst likelier to land on the host's last, empty
+// drain (likelier, not certain: the window is nanoseconds wide):
+// a stall is a lost wake-up (counted, then repaired with a doorbell).
+TEST_CASE("doorbells skipped while the host polls lose no request (two threads)", "[outsourcing][engine]")
+{
+	constexpr uint32_t kBursts = 20'000;
+	Fixture f;
+	std::counting_semaphore<1 << 30> doorbell(0);
+	std::atomic<bool> stop{false};
+	std::thread host([&] {
+		while (!stop.load()) {
+			if (!doorbell.try_acquire_for(std::chrono::milliseconds(5)))
+				continue;
+			if (f.engine.process(0, kDoorbell).requests_waiting)
+				doorbell.release();
+		}
+	});
+
+	uint64_t rung = 0;
+	uint64_t posted = 0;
+	uint32_t stalls = 0;
+	std::minstd_rand random(7);
+	auto consumed = [&] {
+		return std::atomic_ref<__u32>(f.header().request_consumer).load() == f.guest->request_producer();
+	};
+	for (uint32_t burst = 0; burst < kBursts; ++burst) {
+		uint32_t size = 1 + random() % 8;
+		for (uint32_t i = 0; i < size; ++i) {
+			kairos_timer_request request{KAIROS_TIMER_ADD, static_cast<uint32_t>(posted % 64 + 1), UINT64_MAX};
+			REQUIRE(f.guest->post(request));
+			++posted;
+			std::atomic_thread_fence(std::memory_order_seq_cst);
+			if (std::atomic_ref<__u32>(f.header().host_polling).load() == 0) {
+				doorbell.release();
+				++rung;
+			}
+		}
+		auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+		while (!consumed() && std::chrono::steady_clock::now() < give_up)
+			std::this_thread::yield();
+		if (!consumed()) {
+			++stalls;
+			doorbell.release();
+			while (!consumed())
+				std::this_thread::yield();
+		}
+	}
+	stop.store(true);
+	host.join();
+
+	TimerStats stats = f.engine.stats();
+	INFO("doorbells rung " << rung << ", requests picked up while polling " << stats.polled_requests);
+	CHECK(stalls == 0);
+	CHECK(stats.requests == posted);
+	CHECK(stats.adds == posted);
+	CHECK(f.header().host_polling == 0u);
 }

@@ -267,6 +267,28 @@ TEST_CASE("host_polling is set and cleared by the host", "[outsourcing][ring]")
 	CHECK(area.header().host_polling == 0u);
 }
 
+TEST_CASE("requests are waiting only while a sane producer is ahead of the consumer", "[outsourcing][ring]")
+{
+	Area area;
+	GuestRing::initialise(area.span(), UINT32_MAX - 1);
+	GuestRing guest(area.span());
+	RequestConsumer host(area.span());
+	std::array<kairos_timer_request, KAIROS_RING_REQUESTS> out{};
+	CHECK_FALSE(host.requests_waiting());
+	REQUIRE(guest.post(request(1)));
+	REQUIRE(guest.post(request(2)));  // across the wrap
+	CHECK(host.requests_waiting());
+	CHECK(host.drain(out).count == 2);
+	CHECK_FALSE(host.requests_waiting());
+	// Garbage: never "waiting", or a polling host would spin on it.
+	area.header().request_producer = host.consumer() + KAIROS_RING_REQUESTS + 1;
+	CHECK_FALSE(host.requests_waiting());
+	area.header().request_producer = host.consumer() - 1;
+	CHECK_FALSE(host.requests_waiting());
+	area.header().request_producer = host.consumer() + KAIROS_RING_REQUESTS;
+	CHECK(host.requests_waiting());
+}
+
 // Guest and host on two threads, with the protocol's own ordering only: the
 // guest posts requests in random batches and consumes completions; the host
 // drains requests and answers each with a completion. Indices start just
