@@ -46,6 +46,8 @@ struct kairos_timer_stats {
 	atomic_long_t quota_refusals;	/* of them, KAIROS_TIMER_EQUOTA */
 	atomic_long_t del_races;	/* DEL that crossed an expiry */
 	atomic_long_t ring_full_waits;	/* producer waited for space */
+	atomic_long_t bad_index_reports; /* host: our producer index was nonsense */
+	atomic_long_t bad_op_reports;	/* host: a request had an unknown op */
 };
 
 extern struct kairos_timer_stats kairos_timer_stats;
@@ -53,6 +55,7 @@ extern struct kairos_timer_stats kairos_timer_stats;
 int kairos_vmrpc_init(void);
 void kairos_vmrpc_exit(void);
 bool kairos_vmrpc_registered(void);
+int kairos_vmrpc_inject(const char *what);
 
 /* outsource.c: transparent outsourcing (kairos.outsource=) */
 int kairos_outsource_init(void);

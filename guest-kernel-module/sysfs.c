@@ -15,7 +15,10 @@
  *   timer_ring        1 if the host took the VMRPC ring (outsourced timers)
  *   timers_armed, timer_requests, timer_expiries, timer_stale,
  *   timer_errors, timer_quota_refusals, timer_del_races,
- *   timer_ring_full_waits    outsourced-timer counters (vmrpc.c)
+ *   timer_ring_full_waits, timer_bad_index_reports, timer_bad_op_reports
+ *                     outsourced-timer counters (vmrpc.c)
+ *   vmrpc_inject      write "garbage N" or "bad-producer": feed the host
+ *                     garbage through the ring (test_hooks=1 only; vmrpc.c)
  */
 #define pr_fmt(fmt) "kairos: " fmt
 
@@ -135,6 +138,15 @@ static ssize_t unmask_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return count;
 }
 
+static ssize_t vmrpc_inject_store(struct kobject *kobj,
+				  struct kobj_attribute *attr, const char *buf,
+				  size_t count)
+{
+	int ret = kairos_vmrpc_inject(buf);
+
+	return ret ? ret : count;
+}
+
 static ssize_t timer_ring_show(struct kobject *kobj,
 			       struct kobj_attribute *attr, char *buf)
 {
@@ -158,6 +170,8 @@ KAIROS_TIMER_STAT(timer_errors, errors);
 KAIROS_TIMER_STAT(timer_quota_refusals, quota_refusals);
 KAIROS_TIMER_STAT(timer_del_races, del_races);
 KAIROS_TIMER_STAT(timer_ring_full_waits, ring_full_waits);
+KAIROS_TIMER_STAT(timer_bad_index_reports, bad_index_reports);
+KAIROS_TIMER_STAT(timer_bad_op_reports, bad_op_reports);
 
 static struct kobj_attribute timer_ring_attr = __ATTR_RO(timer_ring);
 static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
@@ -170,6 +184,7 @@ static struct kobj_attribute events_attr = __ATTR_RO(events);
 static struct kobj_attribute raise_debug_attr = __ATTR_WO(raise_debug);
 static struct kobj_attribute mask_attr = __ATTR_WO(mask);
 static struct kobj_attribute unmask_attr = __ATTR_WO(unmask);
+static struct kobj_attribute vmrpc_inject_attr = __ATTR_WO(vmrpc_inject);
 
 static struct attribute *kairos_attrs[] = {
 	&abi_version_attr.attr,
@@ -191,6 +206,9 @@ static struct attribute *kairos_attrs[] = {
 	&timer_quota_refusals_attr.attr,
 	&timer_del_races_attr.attr,
 	&timer_ring_full_waits_attr.attr,
+	&timer_bad_index_reports_attr.attr,
+	&timer_bad_op_reports_attr.attr,
+	&vmrpc_inject_attr.attr,
 	NULL,
 };
 

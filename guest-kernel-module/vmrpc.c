@@ -38,9 +38,12 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/preempt.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/string.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <asm/barrier.h>
@@ -338,6 +341,10 @@ static void kairos_completion_handle(const struct kairos_timer_completion *compl
 		atomic_long_inc(&kairos_timer_stats.errors);
 		if (completion->result == KAIROS_TIMER_EQUOTA)
 			atomic_long_inc(&kairos_timer_stats.quota_refusals);
+		else if (completion->result == KAIROS_TIMER_EBADINDEX)
+			atomic_long_inc(&kairos_timer_stats.bad_index_reports);
+		else if (completion->result == KAIROS_TIMER_EBADOP)
+			atomic_long_inc(&kairos_timer_stats.bad_op_reports);
 		if (!timer)
 			goto unlock;
 		kairos_timer_forget(timer);
@@ -502,4 +509,98 @@ void kairos_vmrpc_exit(void)
 bool kairos_vmrpc_registered(void)
 {
 	return READ_ONCE(kairos_ring_registered);
+}
+
+/*
+ * Test hooks: /sys/kernel/kairos/vmrpc_inject, with the module parameter
+ * test_hooks=1 only. They feed the host, through the real ring, what a
+ * broken or hostile guest could, so that tests can check that the monitor
+ * shrugs it off (error completions and counters, no crash, no hang) and that
+ * the ring keeps working afterwards.
+ */
+static bool test_hooks;
+module_param(test_hooks, bool, 0444);
+MODULE_PARM_DESC(test_hooks, "Allow /sys/kernel/kairos/vmrpc_inject (tests only; default 0)");
+
+#define KAIROS_INJECT_MAX 4096
+/* Ids no real arming gets within a test: the cursor starts at 1. */
+#define KAIROS_INJECT_ID_BASE 0x80000000u
+#define KAIROS_INJECT_WAIT_MS 10000
+
+/* @count requests of random op, id (>= the base) and deadline. */
+static int kairos_inject_garbage(unsigned int count)
+{
+	unsigned long flags;
+	unsigned int i;
+	bool dropped;
+	int ret = 0;
+
+	for (i = 0; i < count && !ret; i++) {
+		u64 deadline = get_random_u64() >> (get_random_u32() % 64);
+
+		kairos_timers_lock(&flags);
+		do {
+			ret = kairos_ring_closing ? -ENODEV :
+			      kairos_request_reserve(1, true, &flags, &dropped);
+		} while (!ret && dropped);
+		if (!ret) {
+			kairos_request_write(get_random_u32() % 8,
+					     KAIROS_INJECT_ID_BASE | get_random_u32(),
+					     deadline);
+			kairos_request_publish();
+		}
+		kairos_timers_unlock(flags);
+	}
+	return ret;
+}
+
+/*
+ * A producer index far beyond the ring, with a doorbell; waits for the
+ * host's EBADINDEX answer, then puts the true index back and rings again.
+ * Armings meanwhile publish the true index themselves (they repair it).
+ */
+static int kairos_inject_bad_producer(void)
+{
+	long before = atomic_long_read(&kairos_timer_stats.bad_index_reports);
+	unsigned long until = jiffies + msecs_to_jiffies(KAIROS_INJECT_WAIT_MS);
+	unsigned long flags;
+
+	kairos_timers_lock(&flags);
+	/* Release, as a real publish: the host must see it like one. */
+	smp_store_release(&kairos_ring->request_producer,
+			  kairos_request_producer + KAIROS_RING_REQUESTS + 1 +
+			  get_random_u32() % 100000);
+	kairos_doorbell();
+	kairos_timers_unlock(flags);
+
+	while (atomic_long_read(&kairos_timer_stats.bad_index_reports) == before &&
+	       time_before(jiffies, until))
+		msleep(20);
+
+	kairos_timers_lock(&flags);
+	/* Release: every request written so far before the true index. */
+	smp_store_release(&kairos_ring->request_producer,
+			  kairos_request_producer);
+	kairos_doorbell();
+	kairos_timers_unlock(flags);
+	return atomic_long_read(&kairos_timer_stats.bad_index_reports) == before ?
+	       -ETIMEDOUT : 0;
+}
+
+/* "garbage N" or "bad-producer"; 0 or a negative errno. */
+int kairos_vmrpc_inject(const char *what)
+{
+	unsigned int count;
+	char word[16];
+
+	if (!test_hooks)
+		return -EPERM;
+	if (!READ_ONCE(kairos_ring_registered))
+		return -EOPNOTSUPP;
+	if (sscanf(what, "garbage %u", &count) == 1)
+		return count <= KAIROS_INJECT_MAX ? kairos_inject_garbage(count) :
+		       -EINVAL;
+	if (sscanf(what, "%15s", word) == 1 && !strcmp(word, "bad-producer"))
+		return kairos_inject_bad_producer();
+	return -EINVAL;
 }

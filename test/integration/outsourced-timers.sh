@@ -85,6 +85,9 @@ if [ -n "$expiries" ] && [ "$expiries" -gt 0 ]; then
 else
 	fail "stats: outsourcing.expiries is '$expiries', expected > 0"
 fi
+log "host: requests=$requests doorbells=$(jq -r '.outsourcing.doorbells' stats.json)" \
+    "polled_requests=$(jq -r '.outsourcing.polled_requests' stats.json)" \
+    "lateness_ns=$(jq -c '.outsourcing.lateness_ns' stats.json)"
 log "guest: requests=$(timers_value requests) expiries=$(timers_value expiries)" \
     "stale=$(timers_value stale) del-races=$(timers_value del-races)" \
     "ring-full-waits=$(timers_value ring-full-waits) max_late_us=$(timers_value max_late_us)" \
