@@ -2,7 +2,7 @@
  * timer-latency: periodic timer lateness, measured against host-true time
  * (bench/timer-latency runs it; issue 5, DESIGN.md section 6).
  *
- * usage: timer-latency --mode emulated|outsourced|host [--interval-us N]
+ * usage: timer-latency --mode emulated|outsourced|host|roundtrip [--interval-us N]
  *                      [--count N] [--raw FILE|-] [--label L]
  *
  * Arms `count` timers, one every `interval` microseconds (absolute
@@ -17,6 +17,11 @@
  *               the timer.
  *   host        clock_nanosleep and CLOCK_MONOTONIC of the machine it runs
  *               on: the anchor (the host's own lateness).
+ *   roundtrip   KAIROS_IOC_SLEEP_UNTIL(now), back to back: the deadline has
+ *               passed when the host reads the request, so each sample is
+ *               one VMRPC round trip (request, doorbell or host polling,
+ *               immediate expiry, event, interrupt, tasklet, callback,
+ *               wake-up), in host-true time. --interval-us is ignored.
  *
  * In the guest modes "now" and the deadlines are host CLOCK_MONOTONIC, read
  * from the pvclock record of the /dev/kairos read-only mapping, so both
@@ -48,7 +53,7 @@
 #include "guest-kernel-module/kairos_uapi.h"
 #include "guest-kernel-module/kairos_user_clock.h"
 
-enum mode { MODE_EMULATED, MODE_OUTSOURCED, MODE_HOST };
+enum mode { MODE_EMULATED, MODE_OUTSOURCED, MODE_HOST, MODE_ROUNDTRIP };
 
 static const volatile struct kairos_shared_info *shared;
 static int kairos_fd = -1;
@@ -81,6 +86,7 @@ static int sleep_until(enum mode mode, uint64_t deadline)
 
 	switch (mode) {
 	case MODE_OUTSOURCED:
+	case MODE_ROUNDTRIP:
 		arg = deadline;
 		if (ioctl(kairos_fd, KAIROS_IOC_SLEEP_UNTIL, &arg) != 0)
 			return errno;
@@ -122,7 +128,7 @@ static double percentile_us(const int64_t *sorted, long n, double p)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: timer-latency --mode emulated|outsourced|host [--interval-us N]"
+	fprintf(stderr, "usage: timer-latency --mode emulated|outsourced|host|roundtrip [--interval-us N]"
 			" [--count N] [--raw FILE|-] [--label L]\n");
 }
 
@@ -166,6 +172,8 @@ int main(int argc, char **argv)
 		mode = MODE_OUTSOURCED;
 	else if (!strcmp(mode_name, "host"))
 		mode = MODE_HOST;
+	else if (!strcmp(mode_name, "roundtrip"))
+		mode = MODE_ROUNDTRIP;
 	else {
 		usage();
 		return 2;
@@ -208,6 +216,9 @@ int main(int argc, char **argv)
 	interval = (uint64_t)interval_us * 1000;
 	deadline = host_now(mode) + interval;
 	for (i = 0; i < count; i++) {
+		/* Due at once: what is measured is the round trip itself. */
+		if (mode == MODE_ROUNDTRIP)
+			deadline = host_now(mode);
 		ret = sleep_until(mode, deadline);
 		now = host_now(mode);
 		if (ret != 0) {
@@ -216,7 +227,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		samples[i] = (int64_t)(now - deadline);
-		if (samples[i] > (int64_t)interval)
+		if (mode != MODE_ROUNDTRIP && samples[i] > (int64_t)interval)
 			missed++;
 		deadline += interval;
 		while (deadline <= now)

@@ -2,8 +2,10 @@
 # Smoke test of the timer-latency benchmark (issue 5): `bench/timer-latency
 # --quick` runs to the end and its output is complete and well-formed: a
 # progress line and a table row for every cell (load 0 and 2 per CPU x host,
-# emulated, outsourced, and host-fifo when SCHED_FIFO is permitted), JSON
-# that jq parses with numbers where numbers belong, and a p99 ratio per load.
+# emulated, outsourced, outsourced+boost, kernel-hrtimer, kernel-outsourced,
+# roundtrip, and host-fifo when SCHED_FIFO is permitted), JSON that jq
+# parses with numbers where numbers belong, the p99 ratios, and a drift
+# figure, series and table row per clocksource and load.
 # Never a timing assertion: the figures are whatever the machine gave.
 source "$(dirname "$0")/lib.sh"
 require_kvm
@@ -32,47 +34,83 @@ JSON=$WORK/timer-latency.json
 if jq -e . "$JSON" >/dev/null 2>&1; then pass "JSON parses"; else fail "JSON '$JSON' does not parse"; fi
 
 fifo=$(jq -r '.environment.sched_fifo' "$JSON" 2>/dev/null || echo "")
-modes="host emulated outsourced"
-[ "$fifo" = true ] && modes="host host-fifo emulated outsourced"
+modes="host emulated outsourced outsourced+boost kernel-hrtimer kernel-outsourced"
+[ "$fifo" = true ] && modes="$modes host-fifo"
+num='[0-9]+(\.[0-9]+)?'
 for load in 0 2; do
-	for mode in $modes; do
-		cell="load=$load/cpu mode=$mode"
-		if grep -qE "^timer-latency: $cell p50=[0-9.]+us p99=[0-9.]+us p99\.9=[0-9.]+us max=[0-9.]+us missed=[0-9]+$" err.txt; then
+	for mode in $modes roundtrip; do
+		interval=1000
+		[ "$mode" = roundtrip ] && interval=0
+		cell="load=$load mode=$mode interval=${interval}us"
+		# A + in a mode name is literal.
+		re_mode=${mode//+/\\+}
+		if grep -qE "^timer-latency: load=$load mode=$re_mode interval=${interval}us run=1 p50=${num}us p99=${num}us max=${num}us missed=[0-9]+$" err.txt; then
 			pass "progress line for $cell"
 		else
 			fail "no well-formed progress line for $cell"
 		fi
-		if grep -qE "^$load +$mode +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+$" out.txt; then
+		if grep -qE "^$load +$re_mode +$interval +1 +$num +$num +$num-$num +$num +$num +[0-9]+$" out.txt; then
 			pass "table row for $cell"
 		else
 			fail "no well-formed table row for $cell"
 		fi
-		if jq -e --argjson load "$load" --arg mode "$mode" '
-			[.cells[] | select(.load_per_cpu == $load and .mode == $mode)] | length == 1 and
-			(.[0] | (.p50_us, .p99_us, .p999_us, .max_us) | type == "number") and
-			(.[0] | (.missed, .samples, .interval_us) | type == "number") and
-			.[0].samples == 300 and .[0].interval_us == 1000' "$JSON" >/dev/null 2>&1; then
-			pass "JSON cell $cell: numbers, 300 samples"
+		if jq -e --arg load "$load" --arg mode "$mode" --argjson interval "$interval" '
+			[.cells[] | select(.load == $load and .mode == $mode and .interval_us == $interval)] |
+			length == 1 and
+			(.[0] | (.p50_us, .p99_us, .p99_min_us, .p99_max_us, .p999_us, .max_us) | type == "number") and
+			(.[0] | (.missed, .samples, .runs) | type == "number") and
+			.[0].samples == 300 and .[0].runs == 1 and .[0].load_per_cpu == ($load | tonumber)' \
+			"$JSON" >/dev/null 2>&1; then
+			pass "JSON cell $cell: numbers, 300 samples, 1 run"
 		else
 			fail "JSON cell $cell missing or not numeric"
 		fi
 	done
-	if jq -e --argjson load "$load" '[.ratio_p99_outsourced_over_emulated[] |
-		select(.load_per_cpu == $load and (.ratio | type == "number"))] | length == 1' \
-		"$JSON" >/dev/null 2>&1; then
-		pass "p99 ratio at load $load is a number"
+	if jq -e --arg load "$load" '[.ratios_p99_kernel_outsourced_vs_hrtimer[] |
+		select(.load == $load and .interval_us == 1000 and (.ratio | type == "number"))] |
+		length == 1' "$JSON" >/dev/null 2>&1 &&
+		grep -qE "^  load $load, 1000 us: kernel-outsourced / kernel-hrtimer = $num$" out.txt; then
+		pass "kernel p99 ratio at load $load: JSON and line"
 	else
-		fail "no numeric p99 ratio at load $load"
+		fail "no kernel p99 ratio at load $load"
 	fi
-	if grep -qE "^p99 outsourced/emulated at load $load/cpu: [0-9.]+$" out.txt; then
-		pass "ratio line for load $load"
-	else
-		fail "no ratio line for load $load"
-	fi
+	for mode in outsourced outsourced+boost; do
+		if jq -e --arg load "$load" --arg mode "$mode" '[.ratios_p99_vs_emulated[] |
+			select(.load == $load and .mode == $mode and .interval_us == 1000 and
+			(.ratio | type == "number"))] | length == 1' "$JSON" >/dev/null 2>&1; then
+			pass "p99 ratio $mode/emulated at load $load is a number"
+		else
+			fail "no numeric p99 ratio $mode/emulated at load $load"
+		fi
+		if grep -qF "  load $load, 1000 us: $mode / emulated = " out.txt &&
+			grep -qE "^  load $load, 1000 us: ${mode//+/\\+} / emulated = $num$" out.txt; then
+			pass "ratio line $mode at load $load"
+		else
+			fail "no ratio line $mode at load $load"
+		fi
+	done
+	for cs in kairos tsc kvm-clock; do
+		if jq -e --arg load "$load" --arg cs "$cs" '
+			[.drift[] | select(.load == $load and .clocksource == $cs and
+			 (.drift_us_per_s | type == "number") and .samples >= 10)] | length == 1 and
+			([.drift_series[] | select(.load == $load and .clocksource == $cs) |
+			  .series | length >= 10] | length == 1)' "$JSON" >/dev/null 2>&1; then
+			pass "drift of $cs at load $load: a number and a series"
+		else
+			fail "no drift figure or series for $cs at load $load"
+		fi
+		if grep -qE "^$load +$cs +[0-9]+ +-?$num +-?$num +[0-9]+$" out.txt; then
+			pass "drift table row for $cs at load $load"
+		else
+			fail "no well-formed drift table row for $cs at load $load"
+		fi
+	done
 done
 if jq -e '(.environment | (.host_kernel, .cpu_model, .kvm) | type == "string" and length > 0) and
 	(.environment.cpus | type == "number") and .config.quick == true and
-	.config.loads_per_cpu == [0, 2] and (.elapsed_s | type == "number")' "$JSON" >/dev/null 2>&1; then
+	.config.loads == ["0", "2"] and .config.intervals_us == [1000] and
+	.config.variants == ["kairos", "boost"] and
+	(.elapsed_s | type == "number")' "$JSON" >/dev/null 2>&1; then
 	pass "environment and config recorded"
 else
 	fail "environment or config incomplete: $(jq -c '.environment, .config' "$JSON" 2>&1 | head -c 400)"
