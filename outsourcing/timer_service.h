@@ -68,6 +68,7 @@ public:
 
 	// For KVM_IOEVENTFD on KAIROS_PORT_DOORBELL. Owned by the service.
 	int doorbell_fd() const { return doorbell_.get(); }
+	int ack_fd() const { return ack_.get(); }
 	// What the ioeventfd does, for callers without one (and for tests).
 	void ring_doorbell();
 	// The guest wrote KAIROS_PORT_ACK: it consumed completions, so held

@@ -35,8 +35,8 @@ void KairosDevice::read(uint64_t offset, std::span<uint8_t> data)
 
 void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 {
-	// The doorbell and ack ports take any value and width. A 4-byte
-	// doorbell write never gets here: KVM signals the ioeventfd instead.
+	// The doorbell and ack ports take any value and width. 4-byte writes
+	// never get here: KVM signals their ioeventfds instead.
 	if (timers_ && offset == KAIROS_PORT_DOORBELL) {
 		timers_->ring_doorbell();
 		return;

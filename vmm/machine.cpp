@@ -334,9 +334,14 @@ Status Machine::create_timer_service()
 	if (!service)
 		return service.error();
 	timer_service_ = std::move(*service);
-	// Doorbells reach the timer thread without a userspace exit.
-	return vm_.register_ioeventfd(timer_service_->doorbell_fd(),
-				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4);
+	// Doorbells and acks reach the timer thread without a userspace exit.
+	// The ack matters most: the guest writes it at the end of every
+	// completion tasklet, before the woken sleeper can run, and an exit to
+	// this process costs far more than one KVM completes in the kernel.
+	KAIROS_TRY(vm_.register_ioeventfd(timer_service_->doorbell_fd(),
+					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4));
+	return vm_.register_ioeventfd(timer_service_->ack_fd(),
+				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_ACK), 4);
 }
 
 void Machine::set_vcpu_boost(bool boosted)
