@@ -261,10 +261,6 @@ Status TimerService::loop()
 						  hooks_.refresh_time);
 			next = engine_.next_deadline();
 		}
-		if (outcome.acked && hooks_.on_ack_unboost)
-			hooks_.on_ack_unboost();
-		if (outcome.expiries_delivered && hooks_.on_expiry_boost)
-			hooks_.on_expiry_boost();
 		if (outcome.raise_event && hooks_.raise_event)
 			hooks_.raise_event();
 		if (outcome.requests_waiting)

@@ -40,10 +40,6 @@ struct TimerHooks {
 	std::function<void()> refresh_time;
 	// Raise KAIROS_EVENT_TIMER_EXPIRED.
 	std::function<void()> raise_event;
-	// Expiries were delivered: the VMM may boost the vCPU thread ...
-	std::function<void()> on_expiry_boost;
-	// ... and undo it once the guest acked (KAIROS_PORT_ACK).
-	std::function<void()> on_ack_unboost;
 };
 
 struct TimerServiceConfig {

@@ -196,7 +196,11 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	config.outsourcing.priority = outsourcing.string("priority", "normal");
 	if (auto priority = kairos::outsourcing::parse_priority(config.outsourcing.priority); !priority)
 		throw ConfigError{priority.error().message};
-	config.outsourcing.boost = outsourcing.boolean("boost", false);
+	// Measured and removed (README, Results): say so rather than "unknown key".
+	if (outsourcing.has("boost"))
+		ObjectReader::fail("outsourcing.boost",
+				   "was removed: lending the timer thread's priority to the vCPUs did not "
+				   "lower timer lateness (README, Results)");
 	outsourcing.reject_unknown_keys();
 	if (config.outsourcing.enabled && !config.clock.kairos && outsourcing.has("enabled"))
 		ObjectReader::fail("outsourcing.enabled", "needs clock.kairos (the Kairos device) on");

@@ -44,7 +44,6 @@ struct Config {
 		bool enabled = true;            // accept a guest's VMRPC ring (needs clock.kairos)
 		uint64_t max_timers = 65536;    // per-VM quota of armed timers
 		std::string priority = "normal";  // timer thread: normal, nice:-N or fifo:N
-		bool boost = false;             // lend that priority to the vCPUs from expiry to ack
 	} outsourcing;
 	struct Events {
 		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off

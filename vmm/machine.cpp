@@ -3,9 +3,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/resource.h>
 #include <sys/timerfd.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -320,16 +318,11 @@ Status Machine::create_timer_service()
 	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
 	if (!priority)
 		return priority.error();
-	timer_priority_ = *priority;
 	outsourcing::TimerHooks hooks;
 	// As Xen refreshes time before a timer interrupt: the guest's handler
 	// then reads accurate time.
 	hooks.refresh_time = [this] { time_->publish_time(); };
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
-	if (config_.outsourcing.boost) {
-		hooks.on_expiry_boost = [this] { set_vcpu_boost(true); };
-		hooks.on_ack_unboost = [this] { set_vcpu_boost(false); };
-	}
 	auto service = outsourcing::TimerService::create({config_.outsourcing.max_timers, *priority}, std::move(hooks));
 	if (!service)
 		return service.error();
@@ -342,25 +335,6 @@ Status Machine::create_timer_service()
 					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4));
 	return vm_.register_ioeventfd(timer_service_->ack_fd(),
 				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_ACK), 4);
-}
-
-void Machine::set_vcpu_boost(bool boosted)
-{
-	const outsourcing::Priority *priority = &timer_priority_;
-	for (const auto &vcpu : vcpus_) {
-		auto tid = static_cast<pid_t>(vcpu->thread_id());
-		if (tid == 0)
-			continue;
-		// Errors (no CAP_SYS_NICE) were already reported when the timer
-		// thread tried the same priority; the boost then does nothing.
-		if (priority->policy == outsourcing::Priority::Policy::Fifo) {
-			sched_param param{};
-			param.sched_priority = boosted ? priority->value : 0;
-			sched_setscheduler(tid, boosted ? SCHED_FIFO : SCHED_OTHER, &param);
-		} else if (priority->policy == outsourcing::Priority::Policy::Nice) {
-			setpriority(PRIO_PROCESS, static_cast<id_t>(tid), boosted ? priority->value : 0);
-		}
-	}
 }
 
 Status Machine::start_periodic_timers()
@@ -570,7 +544,6 @@ std::string Machine::stats_json(const RunResult &result) const
 			auto t = timer_service_->stats();
 			stats["outsourcing"] = {
 				{"priority", config_.outsourcing.priority},
-				{"boost", config_.outsourcing.boost},
 				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
 				{"polled_requests", t.polled_requests},
 				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},

@@ -55,9 +55,6 @@ private:
 	Status create_paravirt_device();
 	Status start_periodic_timers();
 	Status create_timer_service();
-	// outsourcing.boost: the vCPU threads get the timer thread's priority
-	// from an expiry until the guest acknowledges it.
-	void set_vcpu_boost(bool boosted);
 	Status watch_host_events();
 	void forward_console_input();
 	void stop_vcpus();
@@ -73,7 +70,6 @@ private:
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
-	outsourcing::Priority timer_priority_;
 	std::shared_ptr<KairosDevice> kairos_device_;
 	UniqueFd refresh_timer_;
 	UniqueFd virtual_timer_;

@@ -79,12 +79,14 @@ TEST_CASE("outsourcing options are read and validated", "[config]")
 {
 	ConfigDir dir;
 	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"},
-		"outsourcing": {"max_timers": 1000, "priority": "fifo:50", "boost": true}})",
+		"outsourcing": {"max_timers": 1000, "priority": "fifo:50"}})",
 				   dir.path);
 	REQUIRE(config.ok());
 	CHECK(config->outsourcing.max_timers == 1000);
 	CHECK(config->outsourcing.priority == "fifo:50");
-	CHECK(config->outsourcing.boost);
+	auto boost = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"boost": true}})", dir.path);
+	REQUIRE_FALSE(boost.ok());
+	CHECK_THAT(boost.error().message, Catch::StartsWith("outsourcing.boost: was removed"));
 	auto without_kairos = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}})", dir.path);
 	REQUIRE(without_kairos.ok());
 	CHECK_FALSE(without_kairos->outsourcing.enabled);

@@ -58,8 +58,6 @@ struct Fixture {
 		guest.emplace(std::span<uint8_t>(area->bytes));
 		TimerHooks hooks;
 		hooks.refresh_time = [this] { record("refresh"); };
-		hooks.on_expiry_boost = [this] { record("boost"); };
-		hooks.on_ack_unboost = [this] { record("unboost"); };
 		hooks.raise_event = [this] {
 			record("raise");
 			++raises;
@@ -183,20 +181,15 @@ TEST_CASE("timers posted through the ring fire after their deadlines; cancelled 
 	CHECK(stats.lateness.p50_ns <= stats.lateness.max_ns);
 	CHECK(f.service->failure().empty());
 
-	// The hooks: time refreshed and the vCPU boosted before each raise.
+	// The hooks: time refreshed before each raise.
 	std::vector<std::string> calls = f.calls();
 	REQUIRE_FALSE(calls.empty());
 	size_t first_raise = std::find(calls.begin(), calls.end(), "raise") - calls.begin();
-	REQUIRE(first_raise >= 2);
-	CHECK(calls[first_raise - 2] == "refresh");
-	CHECK(calls[first_raise - 1] == "boost");
+	REQUIRE(first_raise >= 1);
+	CHECK(calls[first_raise - 1] == "refresh");
 
 	f.service->ack();
 	REQUIRE(wait_until([&] { return f.service->stats().acks == 1; }));
-	REQUIRE(wait_until([&] {
-		auto now = f.calls();
-		return std::find(now.begin(), now.end(), "unboost") != now.end();
-	}));
 }
 
 TEST_CASE("a full completion ring: expiries held, event kept raised, all delivered once after the ack",
