@@ -75,7 +75,8 @@ CompletionProducer::CompletionProducer(std::span<uint8_t> area)
 	: header_(reinterpret_cast<kairos_ring_header *>(area.data())),
 	  completions_(area.data() + kCompletionsOffset),
 	  published_(load_relaxed(header_->completion_producer)),
-	  staged_(published_)
+	  staged_(published_),
+	  consumer_(published_)
 {
 }
 
@@ -90,6 +91,7 @@ uint32_t CompletionProducer::space()
 		room_ = 0;
 		return 0;
 	}
+	consumer_ = consumer;
 	room_ = KAIROS_RING_COMPLETIONS - used;
 	return room_;
 }

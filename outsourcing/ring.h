@@ -91,6 +91,11 @@ public:
 	size_t push(std::span<const kairos_timer_completion> completions);
 
 	uint32_t producer() const { return published_; }
+	// The index the next stage() writes.
+	uint32_t next_index() const { return staged_; }
+	// The guest's consumer index as the last space() found it, if it was
+	// sane (else the one before): every completion below it was taken.
+	uint32_t consumer() const { return consumer_; }
 	uint64_t bad_indices() const { return bad_indices_; }
 
 private:
@@ -98,6 +103,7 @@ private:
 	uint8_t *completions_;
 	uint32_t published_;  // what the guest has been shown
 	uint32_t staged_;     // written, not yet published
+	uint32_t consumer_;   // the last sane consumer index seen
 	uint32_t room_ = 0;   // free slots left from the last space()
 	uint64_t bad_indices_ = 0;
 };

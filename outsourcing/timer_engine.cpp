@@ -38,6 +38,7 @@ void TimerEngine::reset_timers()
 	heap_.clear();
 	held_.clear();
 	held_expiries_.clear();
+	awaiting_ack_.clear();
 	held_errors_ = 0;
 }
 
@@ -54,6 +55,8 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
 
 	// Held completions first: they are older than anything this pass makes.
 	completions_->space();
+	if (triggers.ack)
+		record_acks(now_ns);
 	flush_held(outcome);
 
 	if (triggers.doorbell)
@@ -67,7 +70,7 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
 		completion.kind = KAIROS_COMPLETION_EXPIRED;
 		completion.result = 0;
 		completion.time_ns = now_ns;
-		deliver(completion, outcome);
+		deliver(completion, outcome, deadline_ns);
 	});
 
 	if (outcome.expiries_delivered && before_expiries_visible)
@@ -175,14 +178,28 @@ bool TimerEngine::drop_held_expiry(uint32_t id)
 	return true;
 }
 
+void TimerEngine::record_acks(uint64_t now_ns)
+{
+	uint32_t consumer = completions_->consumer();
+	while (!awaiting_ack_.empty() && static_cast<int32_t>(consumer - awaiting_ack_.front().index) > 0) {
+		uint64_t deadline_ns = awaiting_ack_.front().deadline_ns;
+		ack_lateness_.record(now_ns > deadline_ns ? now_ns - deadline_ns : 0);
+		awaiting_ack_.pop_front();
+	}
+}
+
 void TimerEngine::flush_held(PassOutcome &outcome)
 {
-	while (!held_.empty() && completions_->stage(held_.front())) {
-		const kairos_timer_completion &completion = held_.front();
+	while (!held_.empty()) {
+		uint32_t index = completions_->next_index();
+		if (!completions_->stage(held_.front().completion))
+			break;
+		const kairos_timer_completion &completion = held_.front().completion;
 		++outcome.completions_written;
 		if (completion.kind == KAIROS_COMPLETION_EXPIRED) {
 			++outcome.expiries_delivered;
 			++counters_.delivered;
+			awaiting_ack_.push_back({index, held_.front().deadline_ns});
 			held_expiries_.erase(completion.timer_id);
 		} else {
 			--held_errors_;
@@ -191,21 +208,23 @@ void TimerEngine::flush_held(PassOutcome &outcome)
 	}
 }
 
-void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome &outcome)
+void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome &outcome, uint64_t deadline_ns)
 {
 	bool expiry = completion.kind == KAIROS_COMPLETION_EXPIRED;
+	uint32_t index = completions_->next_index();
 	if (held_.empty() && completions_->stage(completion)) {
 		++outcome.completions_written;
 		if (expiry) {
 			++outcome.expiries_delivered;
 			++counters_.delivered;
+			awaiting_ack_.push_back({index, deadline_ns});
 		}
 		return;
 	}
 	if (expiry) {
 		// At most one per id (a re-arm drops the old one), so the quota
 		// bounds these.
-		held_.push_back(completion);
+		held_.push_back({completion, deadline_ns});
 		held_expiries_[completion.timer_id] = std::prev(held_.end());
 		++counters_.coalesced;
 		return;
@@ -214,7 +233,7 @@ void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome
 		++counters_.errors_dropped;
 		return;
 	}
-	held_.push_back(completion);
+	held_.push_back({completion, 0});
 	++held_errors_;
 }
 
@@ -228,6 +247,7 @@ TimerStats TimerEngine::stats() const
 	stats.held = held_.size();
 	stats.held_expiries = held_expiries_.size();
 	stats.lateness = lateness_.summary();
+	stats.ack_lateness = ack_lateness_.summary();
 	return stats;
 }
 

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <optional>
@@ -63,6 +64,9 @@ struct TimerStats {
 	// Fire time minus the later of the deadline and the moment the host
 	// learned of the timer (a guest arming in the past is not host lateness).
 	LatenessSummary lateness;
+	// The guest's ack of a completion ring holding the expiry (it had
+	// consumed it) minus the timer's deadline: the whole path to the guest.
+	LatenessSummary ack_lateness;
 };
 
 struct Triggers {
@@ -114,7 +118,16 @@ public:
 	static constexpr uint32_t kMaxDrainRounds = 16;
 
 private:
-	using HeldList = std::list<kairos_timer_completion>;
+	struct Held {
+		kairos_timer_completion completion;
+		uint64_t deadline_ns = 0;  // expiries only
+	};
+	using HeldList = std::list<Held>;
+	// An expiry written to the ring, until the guest acks having taken it.
+	struct AwaitingAck {
+		uint32_t index;
+		uint64_t deadline_ns;
+	};
 
 	void reset_timers();
 	void apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome);
@@ -123,7 +136,9 @@ private:
 	// Drops a held expiry of `id`; false if there is none.
 	bool drop_held_expiry(uint32_t id);
 	void flush_held(PassOutcome &outcome);
-	void deliver(const kairos_timer_completion &completion, PassOutcome &outcome);
+	void deliver(const kairos_timer_completion &completion, PassOutcome &outcome, uint64_t deadline_ns = 0);
+	// Ack lateness of every expiry the guest had taken when it acked.
+	void record_acks(uint64_t now_ns);
 
 	TimerHeap heap_;
 	std::optional<RequestConsumer> requests_;
@@ -133,6 +148,9 @@ private:
 	size_t held_errors_ = 0;
 	std::array<kairos_timer_request, KAIROS_RING_REQUESTS> batch_{};
 	LatenessHistogram lateness_;
+	LatenessHistogram ack_lateness_;
+	// At most a ring of them: expiries beyond it are held, not written.
+	std::deque<AwaitingAck> awaiting_ack_;
 	TimerStats counters_;
 	// Indices counted by ring views of earlier registrations.
 	uint64_t bad_request_indices_before_ = 0;

@@ -32,6 +32,12 @@ constexpr int kEventLoopTickMs = 20;
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 constexpr std::chrono::milliseconds kPanicGrace{1000};
 
+nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
+{
+	return {{"samples", summary.samples}, {"p50", summary.p50_ns}, {"p90", summary.p90_ns},
+		{"p99", summary.p99_ns}, {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
+}
+
 int64_t steady_ns()
 {
 	return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -553,9 +559,8 @@ std::string Machine::stats_json(const RunResult &result) const
 					    {"bad_request_indices", t.bad_request_indices},
 					    {"bad_completion_indices", t.bad_completion_indices}}},
 				{"armed", t.armed},
-				{"lateness_ns", {{"samples", t.lateness.samples}, {"p50", t.lateness.p50_ns},
-						 {"p90", t.lateness.p90_ns}, {"p99", t.lateness.p99_ns},
-						 {"p99_9", t.lateness.p999_ns}, {"max", t.lateness.max_ns}}},
+				{"lateness_ns", lateness_json(t.lateness)},
+				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
 				{"failure", timer_service_->failure()}};
 		}
 		stats["kairos"] = {{"registrations", kairos_device_->registrations()},

@@ -526,3 +526,33 @@ TEST_CASE("doorbells skipped while the host polls lose no request (two threads)"
 	CHECK(stats.adds == posted);
 	CHECK(f.header().host_polling == 0u);
 }
+
+TEST_CASE("ack lateness: the deadline to the ack of a ring the guest had taken the expiry from",
+	  "[outsourcing][engine]")
+{
+	Fixture f;
+	f.post(KAIROS_TIMER_ADD, 1, 1'000);
+	f.post(KAIROS_TIMER_ADD, 2, 2'000);
+	f.engine.process(0, kDoorbell);
+	f.engine.process(2'000, kTimer); // both fire
+	CHECK(f.engine.stats().lateness.samples == 2);
+
+	// An ack before the guest took anything records nothing.
+	f.engine.process(3'000, kAck);
+	CHECK(f.engine.stats().ack_lateness.samples == 0);
+
+	// It takes one, acks: that one's deadline (1000) to the ack (40000).
+	REQUIRE(f.take(1).size() == 1);
+	f.engine.process(40'000, kAck);
+	LatenessSummary one = f.engine.stats().ack_lateness;
+	CHECK(one.samples == 1);
+	CHECK(one.max_ns == 39'000);
+
+	// The other, later; nothing is counted twice.
+	REQUIRE(f.take().size() == 1);
+	f.engine.process(50'000, kAck);
+	f.engine.process(60'000, kAck);
+	LatenessSummary both = f.engine.stats().ack_lateness;
+	CHECK(both.samples == 2);
+	CHECK(both.max_ns == 48'000);
+}
