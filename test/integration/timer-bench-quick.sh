@@ -2,7 +2,8 @@
 # Smoke test of the timer-latency benchmark (issue 5): `bench/timer-latency
 # --quick` runs to the end and its output is complete and well-formed: a
 # progress line and a table row for every cell (load 0 and 2 per CPU x host,
-# emulated, outsourced, kernel-hrtimer, kernel-outsourced, roundtrip, and
+# emulated, outsourced, kernel-hrtimer, kernel-outsourced, roundtrip,
+# kernel-roundtrip, and
 # host-fifo when SCHED_FIFO is permitted), JSON that jq
 # parses with numbers where numbers belong, the p99 ratios, and a drift
 # figure, series and table row per clocksource and load.
@@ -38,9 +39,9 @@ modes="host emulated outsourced kernel-hrtimer kernel-outsourced"
 [ "$fifo" = true ] && modes="$modes host-fifo"
 num='[0-9]+(\.[0-9]+)?'
 for load in 0 2; do
-	for mode in $modes roundtrip; do
+	for mode in $modes roundtrip kernel-roundtrip; do
 		interval=1000
-		[ "$mode" = roundtrip ] && interval=0
+		case "$mode" in *roundtrip) interval=0 ;; esac
 		cell="load=$load mode=$mode interval=${interval}us"
 		# A + in a mode name is literal.
 		re_mode=${mode//+/\\+}
