@@ -158,6 +158,22 @@ expect_between() {
 	fi
 }
 
+# stat_value PATH: a value of kairos' --stats JSON (stats.json), or empty.
+stat_value() { jq -r "$1 // empty" stats.json 2>/dev/null || true; }
+
+# expect_stat PATH LOW [HIGH]: an integer --stats value in [LOW, HIGH]
+# (no upper bound without HIGH).
+expect_stat() {
+	local actual
+	actual=$(stat_value "$1")
+	if [[ $actual =~ ^[0-9]+$ ]] && [ "$actual" -ge "$2" ] &&
+		{ [ -z "${3:-}" ] || [ "$actual" -le "$3" ]; }; then
+		pass "stats: $1=$actual within [$2, ${3:-}]"
+	else
+		fail "stats: $1 is '$actual', expected within [$2, ${3:-}]"
+	fi
+}
+
 expect_output() {
 	if grep -qF -- "$1" out.txt; then pass "console shows '$1'"; else fail "console lacks '$1'"; fi
 }
