@@ -199,8 +199,8 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	// Measured and removed (README, Results): say so rather than "unknown key".
 	if (outsourcing.has("boost"))
 		ObjectReader::fail("outsourcing.boost",
-				   "was removed: lending the timer thread's priority to the vCPUs did not "
-				   "lower timer lateness (README, Results)");
+				   "was removed: lending the timer thread's priority to the vCPUs never beat "
+				   "the best configuration without it (README, Results)");
 	outsourcing.reject_unknown_keys();
 	if (config.outsourcing.enabled && !config.clock.kairos && outsourcing.has("enabled"))
 		ObjectReader::fail("outsourcing.enabled", "needs clock.kairos (the Kairos device) on");
