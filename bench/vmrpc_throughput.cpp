@@ -7,10 +7,14 @@
 // Prints a table and JSON; asserts nothing.
 //
 // usage: vmrpc-throughput [--requests N] [--json FILE]
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,16 +36,28 @@ struct Result {
 	double ns_per_request;
 };
 
+// A zeroed ring area as the guest registers it, the guest's view of it and
+// an engine attached to it (room for a million timers), as the VMM has them.
+struct Rig {
+	alignas(4096) std::array<uint8_t, kRingAreaSize> area{};
+	std::optional<GuestRing> guest;
+	TimerEngine engine{1 << 20};
+
+	Rig()
+	{
+		GuestRing::initialise(area);
+		guest.emplace(std::span<uint8_t>(area));
+		(void)engine.attach(area);
+	}
+};
+
 // Arms and cancels timers far in the future (so nothing expires): each
 // doorbell carries `batch` requests.
 Result measure_requests(size_t batch, size_t total)
 {
-	alignas(4096) static std::array<uint8_t, KAIROS_RING_PAGES * KAIROS_PAGE_SIZE> area{};
-	area.fill(0);
-	GuestRing::initialise(area);
-	GuestRing guest(area);
-	TimerEngine engine(1 << 20);
-	(void)engine.attach(area);
+	auto rig = std::make_unique<Rig>();
+	GuestRing &guest = *rig->guest;
+	TimerEngine &engine = rig->engine;
 
 	std::vector<kairos_timer_request> requests(batch);
 	std::mt19937_64 random(42);
@@ -68,12 +84,9 @@ Result measure_requests(size_t batch, size_t total)
 // the guest drains the completions in ring-sized bites.
 double measure_expiry_ns(size_t count)
 {
-	alignas(4096) static std::array<uint8_t, KAIROS_RING_PAGES * KAIROS_PAGE_SIZE> area{};
-	area.fill(0);
-	GuestRing::initialise(area);
-	GuestRing guest(area);
-	TimerEngine engine(1 << 20);
-	(void)engine.attach(area);
+	auto rig = std::make_unique<Rig>();
+	GuestRing &guest = *rig->guest;
+	TimerEngine &engine = rig->engine;
 	std::vector<kairos_timer_request> batch;
 	for (size_t i = 0; i < count; ++i) {
 		batch.push_back({KAIROS_TIMER_ADD, static_cast<uint32_t>(i), 2'000'000'000ULL + i});
