@@ -112,8 +112,9 @@ static int kairos_parse_port(const char *buf, unsigned int *port)
 	return *port < KAIROS_EVENT_PORTS ? 0 : -EINVAL;
 }
 
-static ssize_t mask_store(struct kobject *kobj, struct kobj_attribute *attr,
-			  const char *buf, size_t count)
+/* A port number written to @buf, handed to @apply; the store's result. */
+static ssize_t kairos_port_store(const char *buf, size_t count,
+				 void (*apply)(unsigned int port))
 {
 	unsigned int port;
 	int ret;
@@ -121,21 +122,20 @@ static ssize_t mask_store(struct kobject *kobj, struct kobj_attribute *attr,
 	ret = kairos_parse_port(buf, &port);
 	if (ret)
 		return ret;
-	kairos_event_mask(port);
+	apply(port);
 	return count;
+}
+
+static ssize_t mask_store(struct kobject *kobj, struct kobj_attribute *attr,
+			  const char *buf, size_t count)
+{
+	return kairos_port_store(buf, count, kairos_event_mask);
 }
 
 static ssize_t unmask_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
 {
-	unsigned int port;
-	int ret;
-
-	ret = kairos_parse_port(buf, &port);
-	if (ret)
-		return ret;
-	kairos_event_unmask(port);
-	return count;
+	return kairos_port_store(buf, count, kairos_event_unmask);
 }
 
 static ssize_t vmrpc_inject_store(struct kobject *kobj,
