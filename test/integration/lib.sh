@@ -174,6 +174,41 @@ expect_stat() {
 	fi
 }
 
+# expect_demo_exact PREFIX: a timer demo's report (kairos_demo.c,
+# plain_timers.c: KAIROS-GUEST PREFIX-KEY=VALUE) says every callback ran
+# once per arming, none before its deadline and none after its cancel.
+expect_demo_exact() {
+	local key
+	for key in early duplicates missing cancelled_fired; do
+		expect_value "$1-$key" 0
+	done
+}
+
+# expect_demo_report PREFIX COUNT: the demo loaded, armed COUNT timers and
+# finished; about every 10th was cancelled (unless it fired first); fired
+# == COUNT - cancelled + re-armed after firing == expected; and
+# expect_demo_exact.
+expect_demo_report() {
+	local prefix=$1 count=$2 cancelled refired fired
+	expect_value "$prefix-ring" 1
+	expect_value "$prefix-insmod" ok
+	expect_value "$prefix-finished" yes
+	expect_value "$prefix-count" "$count"
+	expect_value "$prefix-armed" "$count"
+	cancelled=$(guest_value "$prefix-cancelled")
+	refired=$(guest_value "$prefix-mod_after_fire")
+	fired=$(guest_value "$prefix-fired")
+	expect_between "$prefix-cancelled" 1 $((count / 10))
+	if [ -n "$cancelled" ] && [ -n "$refired" ] &&
+		[ "$fired" = $((count - cancelled + refired)) ]; then
+		pass "fired=$fired == $count - cancelled ($cancelled) + re-armed after firing ($refired)"
+	else
+		fail "fired is '$fired', expected $count - cancelled ('$cancelled') + re-armed after firing ('$refired')"
+	fi
+	expect_value "$prefix-expected" "$fired"
+	expect_demo_exact "$prefix"
+}
+
 expect_output() {
 	if grep -qF -- "$1" out.txt; then pass "console shows '$1'"; else fail "console lacks '$1'"; fi
 }

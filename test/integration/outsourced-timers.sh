@@ -28,28 +28,8 @@ expect_rc 0
 expect_value module "kairos ok"
 expect_value run "/usr/bin/kairos-timers-selftest exit=0"
 
-expect_timers ring 1
-expect_timers insmod ok
-expect_timers finished yes
-expect_timers count "$COUNT"
-expect_timers armed "$COUNT"
+expect_demo_report timers "$COUNT"
 expect_timers add_errors 0
-cancelled=$(timers_value cancelled)
-refired=$(timers_value mod_after_fire)
-fired=$(timers_value fired)
-# Every 10th timer is cancelled unless it fired first (cancel_late).
-expect_between timers-cancelled 1 $((COUNT / 10))
-if [ -n "$cancelled" ] && [ -n "$refired" ] &&
-	[ "$fired" = $((COUNT - cancelled + refired)) ]; then
-	pass "fired=$fired == $COUNT - cancelled ($cancelled) + re-armed after firing ($refired)"
-else
-	fail "fired is '$fired', expected $COUNT - cancelled ('$cancelled') + re-armed after firing ('$refired')"
-fi
-expect_timers expected "$fired"
-expect_timers early 0
-expect_timers duplicates 0
-expect_timers missing 0
-expect_timers cancelled_fired 0
 expect_timers armed-after-run 0
 expect_timers rmmod ok
 
@@ -106,10 +86,7 @@ if [ -n "$fired" ] && [ -n "$refused" ] && [ "$((fired + refused))" = "$expected
 else
 	fail "quota: fired '$fired' + refused '$refused' != expected '$expected'"
 fi
-expect_timers early 0
-expect_timers duplicates 0
-expect_timers missing 0
-expect_timers cancelled_fired 0
+expect_demo_exact timers
 expect_timers armed-after-run 0
 expect_timers rmmod ok
 expect_timers leave-rmmod ok
