@@ -68,8 +68,8 @@ Result measure_requests(size_t batch, size_t total)
 		for (size_t i = 0; i < batch; ++i) {
 			uint32_t id = static_cast<uint32_t>((done + i) % 50000);
 			bool cancel = (done + i) % 3 == 2;
-			requests[i] = {cancel ? uint32_t{KAIROS_TIMER_DEL} : uint32_t{KAIROS_TIMER_ADD}, id,
-				       now + 3'600'000'000'000ULL + random() % 1'000'000'000ULL};
+			requests[i] = make_request(cancel ? uint32_t{KAIROS_TIMER_DEL} : uint32_t{KAIROS_TIMER_ADD}, id,
+				       now + 3'600'000'000'000ULL + random() % 1'000'000'000ULL);
 		}
 		guest.post(requests);
 		engine.process(now, {.doorbell = true});
@@ -89,7 +89,7 @@ double measure_expiry_ns(size_t count)
 	TimerEngine &engine = rig->engine;
 	std::vector<kairos_timer_request> batch;
 	for (size_t i = 0; i < count; ++i) {
-		batch.push_back({KAIROS_TIMER_ADD, static_cast<uint32_t>(i), 2'000'000'000ULL + i});
+		batch.push_back(make_request(KAIROS_TIMER_ADD, static_cast<uint32_t>(i), 2'000'000'000ULL + i));
 		if (batch.size() == KAIROS_RING_REQUESTS || i + 1 == count) {
 			guest.post(batch);
 			engine.process(1'000'000'000ULL, {.doorbell = true});

@@ -32,9 +32,13 @@
 #define KAIROS_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
-/* Bumped on any incompatible change; kairos.ko refuses a mismatch. */
+/*
+ * Bumped on any incompatible change; kairos.ko refuses a mismatch.
+ * 2: requests name a vCPU; the guest reports timer work done (priority
+ *    windows) and may steer the upcall; the host may fire early (advance).
+ */
 #ifndef KAIROS_ABI_VERSION
-#define KAIROS_ABI_VERSION 1
+#define KAIROS_ABI_VERSION 2
 #endif
 
 #define KAIROS_CPUID_SIGNATURE 0x40000100u
@@ -58,7 +62,13 @@
 #define KAIROS_PORT_SAMPLE_LO 0x18
 #define KAIROS_PORT_SAMPLE_HI 0x1c
 #define KAIROS_PORT_SAMPLE_TAG 0x20
-#define KAIROS_PORT_COUNT 0x24		/* size of the port range */
+/*
+ * Timer work done (no exit: a KVM ioeventfd): the guest wrote a new
+ * kairos_ring_header.work_done. The host then ends the priority window it
+ * opened for that work (see "Priority windows" below).
+ */
+#define KAIROS_PORT_DONE 0x24
+#define KAIROS_PORT_COUNT 0x28		/* size of the port range */
 #define KAIROS_SAMPLE_TAGS 16		/* tags 0..15 */
 
 /* Commands. */
@@ -69,6 +79,13 @@
 #define KAIROS_CMD_RAISE_DEBUG 5		/* host raises KAIROS_EVENT_DEBUG */
 #define KAIROS_CMD_GUEST_PANIC 6		/* the guest is panicking */
 #define KAIROS_CMD_REFRESH_TIME 7		/* re-publish time now */
+/*
+ * ARG0: APIC id of the vCPU the guest routed the upcall IRQ to (it set the
+ * IRQ's affinity to that one CPU). Priority windows then cover that vCPU,
+ * which runs the completion tasklet, besides the one each request names.
+ * Until the guest says, the host assumes APIC id 0.
+ */
+#define KAIROS_CMD_SET_UPCALL_VCPU 8
 
 /* Command results (KAIROS_PORT_STATUS). */
 #define KAIROS_OK 0
@@ -169,12 +186,39 @@ struct kairos_shared_info {
 #define KAIROS_RING_REQUESTS 256	/* one page of 16-byte requests */
 #define KAIROS_RING_COMPLETIONS 512	/* two pages of 16-byte completions */
 
+/*
+ * Priority windows (DESIGN.md 5, ABI 2). Kairos knows every deadline before
+ * it expires; some lead time before one, the host gives the vCPU threads
+ * that will run the timer's work a bounded real-time reservation, and takes
+ * it back when the guest reports the work done, or after a host timeout.
+ * The vCPUs covered: the one the request names (kairos_timer_request.vcpu,
+ * the APIC id of the CPU whose task consumes the expiry) and the upcall
+ * vCPU (KAIROS_CMD_SET_UPCALL_VCPU).
+ *
+ * "Done": kairos_ring_header.work_done counts, free-running, the expiries
+ * (EXPIRED completions) whose consumer has run: the callback returned, or,
+ * for a sleeper, the woken task is on its way back to user space. Stale
+ * expiries count as done when the guest drops them. The guest increments it
+ * with release ordering, then writes KAIROS_PORT_DONE. The host never
+ * trusts it: a count ahead of what it delivered closes every window.
+ *
+ * Advance: the host may fire a timer up to KAIROS_MAX_ADVANCE_NS before its
+ * deadline (learned from the guest's reports, as KVM's adaptive
+ * lapic_timer_advance_ns); the guest then waits in its completion path, by
+ * the shared clock, until the deadline. A callback never runs early. The
+ * guest reports, in arrival_ns, when the last expiry reached its completion
+ * handler relative to the deadline (negative: early, before any wait).
+ */
+#define KAIROS_MAX_ADVANCE_NS 500000
+#define KAIROS_VCPU_ANY 0xffff	/* request.vcpu: no particular vCPU */
+
 #define KAIROS_TIMER_ADD 1	/* arm timer_id at deadline_ns (re-arms if armed) */
 #define KAIROS_TIMER_MOD 2	/* same as ADD; kept apart for statistics */
 #define KAIROS_TIMER_DEL 3	/* cancel timer_id */
 
 struct kairos_timer_request {
-	__u32 op;		/* KAIROS_TIMER_* */
+	__u16 op;		/* KAIROS_TIMER_* */
+	__u16 vcpu;		/* APIC id of the consumer's vCPU, or KAIROS_VCPU_ANY */
 	__u32 timer_id;
 	__u64 deadline_ns;	/* absolute system time (host CLOCK_MONOTONIC) */
 };
@@ -186,6 +230,7 @@ struct kairos_timer_request {
 #define KAIROS_TIMER_EBADOP (-7)	/* unknown op */
 #define KAIROS_TIMER_ENOENT (-8)	/* DEL of a timer that is not armed */
 #define KAIROS_TIMER_EBADINDEX (-9)	/* request_producer was nonsense (timer_id 0) */
+#define KAIROS_TIMER_EBADVCPU (-10)	/* vcpu is neither a vCPU's APIC id nor ANY */
 
 struct kairos_timer_completion {
 	__u32 timer_id;
@@ -203,7 +248,9 @@ struct kairos_ring_header {
 	__u32 completion_producer;	/* written by the host */
 	__u32 pad2[15];
 	__u32 completion_consumer;	/* written by the guest */
-	__u32 pad3[15];
+	__u32 work_done;		/* guest: expiries whose consumer ran (see above) */
+	__s32 arrival_ns;		/* guest: last expiry's arrival minus its deadline */
+	__u32 pad3[13];
 	__u8 reserved[KAIROS_PAGE_SIZE - 256];
 };
 
@@ -232,6 +279,7 @@ KAIROS_ABI_ASSERT(offsetof(struct kairos_shared_info, reserved) == 0xb00, "reser
 
 KAIROS_ABI_ASSERT(sizeof(struct kairos_timer_request) == 16, "request");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, op) == 0, "op");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, vcpu) == 2, "vcpu");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, timer_id) == 4, "timer_id");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_timer_request, deadline_ns) == 8, "deadline_ns");
 KAIROS_ABI_ASSERT(sizeof(struct kairos_timer_completion) == 16, "completion");
@@ -245,6 +293,8 @@ KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, request_consumer) == 64, "
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, host_polling) == 68, "polling");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_producer) == 128, "cmp prod");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_consumer) == 192, "cmp cons");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, work_done) == 196, "work done");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, arrival_ns) == 200, "arrival");
 KAIROS_ABI_ASSERT(KAIROS_RING_REQUESTS * sizeof(struct kairos_timer_request) == KAIROS_PAGE_SIZE,
 		  "request ring is one page");
 KAIROS_ABI_ASSERT(KAIROS_RING_COMPLETIONS * sizeof(struct kairos_timer_completion) ==

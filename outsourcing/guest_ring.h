@@ -12,6 +12,13 @@
 
 namespace kairos::outsourcing {
 
+// A request as a guest writes it (vcpu: KAIROS_VCPU_ANY unless named).
+inline kairos_timer_request make_request(uint32_t op, uint32_t timer_id, uint64_t deadline_ns,
+					 uint16_t vcpu = KAIROS_VCPU_ANY)
+{
+	return {static_cast<__u16>(op), vcpu, timer_id, deadline_ns};
+}
+
 class GuestRing {
 public:
 	// What the guest does before registering: zero the area and start

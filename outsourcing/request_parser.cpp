@@ -18,9 +18,12 @@ ParsedRequest parse_request(const kairos_timer_request &request, const TimerCoun
 	switch (request.op) {
 	case KAIROS_TIMER_ADD:
 	case KAIROS_TIMER_MOD:
+		if (request.vcpu != KAIROS_VCPU_ANY && request.vcpu >= counts.vcpu_count)
+			return error_completion(request, KAIROS_TIMER_EBADVCPU);
 		if (!counts.id_outstanding && counts.outstanding >= counts.quota)
 			return error_completion(request, KAIROS_TIMER_EQUOTA);
-		return TimerAction{TimerAction::Kind::Arm, request.op, request.timer_id, request.deadline_ns};
+		return TimerAction{TimerAction::Kind::Arm, request.op, request.timer_id, request.deadline_ns,
+				   request.vcpu};
 	case KAIROS_TIMER_DEL:
 		if (!counts.id_outstanding)
 			return error_completion(request, KAIROS_TIMER_ENOENT);

@@ -19,6 +19,7 @@ struct TimerAction {
 	uint32_t op;           // the request's KAIROS_TIMER_*, kept for statistics
 	uint32_t timer_id;
 	uint64_t deadline_ns;  // any value: 0 or past fires at once, huge never
+	uint16_t vcpu = kAnyVcpu;  // a valid APIC id, or kAnyVcpu
 };
 
 using ParsedRequest = std::variant<TimerAction, kairos_timer_completion>;
@@ -31,12 +32,14 @@ struct TimerCounts {
 	bool id_outstanding;  // the request's timer_id is outstanding
 	size_t outstanding;
 	size_t quota;
+	uint32_t vcpu_count = KAIROS_MAX_VCPUS;  // valid request.vcpu values: 0..vcpu_count-1, ANY
 };
 
 // ADD and MOD arm (re-arm an outstanding id), DEL cancels. Errors:
 // unknown op -> KAIROS_TIMER_EBADOP; DEL of an id that is not outstanding
 // -> KAIROS_TIMER_ENOENT; arming a new id with the quota used up ->
-// KAIROS_TIMER_EQUOTA.
+// KAIROS_TIMER_EQUOTA; ADD or MOD naming a vCPU that is neither one of the
+// VM's (APIC ids 0..vcpu_count-1) nor KAIROS_VCPU_ANY -> KAIROS_TIMER_EBADVCPU.
 ParsedRequest parse_request(const kairos_timer_request &request, const TimerCounts &counts);
 
 // The same against a heap alone (every outstanding timer is armed).

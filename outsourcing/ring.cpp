@@ -126,4 +126,14 @@ size_t CompletionProducer::push(std::span<const kairos_timer_completion> complet
 	return written;
 }
 
+uint32_t CompletionProducer::work_done() const
+{
+	return load_acquire(header_->work_done);
+}
+
+int32_t CompletionProducer::arrival_ns() const
+{
+	return std::atomic_ref<__s32>(header_->arrival_ns).load(std::memory_order_relaxed);
+}
+
 } // namespace kairos::outsourcing

@@ -98,6 +98,11 @@ public:
 	uint32_t consumer() const { return consumer_; }
 	uint64_t bad_indices() const { return bad_indices_; }
 
+	// What the guest reports for priority windows and the advance
+	// (kairos_abi.h "Priority windows"): raw, untrusted values.
+	uint32_t work_done() const;   // acquire
+	int32_t arrival_ns() const;
+
 private:
 	kairos_ring_header *header_;
 	uint8_t *completions_;

@@ -6,7 +6,10 @@
 
 namespace kairos::outsourcing {
 
-TimerEngine::TimerEngine(size_t max_timers) : heap_(max_timers) {}
+TimerEngine::TimerEngine(size_t max_timers, uint32_t vcpu_count)
+	: heap_(max_timers), vcpu_count_(std::min<uint32_t>(vcpu_count, KAIROS_MAX_VCPUS))
+{
+}
 
 Status TimerEngine::attach(std::span<uint8_t> area)
 {
@@ -15,6 +18,7 @@ Status TimerEngine::attach(std::span<uint8_t> area)
 				  "(need {} bytes, 4-byte aligned)",
 				  area.size(), static_cast<const void *>(area.data()), kRingAreaSize);
 	detach();
+	delivered_since_attach_ = 0;
 	requests_.emplace(area);
 	completions_.emplace(area);
 	requests_->set_host_polling(false);
@@ -43,7 +47,7 @@ void TimerEngine::reset_timers()
 }
 
 PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
-				  const std::function<void()> &before_expiries_visible)
+				  const std::function<void()> &before_expiries_visible, uint64_t advance_ns)
 {
 	PassOutcome outcome;
 	outcome.acked = triggers.ack;
@@ -62,9 +66,13 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
 	if (triggers.doorbell)
 		drain_polling(now_ns, outcome);
 
-	heap_.pop_expired(now_ns, [&](uint32_t id, uint64_t deadline_ns) {
+	uint64_t fire_until = now_ns + std::min<uint64_t>(advance_ns, KAIROS_MAX_ADVANCE_NS);
+	heap_.pop_expired(fire_until, [&](uint32_t id, uint64_t deadline_ns, uint16_t vcpu) {
 		++counters_.expiries;
-		lateness_.record(now_ns - deadline_ns);
+		// Fired early on purpose (advance): not late at all.
+		lateness_.record(now_ns > deadline_ns ? now_ns - deadline_ns : 0);
+		if (vcpu < vcpu_count_)
+			outcome.fired_vcpus.set(vcpu);
 		kairos_timer_completion completion{};
 		completion.timer_id = id;
 		completion.kind = KAIROS_COMPLETION_EXPIRED;
@@ -120,7 +128,7 @@ void TimerEngine::drain_polling(uint64_t now_ns, PassOutcome &outcome)
 void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome)
 {
 	TimerCounts counts{heap_.contains(request.timer_id) || held_expiries_.contains(request.timer_id),
-			   outstanding(), heap_.quota()};
+			   outstanding(), heap_.quota(), vcpu_count_};
 	ParsedRequest parsed = parse_request(request, counts);
 	if (auto *error = std::get_if<kairos_timer_completion>(&parsed)) {
 		switch (error->result) {
@@ -132,6 +140,9 @@ void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, Pa
 			break;
 		case KAIROS_TIMER_EQUOTA:
 			++counters_.errors_quota;
+			break;
+		case KAIROS_TIMER_EBADVCPU:
+			++counters_.errors_bad_vcpu;
 			break;
 		}
 		deliver(*error, outcome);
@@ -155,7 +166,7 @@ void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, Pa
 	if (action.deadline_ns <= now_ns)
 		++counters_.immediate;
 	uint64_t deadline_ns = std::max(action.deadline_ns, now_ns);
-	if (heap_.arm(action.timer_id, deadline_ns) == TimerHeap::ArmResult::OverQuota) {
+	if (heap_.arm(action.timer_id, deadline_ns, action.vcpu) == TimerHeap::ArmResult::OverQuota) {
 		// parse_request checked the quota; kept so the heap's own bound holds.
 		++counters_.errors_quota;
 		deliver(error_completion(request, KAIROS_TIMER_EQUOTA), outcome);
@@ -199,6 +210,7 @@ void TimerEngine::flush_held(PassOutcome &outcome)
 		if (completion.kind == KAIROS_COMPLETION_EXPIRED) {
 			++outcome.expiries_delivered;
 			++counters_.delivered;
+			++delivered_since_attach_;
 			awaiting_ack_.push_back({index, held_.front().deadline_ns});
 			held_expiries_.erase(completion.timer_id);
 		} else {
@@ -217,6 +229,7 @@ void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome
 		if (expiry) {
 			++outcome.expiries_delivered;
 			++counters_.delivered;
+			++delivered_since_attach_;
 			awaiting_ack_.push_back({index, deadline_ns});
 		}
 		return;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -54,6 +55,7 @@ struct TimerStats {
 	uint64_t errors_bad_op = 0;
 	uint64_t errors_no_entry = 0;
 	uint64_t errors_quota = 0;
+	uint64_t errors_bad_vcpu = 0;
 	uint64_t errors_dropped = 0;  // error completions lost: ring and error backlog full
 	uint64_t bad_request_indices = 0;
 	uint64_t bad_completion_indices = 0;
@@ -82,6 +84,8 @@ struct PassOutcome {
 	bool raise_event = false;         // the guest has completions to look at
 	bool acked = false;
 	bool bad_request_producer = false;
+	// vCPUs named by the expiries written this pass (priority windows).
+	std::bitset<KAIROS_MAX_VCPUS> fired_vcpus;
 	// Requests arrived while the host polled and are still in the ring
 	// (the pass stopped at its drain bound): the caller must come back
 	// without waiting for a doorbell the guest may have skipped.
@@ -90,7 +94,8 @@ struct PassOutcome {
 
 class TimerEngine {
 public:
-	explicit TimerEngine(size_t max_timers = kDefaultMaxTimers);
+	// vcpu_count: requests may name APIC ids 0..vcpu_count-1 (or ANY).
+	explicit TimerEngine(size_t max_timers = kDefaultMaxTimers, uint32_t vcpu_count = KAIROS_MAX_VCPUS);
 
 	// The guest registered its ring area. Timers and held completions of an
 	// earlier registration are dropped: their ids meant nothing to the new one.
@@ -103,11 +108,20 @@ public:
 	// least one expiry and before the guest can see it (the completion
 	// producer index moves): TimerService refreshes the shared time there,
 	// so a callback never reads a time older than its own expiry.
+	// advance_ns: fire timers due up to that much after now_ns (the
+	// guest waits for the deadline itself; kairos_abi.h "Advance").
 	PassOutcome process(uint64_t now_ns, Triggers triggers,
-			    const std::function<void()> &before_expiries_visible = {});
+			    const std::function<void()> &before_expiries_visible = {}, uint64_t advance_ns = 0);
 
-	// When the next pass with triggers.timer is due.
+	// The earliest armed deadline (fire it advance_ns before), and the
+	// vCPU its timer names (kAnyVcpu: none).
 	std::optional<uint64_t> next_deadline() const { return heap_.earliest(); }
+	uint16_t next_vcpu() const { return heap_.earliest_vcpu(); }
+	// Expiries written to the ring since the last attach (free-running,
+	// as the guest's work_done), and what the guest reports, raw.
+	uint32_t delivered_since_attach() const { return delivered_since_attach_; }
+	uint32_t work_done() const { return completions_ ? completions_->work_done() : 0; }
+	int32_t arrival_ns() const { return completions_ ? completions_->arrival_ns() : 0; }
 	size_t outstanding() const { return heap_.size() + held_expiries_.size(); }
 	size_t max_timers() const { return heap_.quota(); }
 	TimerStats stats() const;
@@ -141,6 +155,8 @@ private:
 	void record_acks(uint64_t now_ns);
 
 	TimerHeap heap_;
+	uint32_t vcpu_count_;
+	uint32_t delivered_since_attach_ = 0;
 	std::optional<RequestConsumer> requests_;
 	std::optional<CompletionProducer> completions_;
 	HeldList held_;

@@ -2,10 +2,11 @@
 
 namespace kairos::outsourcing {
 
-TimerHeap::ArmResult TimerHeap::arm(uint32_t id, uint64_t deadline_ns)
+TimerHeap::ArmResult TimerHeap::arm(uint32_t id, uint64_t deadline_ns, uint16_t vcpu)
 {
 	auto found = slot_of_.find(id);
 	if (found != slot_of_.end()) {
+		slots_[found->second].vcpu = vcpu;
 		size_t position = slots_[found->second].position;
 		uint64_t old_deadline = heap_[position].deadline_ns;
 		heap_[position].deadline_ns = deadline_ns;
@@ -27,6 +28,7 @@ TimerHeap::ArmResult TimerHeap::arm(uint32_t id, uint64_t deadline_ns)
 		slots_.push_back({});
 	}
 	slots_[slot].id = id;
+	slots_[slot].vcpu = vcpu;
 	slot_of_.emplace(id, slot);
 	heap_.push_back({});
 	place(heap_.size() - 1, {deadline_ns, slot});
@@ -56,6 +58,11 @@ std::optional<uint64_t> TimerHeap::earliest() const
 	if (heap_.empty())
 		return std::nullopt;
 	return heap_.front().deadline_ns;
+}
+
+uint16_t TimerHeap::earliest_vcpu() const
+{
+	return heap_.empty() ? kAnyVcpu : slots_[heap_.front().slot].vcpu;
 }
 
 void TimerHeap::clear()

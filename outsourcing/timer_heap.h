@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +19,8 @@ namespace kairos::outsourcing {
 
 // Default of the config value outsourcing.max_timers.
 inline constexpr size_t kDefaultMaxTimers = 65536;
+// A timer that names no vCPU (kairos_abi.h KAIROS_VCPU_ANY).
+inline constexpr uint16_t kAnyVcpu = 0xffff;
 
 class TimerHeap {
 public:
@@ -25,8 +28,9 @@ public:
 
 	enum class ArmResult { Added, Rearmed, OverQuota };
 	// Arms `id` at `deadline_ns`; an armed id is re-armed (its old deadline
-	// is forgotten). A new id beyond the quota is refused.
-	ArmResult arm(uint32_t id, uint64_t deadline_ns);
+	// is forgotten). A new id beyond the quota is refused. `vcpu` is the
+	// vCPU that consumes the expiry (kAnyVcpu: none named), for windows.
+	ArmResult arm(uint32_t id, uint64_t deadline_ns, uint16_t vcpu = kAnyVcpu);
 	// Disarms `id`; false if it was not armed.
 	bool cancel(uint32_t id);
 
@@ -34,9 +38,13 @@ public:
 	std::optional<uint64_t> deadline_of(uint32_t id) const;
 	// The earliest deadline, if any timer is armed.
 	std::optional<uint64_t> earliest() const;
+	// The vCPU named by the timer with the earliest deadline (kAnyVcpu if
+	// none is armed or it named none).
+	uint16_t earliest_vcpu() const;
 
 	// Disarms every timer whose deadline is <= now, earliest first, calling
-	// callback(id, deadline_ns) for each; returns how many. The callback
+	// callback(id, deadline_ns) or callback(id, deadline_ns, vcpu) for
+	// each; returns how many. The callback
 	// may not touch the heap.
 	template <typename Callback>
 	size_t pop_expired(uint64_t now_ns, Callback &&callback)
@@ -45,8 +53,12 @@ public:
 		while (!heap_.empty() && heap_.front().deadline_ns <= now_ns) {
 			Entry entry = heap_.front();
 			uint32_t id = slots_[entry.slot].id;
+			uint16_t vcpu = slots_[entry.slot].vcpu;
 			remove_at(0);
-			callback(id, entry.deadline_ns);
+			if constexpr (std::is_invocable_v<Callback, uint32_t, uint64_t, uint16_t>)
+				callback(id, entry.deadline_ns, vcpu);
+			else
+				callback(id, entry.deadline_ns);
 			++popped;
 		}
 		return popped;
@@ -65,6 +77,7 @@ private:
 	struct Slot {
 		uint32_t id;
 		uint32_t position;  // index into heap_
+		uint16_t vcpu;
 	};
 
 	void place(size_t position, Entry entry);

@@ -173,7 +173,8 @@ void run_script(Input input)
 		case 0: {  // post a request
 			uint8_t shape = input.take<uint8_t>();
 			kairos_timer_request request{};
-			request.op = shape & 0x80 ? input.take<uint32_t>() : shape % 4;
+			request.op = static_cast<__u16>(shape & 0x80 ? input.take<uint16_t>() : shape % 4);
+			request.vcpu = shape & 0x20 ? input.take<uint16_t>() : KAIROS_VCPU_ANY;
 			request.timer_id = shape & 0x40 ? input.take<uint32_t>() : input.take<uint8_t>() % 16;
 			switch ((shape >> 2) % 4) {
 			case 0:

@@ -37,7 +37,11 @@ struct Fixture {
 
 	void post(uint32_t op, uint32_t id, uint64_t deadline)
 	{
-		kairos_timer_request request{op, id, deadline};
+		post(op, id, deadline, KAIROS_VCPU_ANY);
+	}
+	void post(uint32_t op, uint32_t id, uint64_t deadline, uint16_t vcpu)
+	{
+		kairos_timer_request request{static_cast<__u16>(op), vcpu, id, deadline};
 		REQUIRE(guest->post(request));
 	}
 	std::vector<kairos_timer_completion> take(size_t max = SIZE_MAX)
@@ -497,7 +501,7 @@ TEST_CASE("doorbells skipped while the host polls lose no request (two threads)"
 	for (uint32_t burst = 0; burst < kBursts; ++burst) {
 		uint32_t size = 1 + random() % 8;
 		for (uint32_t i = 0; i < size; ++i) {
-			kairos_timer_request request{KAIROS_TIMER_ADD, static_cast<uint32_t>(posted % 64 + 1), UINT64_MAX};
+			kairos_timer_request request = make_request(KAIROS_TIMER_ADD, static_cast<uint32_t>(posted % 64 + 1), UINT64_MAX);
 			REQUIRE(f.guest->post(request));
 			++posted;
 			std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -30,7 +30,7 @@ struct Area {
 
 kairos_timer_request request(uint32_t id, uint64_t deadline = 1000, uint32_t op = KAIROS_TIMER_ADD)
 {
-	return {op, id, deadline};
+	return make_request(op, id, deadline);
 }
 
 kairos_timer_completion expired(uint32_t id, uint64_t time)

@@ -126,20 +126,20 @@ TEST_CASE("timers posted through the ring fire after their deadlines; cancelled 
 	std::vector<kairos_timer_request> batch;
 	for (uint32_t id = 0; id < 40; ++id) {
 		uint64_t deadline = base + 10'000'000 + id * 1'000'000ULL;
-		batch.push_back({KAIROS_TIMER_ADD, id, deadline});
+		batch.push_back(make_request(KAIROS_TIMER_ADD, id, deadline));
 		if (id % 4 == 0)
-			batch.push_back({KAIROS_TIMER_DEL, id, 0});
+			batch.push_back(make_request(KAIROS_TIMER_DEL, id, 0));
 		else
 			deadlines[id] = deadline;
 	}
 	// Two more cancelled by a later doorbell, long before they are due.
-	batch.push_back({KAIROS_TIMER_ADD, 100, base + 500'000'000});
-	batch.push_back({KAIROS_TIMER_ADD, 101, base + 500'000'000});
+	batch.push_back(make_request(KAIROS_TIMER_ADD, 100, base + 500'000'000));
+	batch.push_back(make_request(KAIROS_TIMER_ADD, 101, base + 500'000'000));
 	f.post_all(batch);
 	REQUIRE(wait_until([&] { return f.guest->request_space() == KAIROS_RING_REQUESTS; }));
-	f.post_all({{KAIROS_TIMER_DEL, 100, 0},
-		    {KAIROS_TIMER_MOD, 101, base + 20'000'000},
-		    {KAIROS_TIMER_DEL, 101, 0}});
+	f.post_all({make_request(KAIROS_TIMER_DEL, 100, 0),
+		    make_request(KAIROS_TIMER_MOD, 101, base + 20'000'000),
+		    make_request(KAIROS_TIMER_DEL, 101, 0)});
 	// Timer 101 re-armed and then cancelled: never fires either.
 
 	std::map<uint32_t, kairos_timer_completion> fired;
@@ -200,7 +200,7 @@ TEST_CASE("a full completion ring: expiries held, event kept raised, all deliver
 	f.start();
 	std::vector<kairos_timer_request> requests;
 	for (uint32_t id = 0; id < kTimers; ++id)
-		requests.push_back({KAIROS_TIMER_ADD, id, 0});  // due at once
+		requests.push_back(make_request(KAIROS_TIMER_ADD, id, 0));  // due at once
 	f.post_all(requests);
 	REQUIRE(wait_until([&] { return f.service->stats().expiries == kTimers; }));
 
@@ -241,7 +241,7 @@ TEST_CASE("the ring can be attached and detached while the timer thread runs", "
 		REQUIRE(f.service->attach(f.area->bytes).ok());
 		uint64_t now = now_ns();
 		for (uint32_t id = 0; id < 5; ++id)
-			REQUIRE(f.guest->post({KAIROS_TIMER_ADD, id, now + id * 100'000}));
+			REQUIRE(f.guest->post(make_request(KAIROS_TIMER_ADD, id, now + id * 100'000)));
 		f.service->ring_doorbell();
 		if (round % 2)
 			std::this_thread::sleep_for(1ms);
@@ -298,7 +298,7 @@ TEST_CASE("a hook that throws stops the timer thread with a reason, not a crash"
 	GuestRing guest(area->bytes);
 	REQUIRE(service->start().ok());
 	REQUIRE(service->attach(area->bytes).ok());
-	REQUIRE(guest.post({KAIROS_TIMER_ADD, 1, 0}));
+	REQUIRE(guest.post(make_request(KAIROS_TIMER_ADD, 1, 0)));
 	service->ring_doorbell();
 	REQUIRE(wait_until([&] { return !service->failure().empty(); }));
 	CHECK_THAT(service->failure(), Catch::Contains("irqfd write failed"));
