@@ -1,5 +1,6 @@
 #include "outsourcing/timer_service.h"
 
+#include <pthread.h>
 #include <sys/prctl.h>
 
 #include <sys/eventfd.h>
@@ -28,7 +29,8 @@ uint64_t monotonic_ns()
 
 const char *source_name(uint64_t source)
 {
-	static constexpr const char *kNames[] = {"doorbell eventfd", "ack eventfd", "timerfd", "stop eventfd"};
+	static constexpr const char *kNames[] = {"doorbell eventfd", "ack eventfd", "timerfd", "stop eventfd",
+						 "done eventfd"};
 	return source < std::size(kNames) ? kNames[source] : "unknown source";
 }
 
@@ -51,7 +53,8 @@ void signal_eventfd(const UniqueFd &fd)
 } // namespace
 
 TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks)
-	: config_(config), hooks_(std::move(hooks)), engine_(config.max_timers)
+	: config_(config), hooks_(std::move(hooks)), engine_(config.max_timers, config.vcpu_count),
+	  advance_(config.advance_ns)
 {
 }
 
@@ -62,6 +65,7 @@ Result<std::unique_ptr<TimerService>> TimerService::create(TimerServiceConfig co
 	KAIROS_TRY(open_eventfd(service->doorbell_, "doorbell"));
 	KAIROS_TRY(open_eventfd(service->ack_, "acks"));
 	KAIROS_TRY(open_eventfd(service->stop_, "stop"));
+	KAIROS_TRY(open_eventfd(service->done_, "work-done reports"));
 
 	int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (timer < 0)
@@ -122,6 +126,11 @@ void TimerService::ack()
 	signal_eventfd(ack_);
 }
 
+void TimerService::report_done()
+{
+	signal_eventfd(done_);
+}
+
 Status TimerService::attach(std::span<uint8_t> area)
 {
 	{
@@ -137,6 +146,136 @@ void TimerService::detach()
 {
 	std::lock_guard lock(mutex_);
 	engine_.detach();
+	close_windows(monotonic_ns());
+}
+
+std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> scheduler)
+{
+	std::lock_guard lock(mutex_);
+	scheduler_ = std::move(scheduler);
+	planner_.reset();
+	if (!scheduler_ || config_.window.policy == WindowConfig::Policy::Off || scheduler_->vcpu_count() == 0)
+		return {};
+	// Try it once now, so a missing right is said at start, not at the
+	// first timer (and the guest is not yet relying on anything).
+	Status raised = scheduler_->raise(0);
+	if (!raised)
+		return fmt::format("outsourcing.window {} not applied ({}); running without priority windows "
+				   "(needs CAP_SYS_NICE, e.g. root)",
+				   to_string(config_.window.policy), raised.error().message);
+	Status lowered = scheduler_->lower(0);
+	if (!lowered)
+		return fmt::format("outsourcing.window: could not restore vCPU 0's policy ({}); "
+				   "running without priority windows",
+				   lowered.error().message);
+	planner_.emplace(config_.window, scheduler_->vcpu_count(), monotonic_ns());
+	planner_->set_upcall_vcpu(upcall_vcpu_.load());
+	return {};
+}
+
+bool TimerService::set_upcall_vcpu(uint32_t vcpu)
+{
+	if (vcpu >= config_.vcpu_count)
+		return false;
+	upcall_vcpu_.store(vcpu);
+	return true;
+}
+
+void TimerService::apply_windows(const WindowActions &actions)
+{
+	if (!scheduler_)
+		return;
+	for (uint32_t vcpu = 0; vcpu < scheduler_->vcpu_count() && vcpu < raised_.size(); ++vcpu) {
+		if (actions.close.test(vcpu) && raised_.test(vcpu)) {
+			if (scheduler_->lower(vcpu))
+				raised_.reset(vcpu);
+			else
+				++raise_failures_;
+		}
+		if (actions.open.test(vcpu) && !raised_.test(vcpu)) {
+			Status raised = scheduler_->raise(vcpu);
+			if (!raised) {
+				++raise_failures_;
+				disable_windows(raised.error().message);
+				return;
+			}
+			raised_.set(vcpu);
+		}
+	}
+	std::string note = scheduler_->take_note();
+	if (!note.empty())
+		fmt::print(stderr, "kairos: {}\n", note);
+}
+
+void TimerService::close_windows(uint64_t now_ns)
+{
+	if (!planner_ || !scheduler_)
+		return;
+	auto cpu_time = [this](uint32_t vcpu) { return scheduler_->cpu_time_ns(vcpu); };
+	apply_windows(planner_->close_all(now_ns, cpu_time));
+}
+
+void TimerService::disable_windows(const std::string &why)
+{
+	// Said once: the planner is gone for the rest of the run.
+	fmt::print(stderr, "kairos: outsourcing.window: {}; running without priority windows\n", why);
+	for (uint32_t vcpu = 0; vcpu < raised_.size(); ++vcpu)
+		if (raised_.test(vcpu) && scheduler_->lower(vcpu))
+			raised_.reset(vcpu);
+	planner_.reset();
+}
+
+std::optional<uint64_t> TimerService::plan_windows(uint64_t now_ns, const PassOutcome &outcome)
+{
+	if (!engine_.attached())
+		return std::nullopt;
+	uint32_t work_done = engine_.work_done();
+	if (work_done != last_work_done_) {
+		// A report came in: the guest's arrival time of its last expiry.
+		advance_.record_arrival(engine_.arrival_ns());
+		last_work_done_ = work_done;
+	}
+	if (!planner_)
+		return std::nullopt;
+	WindowInputs inputs;
+	inputs.now_ns = now_ns;
+	if (auto deadline = engine_.next_deadline()) {
+		uint64_t advance = advance_.advance_ns();
+		inputs.next_fire_ns = *deadline > advance ? *deadline - advance : 0;
+	}
+	inputs.next_vcpu = engine_.next_vcpu();
+	inputs.delivered = engine_.delivered_since_attach();
+	inputs.work_done = work_done;
+	inputs.fired_vcpus = outcome.fired_vcpus;
+	planner_->set_upcall_vcpu(upcall_vcpu_.load());
+	auto cpu_time = [this](uint32_t vcpu) { return scheduler_->cpu_time_ns(vcpu); };
+	apply_windows(planner_->update(inputs, cpu_time));
+	return planner_ ? planner_->next_wakeup(inputs) : std::nullopt;
+}
+
+WindowStats TimerService::window_stats() const
+{
+	std::lock_guard lock(mutex_);
+	return planner_ ? planner_->stats() : WindowStats{};
+}
+
+std::string TimerService::window_policy() const
+{
+	std::lock_guard lock(mutex_);
+	return planner_ ? to_string(scheduler_->policy()) : "off";
+}
+
+uint64_t TimerService::advance_ns() const
+{
+	std::lock_guard lock(mutex_);
+	return advance_.advance_ns();
+}
+
+uint64_t TimerService::timer_thread_cpu_ns() const
+{
+	if (timer_thread_running_.load())
+		return thread_cpu_time_ns(timer_thread_clock_);
+	return timer_thread_cpu_ns_.load();
 }
 
 bool TimerService::attached() const
@@ -172,6 +311,9 @@ void TimerService::run(std::promise<std::string> &started)
 		// slack (50 us by default) so the kernel can batch wake-ups; that
 		// is pure lateness for this thread, whose whole job is timers.
 		prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+		pthread_setname_np(pthread_self(), "kairos-timer");
+		pthread_getcpuclockid(pthread_self(), &timer_thread_clock_);
+		timer_thread_running_.store(true);
 		std::string warning;
 		Status applied = apply_priority_to_this_thread(config_.priority);
 		if (!applied)
@@ -181,6 +323,13 @@ void TimerService::run(std::promise<std::string> &started)
 		started.set_value(std::move(warning));
 
 		Status status = loop();
+		{
+			// Whatever ended the loop, no vCPU stays raised.
+			std::lock_guard lock(mutex_);
+			close_windows(monotonic_ns());
+		}
+		timer_thread_cpu_ns_.store(thread_cpu_time_ns(timer_thread_clock_));
+		timer_thread_running_.store(false);
 		if (!status)
 			fail(status.error().message);
 	} catch (const std::exception &error) {
@@ -192,8 +341,8 @@ void TimerService::run(std::promise<std::string> &started)
 
 Status TimerService::submit_read(Source source)
 {
-	static_assert(kDoorbell == 0 && kStop == 3);
-	const UniqueFd *fds[kSourceCount] = {&doorbell_, &ack_, &timer_, &stop_};
+	static_assert(kDoorbell == 0 && kStop == 3 && kDone == 4);
+	const UniqueFd *fds[kSourceCount] = {&doorbell_, &ack_, &timer_, &stop_, &done_};
 	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
 	if (!sqe)
 		return make_error("outsourcing: timer service submission queue full");
@@ -250,6 +399,17 @@ Status TimerService::loop()
 		KAIROS_TRY(read_error);
 		if (fired[kStop])
 			return {};
+		uint64_t now = monotonic_ns();
+		if (fired[kTimer]) {
+			std::lock_guard lock(mutex_);
+			// How late this thread woke: what a window's lead must cover.
+			// (A timer armed at a time long past, deadline 0 say,
+			// says nothing about wake-ups: such samples are skipped.)
+			constexpr uint64_t kMaxWakeSampleNs = 1'000'000'000;
+			if (planner_ && timer_armed_at_ && now > *timer_armed_at_ &&
+			    now - *timer_armed_at_ < kMaxWakeSampleNs)
+				planner_->record_wake_lateness(now - *timer_armed_at_);
+		}
 		if (fired[kTimer])
 			timer_armed_at_.reset();  // it went off, so it is disarmed
 
@@ -257,9 +417,17 @@ Status TimerService::loop()
 		std::optional<uint64_t> next;
 		{
 			std::lock_guard lock(mutex_);
-			outcome = engine_.process(monotonic_ns(), {fired[kDoorbell], fired[kAck], fired[kTimer]},
-						  hooks_.refresh_time);
+			uint64_t advance = advance_.advance_ns();
+			outcome = engine_.process(now, {fired[kDoorbell], fired[kAck], fired[kTimer]},
+						  hooks_.refresh_time, advance);
+			// Windows before the event: the vCPU must already hold its
+			// reservation when the upcall makes it runnable.
+			std::optional<uint64_t> window_wakeup = plan_windows(now, outcome);
 			next = engine_.next_deadline();
+			if (next)
+				next = *next > advance ? *next - advance : 0;
+			if (window_wakeup && (!next || *window_wakeup < *next))
+				next = window_wakeup;
 		}
 		if (outcome.raise_event && hooks_.raise_event)
 			hooks_.raise_event();

@@ -25,7 +25,10 @@
 #include <liburing.h>
 
 #include "outsourcing/priority.h"
+#include "outsourcing/reservation.h"
 #include "outsourcing/timer_engine.h"
+#include "outsourcing/window.h"
+#include "vmm/base/pi_mutex.h"
 #include "vmm/base/result.h"
 #include "vmm/base/unique_fd.h"
 
@@ -45,6 +48,9 @@ struct TimerHooks {
 struct TimerServiceConfig {
 	size_t max_timers = kDefaultMaxTimers;  // outsourcing.max_timers
 	Priority priority;                      // outsourcing.priority
+	uint32_t vcpu_count = KAIROS_MAX_VCPUS; // valid request.vcpu values
+	WindowConfig window;                    // outsourcing.window
+	std::optional<uint64_t> advance_ns = 0; // outsourcing.advance_us; nullopt: learned
 };
 
 class TimerService {
@@ -62,14 +68,18 @@ public:
 	// Stops and joins the thread. Idempotent; the destructor calls it.
 	void stop();
 
-	// For KVM_IOEVENTFD on KAIROS_PORT_DOORBELL. Owned by the service.
+	// For KVM_IOEVENTFD on KAIROS_PORT_DOORBELL, _ACK and _DONE. Owned
+	// by the service.
 	int doorbell_fd() const { return doorbell_.get(); }
 	int ack_fd() const { return ack_.get(); }
+	int done_fd() const { return done_.get(); }
 	// What the ioeventfd does, for callers without one (and for tests).
 	void ring_doorbell();
 	// The guest wrote KAIROS_PORT_ACK: it consumed completions, so held
 	// ones can go in. Cheap: an eventfd write; the thread does the work.
 	void ack();
+	// The guest wrote KAIROS_PORT_DONE: a window may close.
+	void report_done();
 
 	// The guest registered its ring area (validated by the VMM, mapped
 	// until detach() returns). Replaces an earlier one; see TimerEngine.
@@ -77,12 +87,26 @@ public:
 	void detach();
 	bool attached() const;
 
+	// The vCPU threads windows act on (once they run). Until then, and
+	// with outsourcing.window.policy "off", no window opens. Tries the
+	// reservation once on vCPU 0: returns a one-line warning when it is
+	// refused (windows are then off for this run), else "".
+	std::string set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> scheduler);
+	// KAIROS_CMD_SET_UPCALL_VCPU; false if `vcpu` is not one of the VM's.
+	bool set_upcall_vcpu(uint32_t vcpu);
+
 	TimerStats stats() const;
+	WindowStats window_stats() const;
+	// The policy windows use now ("off" when refused or not configured).
+	std::string window_policy() const;
+	uint64_t advance_ns() const;
+	// CPU time of the timer thread so far (ns).
+	uint64_t timer_thread_cpu_ns() const;
 	// Why the timer thread stopped on its own ("" if it did not).
 	std::string failure() const;
 
 private:
-	enum Source : uint64_t { kDoorbell, kAck, kTimer, kStop, kSourceCount };
+	enum Source : uint64_t { kDoorbell, kAck, kTimer, kStop, kDone, kSourceCount };
 
 	TimerService(TimerServiceConfig config, TimerHooks hooks);
 	void run(std::promise<std::string> &started);
@@ -90,21 +114,40 @@ private:
 	Status submit_read(Source source);
 	Status arm_timer(std::optional<uint64_t> deadline_ns);
 	void fail(std::string message);
+	// With mutex_ held: one planner pass after an engine pass; returns
+	// when the timer thread must look again for the windows' sake.
+	std::optional<uint64_t> plan_windows(uint64_t now_ns, const PassOutcome &outcome);
+	void apply_windows(const WindowActions &actions);
+	void close_windows(uint64_t now_ns);
+	void disable_windows(const std::string &why);
 
 	TimerServiceConfig config_;
 	TimerHooks hooks_;
 	UniqueFd doorbell_;
 	UniqueFd ack_;
 	UniqueFd stop_;
+	UniqueFd done_;
 	UniqueFd timer_;
 	io_uring ring_{};
 	bool ring_ready_ = false;
 	std::array<uint64_t, kSourceCount> read_buffers_{};
 	std::optional<uint64_t> timer_armed_at_;  // timer thread only
 
-	mutable std::mutex mutex_;  // guards engine_ and failure_
+	// Guards engine_, failure_ and the window state. Priority inheritance:
+	// the timer thread may be real-time (outsourcing.priority).
+	mutable PiMutex mutex_;
 	TimerEngine engine_;
 	std::string failure_;
+	std::unique_ptr<VcpuScheduler> scheduler_;
+	std::optional<WindowPlanner> planner_;  // set with the scheduler, unless windows are off
+	VcpuSet raised_;                        // vCPU threads in the reservation now
+	uint64_t raise_failures_ = 0;
+	AdvanceEstimator advance_;
+	uint32_t last_work_done_ = 0;
+	std::atomic<uint32_t> upcall_vcpu_{0};
+	std::atomic<uint64_t> timer_thread_cpu_ns_{0};
+	clockid_t timer_thread_clock_{};
+	std::atomic<bool> timer_thread_running_{false};
 	bool started_ = false;
 	std::thread thread_;
 };

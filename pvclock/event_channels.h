@@ -10,6 +10,8 @@
 #include <functional>
 #include <mutex>
 
+#include "vmm/base/pi_mutex.h"
+
 #include "pvclock/shared_info.h"
 
 namespace kairos::pvclock {
@@ -41,7 +43,8 @@ private:
 	void raise_locked(uint32_t port);
 
 	std::function<void()> inject_;
-	mutable std::mutex mutex_;
+	// Shared with the (possibly real-time) timer thread: see PiMutex.
+	mutable PiMutex mutex_;
 	SharedInfo *page_ = nullptr;
 	std::bitset<KAIROS_EVENT_PORTS> held_;
 	std::array<EventStats, KAIROS_EVENT_PORTS> stats_{};

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
+#include "outsourcing/window.h"
 #include "vmm/base/result.h"
 
 namespace kairos::vmm {
@@ -17,6 +19,13 @@ inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
 inline constexpr uint32_t kMinRefreshMs = 10;
 inline constexpr uint32_t kMaxRefreshMs = 60000;
 inline constexpr uint32_t kMaxVirtualTimerHz = 10000;
+// outsourcing.window bounds, in us.
+inline constexpr uint64_t kMinWindowPeriodUs = 100;
+inline constexpr uint64_t kMaxWindowPeriodUs = 4'000'000;
+inline constexpr uint64_t kMinWindowRuntimeUs = 10;
+inline constexpr uint64_t kMaxWindowLeadUs = 100'000;
+inline constexpr uint64_t kMinWindowTimeoutUs = 100;
+inline constexpr uint64_t kMaxWindowTimeoutUs = 1'000'000;
 inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
 
 struct Config {
@@ -44,6 +53,10 @@ struct Config {
 		bool enabled = true;            // accept a guest's VMRPC ring (needs clock.kairos)
 		uint64_t max_timers = 65536;    // per-VM quota of armed timers
 		std::string priority = "normal";  // timer thread: normal, nice:-N or fifo:N
+		// Priority windows for the vCPUs that run timer work (DESIGN.md 5).
+		kairos::outsourcing::WindowConfig window;
+		// Fire this early, the guest waits to the deadline; nullopt: learned.
+		std::optional<uint64_t> advance_ns;
 	} outsourcing;
 	struct Events {
 		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off

@@ -45,6 +45,10 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 		timers_->ack();
 		return;
 	}
+	if (timers_ && offset == KAIROS_PORT_DONE) {
+		timers_->report_done();
+		return;
+	}
 	// The registers are 32 bits wide; other access sizes are ignored.
 	if (data.size() != 4)
 		return;
@@ -108,6 +112,12 @@ int32_t KairosDevice::execute(uint32_t command)
 	case KAIROS_CMD_REFRESH_TIME:
 		time_.publish_time();
 		return KAIROS_OK;
+	case KAIROS_CMD_SET_UPCALL_VCPU:
+		// Kairos gives vCPU i the APIC id i (vmm/cpuid), so the id is
+		// the index; anything else is refused.
+		if (!timers_)
+			return KAIROS_ENOSYS;
+		return timers_->set_upcall_vcpu(arg0_) ? KAIROS_OK : KAIROS_EINVAL;
 	default:
 		return KAIROS_ENOSYS;
 	}

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -23,11 +25,13 @@
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
+#include "pvclock/host_clock.h"
 
 namespace kairos::vmm {
 namespace {
 
 constexpr int kEventLoopTickMs = 20;
+constexpr int kVcpuStartWaitTries = 5000;
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 constexpr std::chrono::milliseconds kPanicGrace{1000};
@@ -36,6 +40,30 @@ nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
 {
 	return {{"samples", summary.samples}, {"p50", summary.p50_ns}, {"p90", summary.p90_ns},
 		{"p99", summary.p99_ns}, {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
+}
+
+nlohmann::json window_json(const outsourcing::TimerService &service, const outsourcing::WindowConfig &config)
+{
+	auto w = service.window_stats();
+	return {{"policy", service.window_policy()},
+		{"configured_policy", outsourcing::to_string(config.policy)},
+		{"runtime_ns", config.runtime_ns}, {"period_ns", config.period_ns},
+		{"timeout_ns", config.timeout_ns}, {"lead_ns", w.lead_ns},
+		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
+		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
+		{"budget_exhausted", w.budget_exhausted}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
+}
+
+// User plus system CPU time of the whole process (every thread), in ns.
+uint64_t process_cpu_ns()
+{
+	rusage usage{};
+	if (getrusage(RUSAGE_SELF, &usage) != 0)
+		return 0;
+	auto ns = [](const timeval &t) {
+		return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(t.tv_usec) * 1000ULL;
+	};
+	return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
 int64_t steady_ns()
@@ -329,7 +357,13 @@ Status Machine::create_timer_service()
 	// then reads accurate time.
 	hooks.refresh_time = [this] { time_->publish_time(); };
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
-	auto service = outsourcing::TimerService::create({config_.outsourcing.max_timers, *priority}, std::move(hooks));
+	outsourcing::TimerServiceConfig service_config;
+	service_config.max_timers = config_.outsourcing.max_timers;
+	service_config.priority = *priority;
+	service_config.vcpu_count = config_.machine.vcpus;
+	service_config.window = config_.outsourcing.window;
+	service_config.advance_ns = config_.outsourcing.advance_ns;
+	auto service = outsourcing::TimerService::create(service_config, std::move(hooks));
 	if (!service)
 		return service.error();
 	timer_service_ = std::move(*service);
@@ -339,8 +373,30 @@ Status Machine::create_timer_service()
 	// this process costs far more than one KVM completes in the kernel.
 	KAIROS_TRY(vm_.register_ioeventfd(timer_service_->doorbell_fd(),
 					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4));
-	return vm_.register_ioeventfd(timer_service_->ack_fd(),
-				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_ACK), 4);
+	KAIROS_TRY(vm_.register_ioeventfd(timer_service_->ack_fd(),
+					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_ACK), 4));
+	// Work-done reports close priority windows: the same, no exit.
+	return vm_.register_ioeventfd(timer_service_->done_fd(),
+				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DONE), 4);
+}
+
+// Priority windows act on the vCPU threads, which exist only now.
+void Machine::hand_vcpus_to_timer_service()
+{
+	std::vector<outsourcing::VcpuThread> threads;
+	for (const auto &vcpu : vcpus_) {
+		// Set by the thread first thing; bounded wait (a thread that
+		// cannot start has already requested shutdown).
+		for (int tries = 0; vcpu->thread_id() == 0 && tries < kVcpuStartWaitTries; ++tries)
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		if (vcpu->thread_id() == 0)
+			return;
+		threads.push_back({vcpu->thread_id(), vcpu->cpu_clock()});
+	}
+	std::string warning = timer_service_->set_vcpu_scheduler(
+		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+	if (!warning.empty())
+		fmt::print(stderr, "kairos: {}\n", warning);
 }
 
 Status Machine::start_periodic_timers()
@@ -453,6 +509,8 @@ RunResult Machine::run()
 	}
 	for (auto &vcpu : vcpus_)
 		vcpu->start();
+	if (timer_service_)
+		hand_vcpus_to_timer_service();
 
 	bool stdin_watched = false;
 	while (!shutdown_.requested()) {
@@ -488,6 +546,14 @@ void Machine::stop_vcpus()
 {
 	for (auto &vcpu : vcpus_)
 		vcpu->kick();
+	// Their CPU time and run delay, read while the threads still exist.
+	if (vcpu_cpu_ns_.empty()) {
+		for (auto &vcpu : vcpus_) {
+			bool ran = vcpu->thread_id() != 0;
+			vcpu_cpu_ns_.push_back(ran ? outsourcing::thread_cpu_time_ns(vcpu->cpu_clock()) : 0);
+			vcpu_run_delay_ns_.push_back(ran ? pvclock::thread_run_delay_ns(vcpu->thread_id()) : 0);
+		}
+	}
 	for (auto &vcpu : vcpus_)
 		vcpu->join();
 }
@@ -503,9 +569,12 @@ std::string Machine::stats_json(const RunResult &result) const
 	stats["console_bytes"] = console_->bytes_written();
 	stats["unclaimed_port_accesses"] = pio_bus_.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = mmio_bus_.unclaimed_accesses();
+	stats["process_cpu_ns"] = process_cpu_ns();
 	nlohmann::json vcpus = nlohmann::json::array();
 	for (const auto &vcpu : vcpus_)
-		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()}});
+		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
+				 {"cpu_ns", vcpu_cpu_ns_.size() > vcpu->id() ? vcpu_cpu_ns_[vcpu->id()] : 0},
+				 {"run_delay_ns", vcpu_run_delay_ns_.size() > vcpu->id() ? vcpu_run_delay_ns_[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
 	if (kairos_device_) {
 		nlohmann::json ports = nlohmann::json::object();
@@ -556,10 +625,14 @@ std::string Machine::stats_json(const RunResult &result) const
 				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
 				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},
 					    {"quota", t.errors_quota}, {"dropped", t.errors_dropped},
+					    {"bad_vcpu", t.errors_bad_vcpu},
 					    {"bad_request_indices", t.bad_request_indices},
 					    {"bad_completion_indices", t.bad_completion_indices}}},
 				{"armed", t.armed},
 				{"lateness_ns", lateness_json(t.lateness)},
+				{"timer_thread_cpu_ns", timer_service_->timer_thread_cpu_ns()},
+				{"advance_ns", timer_service_->advance_ns()},
+				{"window", window_json(*timer_service_, config_.outsourcing.window)},
 				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
 				{"failure", timer_service_->failure()}};
 		}

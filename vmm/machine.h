@@ -55,6 +55,7 @@ private:
 	Status create_paravirt_device();
 	Status start_periodic_timers();
 	Status create_timer_service();
+	void hand_vcpus_to_timer_service();
 	Status watch_host_events();
 	void forward_console_input();
 	void stop_vcpus();
@@ -86,6 +87,9 @@ private:
 	std::atomic<int64_t> panic_notice_ns_{0};
 	UniqueFd signal_fd_;
 	BootEntry boot_entry_{};
+	// Per vCPU thread, read as it stops (for --stats).
+	std::vector<uint64_t> vcpu_cpu_ns_;
+	std::vector<uint64_t> vcpu_run_delay_ns_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
 	// Last: vCPU threads stop and join before anything they use goes away.

@@ -44,9 +44,10 @@ void TimeService::set_vcpus(std::vector<const Vcpu *> vcpus)
 
 void TimeService::attach(pvclock::SharedInfo *page)
 {
+	std::vector<uint64_t> run_delays = read_run_delays();
 	std::lock_guard lock(mutex_);
 	page_ = page;
-	publish_locked(true);
+	publish_locked(run_delays);
 }
 
 void TimeService::detach()
@@ -55,19 +56,34 @@ void TimeService::detach()
 	page_ = nullptr;
 }
 
+std::vector<uint64_t> TimeService::read_run_delays() const
+{
+	std::vector<const Vcpu *> vcpus;
+	{
+		std::lock_guard lock(mutex_);
+		vcpus = vcpus_;
+	}
+	std::vector<uint64_t> run_delays;
+	for (const Vcpu *vcpu : vcpus)
+		run_delays.push_back(vcpu->thread_id() != 0 ? pvclock::thread_run_delay_ns(vcpu->thread_id())
+							    : UINT64_MAX);
+	return run_delays;
+}
+
 void TimeService::publish()
 {
+	std::vector<uint64_t> run_delays = read_run_delays();
 	std::lock_guard lock(mutex_);
-	publish_locked(true);
+	publish_locked(run_delays);
 }
 
 void TimeService::publish_time()
 {
 	std::lock_guard lock(mutex_);
-	publish_locked(false);
+	publish_locked({});
 }
 
-void TimeService::publish_locked(bool with_stolen_time)
+void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 {
 	if (!page_)
 		return;
@@ -76,8 +92,9 @@ void TimeService::publish_locked(bool with_stolen_time)
 		pvclock::TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
 					   anchor.monotonic_ns, clock_.scale(), flags_};
 		page_->publish_time(vcpu, record);
-		if (with_stolen_time && vcpu < vcpus_.size() && vcpus_[vcpu]->thread_id() != 0)
-			page_->publish_stolen(vcpu, pvclock::thread_run_delay_ns(vcpus_[vcpu]->thread_id()));
+		// UINT64_MAX: the vCPU thread had not started; nothing to say.
+		if (vcpu < run_delays.size() && run_delays[vcpu] != UINT64_MAX)
+			page_->publish_stolen(vcpu, run_delays[vcpu]);
 	}
 	timespec boot = wall_clock_at_boot();
 	page_->publish_wall_clock(static_cast<uint64_t>(boot.tv_sec), static_cast<uint32_t>(boot.tv_nsec));

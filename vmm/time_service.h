@@ -10,6 +10,7 @@
 
 #include "pvclock/host_clock.h"
 #include "pvclock/shared_info.h"
+#include "vmm/base/pi_mutex.h"
 
 namespace kairos::vmm {
 
@@ -37,9 +38,15 @@ public:
 	uint64_t last_system_time() const { return last_system_time_.load(); }
 
 private:
-	void publish_locked(bool with_stolen_time);
+	// run_delays: per vCPU, read before the lock is taken (empty: time only).
+	void publish_locked(const std::vector<uint64_t> &run_delays);
+	std::vector<uint64_t> read_run_delays() const;
 
-	std::mutex mutex_;
+	// The timer thread (possibly real-time) publishes under this lock too:
+	// nothing slow is done while holding it (the /proc reads for stolen
+	// time happen before), and it inherits priority, so a normal thread
+	// preempted while holding it cannot stall the timer thread.
+	mutable PiMutex mutex_;
 	pvclock::HostClock clock_;
 	std::vector<int64_t> tsc_offsets_;
 	std::vector<const Vcpu *> vcpus_;

@@ -146,6 +146,12 @@ void Vcpu::join()
 
 void Vcpu::run_loop()
 {
+	// Named, so tools (top -H, chrt -p, the benchmark) can find vCPU threads.
+	pthread_setname_np(pthread_self(), fmt::format("kairos-vcpu{}", id_).c_str());
+	clockid_t clock{};
+	if (pthread_getcpuclockid(pthread_self(), &clock) == 0)
+		cpu_clock_.store(clock);
+	// Last: whoever sees the thread id sees the clock too.
 	thread_id_ = static_cast<uint64_t>(syscall(SYS_gettid));
 	sigset_t kick;
 	sigemptyset(&kick);

@@ -48,6 +48,8 @@ public:
 
 	// The vCPU thread's Linux thread id (for /proc schedstat), 0 until it runs.
 	uint64_t thread_id() const { return thread_id_.load(); }
+	// Its CPU-time clock (pthread_getcpuclockid); valid once thread_id() != 0.
+	clockid_t cpu_clock() const { return cpu_clock_.load(); }
 	uint64_t exits() const { return exits_.load(std::memory_order_relaxed); }
 
 private:
@@ -63,6 +65,7 @@ private:
 	const devices::Bus &mmio_;
 	Shutdown &shutdown_;
 	std::thread thread_;
+	std::atomic<clockid_t> cpu_clock_{0};
 	std::atomic<uint64_t> thread_id_{0};
 	std::atomic<uint64_t> exits_{0};
 };

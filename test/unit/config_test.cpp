@@ -164,3 +164,58 @@ TEST_CASE("load_config prefixes errors with the file name", "[config]")
 	REQUIRE_FALSE(missing.ok());
 	CHECK(missing.error().message.find("absent.json") != std::string::npos);
 }
+
+TEST_CASE("outsourcing.window and advance_us: defaults, values, errors", "[config]")
+{
+	using kairos::outsourcing::WindowConfig;
+	ConfigDir dir;
+	auto defaults = parse_config(R"({"boot": {"kernel": "vmlinuz"}})", dir.path);
+	REQUIRE(defaults.ok());
+	CHECK(defaults->outsourcing.window.policy == WindowConfig::Policy::Deadline);
+	CHECK(defaults->outsourcing.window.runtime_ns == 1'000'000);
+	CHECK(defaults->outsourcing.window.period_ns == 10'000'000);
+	CHECK_FALSE(defaults->outsourcing.window.lead_ns.has_value());  // auto
+	CHECK(defaults->outsourcing.window.timeout_ns == 5'000'000);
+	CHECK_FALSE(defaults->outsourcing.advance_ns.has_value());  // auto
+
+	auto set = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"advance_us": 40,
+		"window": {"policy": "fifo", "runtime_us": 300, "period_us": 2000, "lead_us": 150,
+		           "timeout_us": 900, "fifo_priority": 7}}})",
+				dir.path);
+	REQUIRE(set.ok());
+	const WindowConfig &window = set->outsourcing.window;
+	CHECK(window.policy == WindowConfig::Policy::Fifo);
+	CHECK(window.runtime_ns == 300'000);
+	CHECK(window.period_ns == 2'000'000);
+	CHECK(window.lead_ns == 150'000u);
+	CHECK(window.timeout_ns == 900'000);
+	CHECK(window.fifo_priority == 7);
+	CHECK(set->outsourcing.advance_ns == 40'000u);
+	auto automatic = parse_config(
+		R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"advance_us": "auto", "window": {"lead_us": "auto"}}})",
+		dir.path);
+	REQUIRE(automatic.ok());
+	CHECK_FALSE(automatic->outsourcing.advance_ns.has_value());
+
+	const auto &d = dir.path;
+	auto with = [](const std::string &outsourcing) {
+		return R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": )" + outsourcing + "}";
+	};
+	CHECK(error_of(with(R"({"window": {"policy": "rt"}})"), d) ==
+	      R"(outsourcing.window.policy: must be "deadline", "fifo" or "off", got "rt")");
+	CHECK(error_of(with(R"({"window": {"runtime_us": 6000}})"), d) ==
+	      "outsourcing.window.runtime_us: must be at most half of period_us (10000), got 6000");
+	CHECK(error_of(with(R"({"window": {"period_us": 50}})"), d) ==
+	      "outsourcing.window.period_us: must be 100..4000000, got 50");
+	CHECK(error_of(with(R"({"window": {"lead_us": "soon"}})"), d) ==
+	      R"(outsourcing.window.lead_us: must be "auto" or an integer 0..100000, got "soon")");
+	CHECK(error_of(with(R"({"window": {"lead_us": 1.5}})"), d) ==
+	      R"(outsourcing.window.lead_us: must be "auto" or an integer 0..100000, got the number 1.5)");
+	CHECK(error_of(with(R"({"window": {"timeout_us": 0}})"), d) ==
+	      "outsourcing.window.timeout_us: must be 100..1000000, got 0");
+	CHECK(error_of(with(R"({"window": {"fifo_priority": 100}})"), d) ==
+	      "outsourcing.window.fifo_priority: must be 1..99, got 100");
+	CHECK(error_of(with(R"({"window": {"budget": 1}})"), d) == "outsourcing.window.budget: unknown key");
+	CHECK(error_of(with(R"({"advance_us": 501})"), d) == "outsourcing.advance_us: must be 0..500, got 501");
+	CHECK(error_of(with(R"({"window": []})"), d) == "outsourcing.window: must be an object, got array");
+}

@@ -560,3 +560,58 @@ TEST_CASE("ack lateness: the deadline to the ack of a ring the guest had taken t
 	CHECK(both.samples == 2);
 	CHECK(both.max_ns == 48'000);
 }
+
+TEST_CASE("advance fires timers due within it, early, and records no negative lateness",
+	  "[outsourcing][engine][window]")
+{
+	Fixture f;
+	f.post(KAIROS_TIMER_ADD, 1, 1'000'000, 0);
+	f.post(KAIROS_TIMER_ADD, 2, 1'300'000, 1);
+	f.post(KAIROS_TIMER_ADD, 3, 5'000'000);
+	f.engine.process(100, kDoorbell);
+	CHECK(f.engine.next_deadline() == 1'000'000u);
+	CHECK(f.engine.next_vcpu() == 0);
+
+	// At 0.9 ms with a 0.5 ms advance: timers 1 and 2 (due by 1.4 ms) fire.
+	PassOutcome outcome = f.engine.process(900'000, kTimer, {}, 500'000);
+	CHECK(outcome.expiries_delivered == 2);
+	CHECK(outcome.fired_vcpus.test(0));
+	CHECK(outcome.fired_vcpus.test(1));
+	CHECK(f.engine.delivered_since_attach() == 2);
+	auto completions = f.take();
+	REQUIRE(completions.size() == 2);
+	CHECK(completions[0].time_ns == 900'000u);
+	CHECK(f.engine.next_deadline() == 5'000'000u);
+	CHECK(f.engine.stats().lateness.max_ns == 0);
+
+	// An advance beyond KAIROS_MAX_ADVANCE_NS is clamped to it.
+	outcome = f.engine.process(4'000'000, kTimer, {}, 10'000'000);
+	CHECK(outcome.expiries_delivered == 0);
+	outcome = f.engine.process(4'500'000, kTimer, {}, 10'000'000);
+	CHECK(outcome.expiries_delivered == 1);
+}
+
+TEST_CASE("a request naming a vCPU the VM lacks is refused", "[outsourcing][engine][window]")
+{
+	alignas(4096) std::array<uint8_t, kRingAreaSize> bytes{};
+	GuestRing::initialise(bytes);
+	GuestRing guest{std::span<uint8_t>(bytes)};
+	TimerEngine engine(100, 2);
+	REQUIRE(engine.attach(bytes).ok());
+	REQUIRE(guest.post(make_request(KAIROS_TIMER_ADD, 5, 10, 2)));
+	REQUIRE(guest.post(make_request(KAIROS_TIMER_ADD, 6, 10, 1)));
+	engine.process(100, kDoorbell);
+	std::vector<kairos_timer_completion> out;
+	guest.take(out);
+	REQUIRE(out.size() == 2);
+	CHECK(out[0].kind == KAIROS_COMPLETION_ERROR);
+	CHECK(out[0].result == KAIROS_TIMER_EBADVCPU);
+	CHECK(out[1].kind == KAIROS_COMPLETION_EXPIRED);
+	CHECK(out[1].timer_id == 6u);
+	CHECK(engine.stats().errors_bad_vcpu == 1);
+	// What the guest reports is read raw.
+	std::atomic_ref<__u32>(guest.header().work_done).store(1);
+	guest.header().arrival_ns = -1234;
+	CHECK(engine.work_done() == 1);
+	CHECK(engine.arrival_ns() == -1234);
+}

@@ -14,6 +14,7 @@
 
 #include "outsourcing/guest_ring.h"
 #include "outsourcing/timer_service.h"
+#include "vmm/base/error.h"
 
 using namespace kairos::outsourcing;
 using namespace std::chrono_literals;
@@ -303,4 +304,111 @@ TEST_CASE("a hook that throws stops the timer thread with a reason, not a crash"
 	REQUIRE(wait_until([&] { return !service->failure().empty(); }));
 	CHECK_THAT(service->failure(), Catch::Contains("irqfd write failed"));
 	service->stop();
+}
+
+namespace {
+
+// Records what the timer service asked of the vCPU threads, and when.
+struct FakeScheduler : VcpuScheduler {
+	struct Event {
+		bool raise;
+		uint32_t vcpu;
+		uint64_t at_ns;
+	};
+	std::mutex mutex;
+	std::vector<Event> events;
+	bool refuse = false;
+
+	uint32_t vcpu_count() const override { return 2; }
+	kairos::Status raise(uint32_t vcpu) override
+	{
+		if (refuse)
+			return kairos::make_error("Operation not permitted");
+		std::lock_guard lock(mutex);
+		events.push_back({true, vcpu, now_ns()});
+		return {};
+	}
+	kairos::Status lower(uint32_t vcpu) override
+	{
+		std::lock_guard lock(mutex);
+		events.push_back({false, vcpu, now_ns()});
+		return {};
+	}
+	uint64_t cpu_time_ns(uint32_t) const override { return 0; }
+	WindowConfig::Policy policy() const override { return WindowConfig::Policy::Deadline; }
+	std::vector<Event> snapshot()
+	{
+		std::lock_guard lock(mutex);
+		return events;
+	}
+};
+
+TimerServiceConfig window_config()
+{
+	TimerServiceConfig config;
+	config.vcpu_count = 2;
+	config.window.lead_ns = 20'000'000;  // 20 ms: robust on a loaded CI machine
+	config.window.timeout_ns = 1'000'000'000;
+	config.window.runtime_ns = 400'000'000;  // a budget the fake CPU clock never touches
+	config.window.period_ns = 1'000'000'000;
+	return config;
+}
+
+} // namespace
+
+TEST_CASE("a priority window opens before the timer fires and closes when the guest reports done",
+	  "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	FakeScheduler *scheduler = owned.get();
+	f.start();
+	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	CHECK(f.service->window_policy() == "deadline");
+	REQUIRE(f.service->set_upcall_vcpu(0));
+	CHECK_FALSE(f.service->set_upcall_vcpu(2));  // not a vCPU of this VM
+	size_t probe_events = scheduler->snapshot().size();  // the start-up check raised and lowered vCPU 0
+	CHECK(probe_events == 2);
+
+	uint64_t deadline = now_ns() + 100'000'000;
+	f.post_all({make_request(KAIROS_TIMER_ADD, 7, deadline, 1)});
+	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
+	uint64_t fired_seen = now_ns();
+	auto before_done = scheduler->snapshot();
+	REQUIRE(before_done.size() == probe_events + 2);
+	for (size_t i = probe_events; i < before_done.size(); ++i) {
+		CHECK(before_done[i].raise);
+		CHECK(before_done[i].at_ns < deadline);  // held before it competes, not at expiry
+	}
+	CHECK((before_done[probe_events].vcpu + before_done[probe_events + 1].vcpu) == 1);  // vCPUs 0 and 1
+	CHECK(fired_seen >= deadline);
+	auto completions = f.take();
+	REQUIRE(completions.size() == 1);
+
+	// Not done yet: still raised. Then the guest reports.
+	std::this_thread::sleep_for(20ms);
+	CHECK(scheduler->snapshot().size() == probe_events + 2);
+	std::atomic_ref<__u32>(f.guest->header().work_done).store(1, std::memory_order_release);
+	f.service->report_done();
+	REQUIRE(wait_until([&] { return scheduler->snapshot().size() == probe_events + 4; }));
+	auto after = scheduler->snapshot();
+	CHECK_FALSE(after[probe_events + 2].raise);
+	CHECK_FALSE(after[probe_events + 3].raise);
+	WindowStats stats = f.service->window_stats();
+	CHECK(stats.opened == 1);
+	CHECK(stats.closed_by_guest == 1);
+}
+
+TEST_CASE("windows are off, said once, when the reservation is refused", "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	owned->refuse = true;
+	f.start();
+	std::string warning = f.service->set_vcpu_scheduler(std::move(owned));
+	CHECK_THAT(warning, Catch::Contains("not applied (Operation not permitted)"));
+	CHECK(f.service->window_policy() == "off");
+	// Timers still work.
+	f.post_all({make_request(KAIROS_TIMER_ADD, 3, now_ns() + 1'000'000, 0)});
+	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
 }
