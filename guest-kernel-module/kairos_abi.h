@@ -181,6 +181,16 @@ struct kairos_shared_info {
  * When the completion ring is full, expiries are kept by the host and
  * KAIROS_EVENT_TIMER_EXPIRED stays raised; they are delivered once the guest
  * consumes (nothing is lost, they arrive late).
+ *
+ * Ports that wake the host's timer thread are written only when the host
+ * asks (ABI 2): KAIROS_PORT_ACK while host_wants_ack is set (it holds
+ * completions), KAIROS_PORT_DONE while host_wants_done is set (a priority
+ * window is open). Each wake-up of a real-time timer thread preempts
+ * whatever runs on that CPU, the guest's own vCPU included, which then
+ * queues behind the host's load. The guest publishes its index (or
+ * work_done), issues a full barrier, then reads the flag; the host sets the
+ * flag, issues a full barrier, then reads the index once more, so a report
+ * is never both unwritten and unseen.
  */
 #define KAIROS_RING_PAGES 4
 #define KAIROS_RING_REQUESTS 256	/* one page of 16-byte requests */
@@ -244,7 +254,9 @@ struct kairos_ring_header {
 	__u32 pad0[15];
 	__u32 request_consumer;		/* written by the host */
 	__u32 host_polling;		/* host: nonzero while it drains (no doorbell needed) */
-	__u32 pad1[14];
+	__u32 host_wants_ack;		/* host: nonzero while it holds completions */
+	__u32 host_wants_done;		/* host: nonzero while a priority window is open */
+	__u32 pad1[12];
 	__u32 completion_producer;	/* written by the host */
 	__u32 pad2[15];
 	__u32 completion_consumer;	/* written by the guest */
@@ -291,6 +303,8 @@ KAIROS_ABI_ASSERT(sizeof(struct kairos_ring_header) == KAIROS_PAGE_SIZE, "ring h
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, request_producer) == 0, "req prod");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, request_consumer) == 64, "req cons");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, host_polling) == 68, "polling");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, host_wants_ack) == 72, "wants ack");
+KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, host_wants_done) == 76, "wants done");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_producer) == 128, "cmp prod");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, completion_consumer) == 192, "cmp cons");
 KAIROS_ABI_ASSERT(offsetof(struct kairos_ring_header, work_done) == 196, "work done");

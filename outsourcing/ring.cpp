@@ -126,6 +126,26 @@ size_t CompletionProducer::push(std::span<const kairos_timer_completion> complet
 	return written;
 }
 
+namespace {
+
+void set_flag(__u32 &flag, bool wanted)
+{
+	std::atomic_ref<__u32>(flag).store(wanted ? 1 : 0, std::memory_order_seq_cst);
+	std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+} // namespace
+
+void CompletionProducer::set_wants_ack(bool wanted)
+{
+	set_flag(header_->host_wants_ack, wanted);
+}
+
+void CompletionProducer::set_wants_done(bool wanted)
+{
+	set_flag(header_->host_wants_done, wanted);
+}
+
 uint32_t CompletionProducer::work_done() const
 {
 	return load_acquire(header_->work_done);

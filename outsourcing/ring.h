@@ -98,6 +98,12 @@ public:
 	uint32_t consumer() const { return consumer_; }
 	uint64_t bad_indices() const { return bad_indices_; }
 
+	// Asks the guest for KAIROS_PORT_ACK (host_wants_ack) or
+	// KAIROS_PORT_DONE (host_wants_done) reports. Setting is followed by a
+	// full barrier: the caller then reads the guest's index once more.
+	void set_wants_ack(bool wanted);
+	void set_wants_done(bool wanted);
+
 	// What the guest reports for priority windows and the advance
 	// (kairos_abi.h "Priority windows"): raw, untrusted values.
 	uint32_t work_done() const;   // acquire

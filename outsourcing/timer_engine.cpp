@@ -84,6 +84,7 @@ PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
 	if (outcome.expiries_delivered && before_expiries_visible)
 		before_expiries_visible();
 	completions_->publish();
+	ask_for_ack(outcome);
 	// With completions still held the event stays raised until they are in.
 	outcome.raise_event = outcome.completions_written > 0 || !held_.empty();
 	return outcome;
@@ -176,6 +177,27 @@ void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, Pa
 		++counters_.mods;
 	else
 		++counters_.adds;
+}
+
+void TimerEngine::ask_for_ack(PassOutcome &outcome)
+{
+	// The guest acks only when asked (kairos_abi.h): an ack wakes the
+	// timer thread, which then preempts whatever runs on its CPU.
+	completions_->set_wants_ack(!held_.empty());
+	if (held_.empty())
+		return;
+	// Set, then look again: a guest that consumed before it could see
+	// the flag did not ack, so its room is taken now.
+	completions_->space();
+	flush_held(outcome);
+	completions_->publish();
+	completions_->set_wants_ack(!held_.empty());
+}
+
+void TimerEngine::set_wants_done(bool wanted)
+{
+	if (completions_)
+		completions_->set_wants_done(wanted);
 }
 
 bool TimerEngine::drop_held_expiry(uint32_t id)

@@ -122,6 +122,8 @@ public:
 	uint32_t delivered_since_attach() const { return delivered_since_attach_; }
 	uint32_t work_done() const { return completions_ ? completions_->work_done() : 0; }
 	int32_t arrival_ns() const { return completions_ ? completions_->arrival_ns() : 0; }
+	// Asks the guest for KAIROS_PORT_DONE reports (while a window is open).
+	void set_wants_done(bool wanted);
 	size_t outstanding() const { return heap_.size() + held_expiries_.size(); }
 	size_t max_timers() const { return heap_.quota(); }
 	TimerStats stats() const;
@@ -150,6 +152,9 @@ private:
 	// Drops a held expiry of `id`; false if there is none.
 	bool drop_held_expiry(uint32_t id);
 	void flush_held(PassOutcome &outcome);
+	// Sets host_wants_ack while completions are held, and flushes what
+	// the guest made room for meanwhile.
+	void ask_for_ack(PassOutcome &outcome);
 	void deliver(const kairos_timer_completion &completion, PassOutcome &outcome, uint64_t deadline_ns = 0);
 	// Ack lateness of every expiry the guest had taken when it acked.
 	void record_acks(uint64_t now_ns);

@@ -250,7 +250,21 @@ std::optional<uint64_t> TimerService::plan_windows(uint64_t now_ns, const PassOu
 	planner_->set_upcall_vcpu(upcall_vcpu_.load());
 	auto cpu_time = [this](uint32_t vcpu) { return scheduler_->cpu_time_ns(vcpu); };
 	apply_windows(planner_->update(inputs, cpu_time));
-	return planner_ ? planner_->next_wakeup(inputs) : std::nullopt;
+	if (!planner_) {
+		engine_.set_wants_done(false);
+		return std::nullopt;
+	}
+	// Reports only while a window is open (kairos_abi.h); after asking,
+	// look once more at what the guest may have reported unasked.
+	engine_.set_wants_done(planner_->is_open());
+	if (planner_->is_open() && engine_.work_done() != work_done) {
+		inputs.work_done = last_work_done_ = engine_.work_done();
+		apply_windows(planner_->update(inputs, cpu_time));
+		if (!planner_)
+			return std::nullopt;
+		engine_.set_wants_done(planner_->is_open());
+	}
+	return planner_->next_wakeup(inputs);
 }
 
 WindowStats TimerService::window_stats() const

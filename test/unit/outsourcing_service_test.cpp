@@ -385,15 +385,17 @@ TEST_CASE("a priority window opens before the timer fires and closes when the gu
 	auto completions = f.take();
 	REQUIRE(completions.size() == 1);
 
-	// Not done yet: still raised. Then the guest reports.
+	// Not done yet: still raised, and reports are wanted. Then the guest reports.
 	std::this_thread::sleep_for(20ms);
 	CHECK(scheduler->snapshot().size() == probe_events + 2);
+	CHECK(std::atomic_ref<__u32>(f.guest->header().host_wants_done).load() == 1);
 	std::atomic_ref<__u32>(f.guest->header().work_done).store(1, std::memory_order_release);
 	f.service->report_done();
 	REQUIRE(wait_until([&] { return scheduler->snapshot().size() == probe_events + 4; }));
 	auto after = scheduler->snapshot();
 	CHECK_FALSE(after[probe_events + 2].raise);
 	CHECK_FALSE(after[probe_events + 3].raise);
+	CHECK(std::atomic_ref<__u32>(f.guest->header().host_wants_done).load() == 0);
 	WindowStats stats = f.service->window_stats();
 	CHECK(stats.opened == 1);
 	CHECK(stats.closed_by_guest == 1);
