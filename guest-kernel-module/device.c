@@ -39,8 +39,11 @@ static long kairos_sleep_until(u64 deadline_ns)
 
 	init_waitqueue_head(&sleeper.wait);
 	sleeper.woken = false;
+	/* The work is done when this task runs again, not when it is woken. */
 	kairos_timer_setup(&sleeper.timer, kairos_sleeper_wake,
-			   KAIROS_TIMER_REPORT_ERRORS);
+			   KAIROS_TIMER_REPORT_ERRORS |
+			   KAIROS_TIMER_OWNER_REPORTS_DONE);
+	/* Armed from this CPU: the host takes it to be the sleeper's. */
 	ret = kairos_timer_add(&sleeper.timer, deadline_ns);
 	if (ret)
 		return ret;
@@ -48,6 +51,13 @@ static long kairos_sleep_until(u64 deadline_ns)
 	ret = wait_event_interruptible(sleeper.wait, READ_ONCE(sleeper.woken));
 	/* The timer lives on this stack: no callback may run after this. */
 	kairos_timer_del_sync(&sleeper.timer);
+	/*
+	 * The expiry's consumer is this task, on its way back to user space.
+	 * Also after a signal, if the callback ran anyway; an expiry that
+	 * came after the cancel is stale, and kairos.ko counted it.
+	 */
+	if (READ_ONCE(sleeper.woken) && !sleeper.timer.error)
+		kairos_timer_work_done(1);
 	if (ret)
 		return -EINTR;
 	return sleeper.timer.error;

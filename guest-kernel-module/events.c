@@ -12,6 +12,10 @@
  * unmasking re-checks it, so no event is lost.
  *
  * Ports are masked until bound. Handlers run in hard-IRQ context.
+ *
+ * The upcall IRQ goes to one CPU, upcall_cpu, and the host is told which
+ * vCPU that is (KAIROS_CMD_SET_UPCALL_VCPU): it runs the timer completions
+ * tasklet, so priority windows (kairos_abi.h) cover it.
  */
 #define pr_fmt(fmt) "kairos: " fmt
 
@@ -19,11 +23,13 @@
 #include <linux/atomic.h>
 #include <linux/bitops.h>
 #include <linux/build_bug.h>
+#include <linux/cpumask.h>
 #include <linux/interrupt.h>
 #include <linux/irqflags.h>
 #include <linux/kernel.h>
 #include <linux/lockdep.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
@@ -32,6 +38,11 @@
 #include <asm/sync_bitops.h>
 
 #include "internal.h"
+
+static int upcall_cpu;
+module_param(upcall_cpu, int, 0444);
+MODULE_PARM_DESC(upcall_cpu,
+		 "CPU that takes the upcall IRQ and runs timer callbacks; -1 leaves the IRQ's affinity alone (default 0)");
 
 struct kairos_binding {
 	void (*handler)(unsigned int port, void *data);
@@ -290,6 +301,46 @@ static void kairos_unmap_upcall_gsi(void)
 		acpi_unregister_gsi(kairos.gsi);
 }
 
+/*
+ * Route the upcall IRQ to upcall_cpu, then tell the host that vCPU's APIC
+ * id. Best effort: without it the host assumes APIC id 0. (An IOAPIC line
+ * moves at its next interrupt; until then one upcall may still arrive on
+ * the CPU it had.)
+ */
+static void kairos_steer_upcall(void)
+{
+	u16 vcpu;
+	int ret, status;
+
+	kairos.upcall_vcpu = -1;
+	if (upcall_cpu < 0)
+		return;
+	if (upcall_cpu >= nr_cpu_ids || !cpu_online(upcall_cpu)) {
+		pr_warn("upcall_cpu=%d is not an online CPU; upcall IRQ left alone\n",
+			upcall_cpu);
+		return;
+	}
+	ret = irq_set_affinity(kairos.irq, cpumask_of(upcall_cpu));
+	if (ret) {
+		pr_warn("cannot route upcall IRQ %u to CPU %d: %d\n", kairos.irq,
+			upcall_cpu, ret);
+		return;
+	}
+	vcpu = kairos_cpu_to_vcpu(upcall_cpu);
+	status = kairos_command(KAIROS_CMD_SET_UPCALL_VCPU, vcpu, 0);
+	if (status == KAIROS_ENOSYS || status == KAIROS_EINVAL) {
+		pr_info("host does not take the upcall vCPU (status %d); it assumes APIC id 0\n",
+			status);
+		return;
+	}
+	if (status != KAIROS_OK) {
+		pr_warn("host refused upcall vCPU %u (CPU %d): status %d\n", vcpu,
+			upcall_cpu, status);
+		return;
+	}
+	kairos.upcall_vcpu = vcpu;
+}
+
 int kairos_events_init(void)
 {
 	unsigned int i;
@@ -319,6 +370,7 @@ int kairos_events_init(void)
 		kairos_unmap_upcall_gsi();
 		goto unbind;
 	}
+	kairos_steer_upcall();
 	/* An upcall sent before request_irq() reached no handler. */
 	kairos_event_poll();
 	return 0;

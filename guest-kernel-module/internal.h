@@ -17,6 +17,7 @@ struct kairos_state {
 	u16 io_base;				/* first of KAIROS_PORT_COUNT ports */
 	unsigned int gsi;			/* the upcall's ISA IRQ line (GSI) */
 	unsigned int irq;			/* its Linux IRQ number */
+	int upcall_vcpu;			/* APIC id the host was told, or -1 */
 	struct kairos_shared_info *shared;	/* registered, page aligned */
 	phys_addr_t shared_gpa;
 };
@@ -25,6 +26,7 @@ extern struct kairos_state kairos;
 
 /* main.c */
 int kairos_status_to_errno(int status);
+u16 kairos_cpu_to_vcpu(unsigned int cpu);
 
 /* clock.c */
 int kairos_clock_init(void);
@@ -48,6 +50,11 @@ struct kairos_timer_stats {
 	atomic_long_t ring_full_waits;	/* producer waited for space */
 	atomic_long_t bad_index_reports; /* host: our producer index was nonsense */
 	atomic_long_t bad_op_reports;	/* host: a request had an unknown op */
+	atomic_long_t bad_vcpu_reports;	/* host: a request named no vCPU of it */
+	atomic_long_t work_done;	/* expiries whose consumer ran (or stale) */
+	atomic_long_t done_reports;	/* KAIROS_PORT_DONE writes */
+	atomic_long_t early_arrivals;	/* expiries before their deadline (waited) */
+	atomic_long_t early_reposts;	/* more than KAIROS_MAX_ADVANCE_NS early */
 };
 
 extern struct kairos_timer_stats kairos_timer_stats;

@@ -67,7 +67,9 @@ int kairos_command(u32 cmd, u32 arg0, u32 arg1);
  * deadline kept by the monitor. Deadlines are absolute kairos system time
  * (kairos_system_time_ns(), the host's CLOCK_MONOTONIC). Callbacks run in
  * softirq context (a tasklet), exactly once per arming, at or after the
- * deadline; a callback may re-arm its own timer.
+ * deadline by that clock; a callback may re-arm its own timer. The host
+ * is told the vCPU of the CPU that arms a timer: arm from the CPU whose
+ * task consumes the expiry (kairos_abi.h, "Priority windows").
  *
  * Fields are private to kairos.ko: set them up with kairos_timer_setup().
  */
@@ -78,6 +80,7 @@ struct kairos_timer {
 	u32 generation;		/* armings so far */
 	unsigned int flags;	/* KAIROS_TIMER_* */
 	int error;		/* host refusal, reported once by add/mod */
+	u16 vcpu;		/* APIC id the current arming's request named */
 	bool pending;
 };
 
@@ -87,6 +90,15 @@ struct kairos_timer {
  * refusal is only reported by the next kairos_timer_add/mod of the timer.
  */
 #define KAIROS_TIMER_REPORT_ERRORS BIT(0)
+
+/*
+ * The callback only hands the expiry to its consumer (it wakes a task):
+ * kairos.ko does not report the work done when the callback returns; the
+ * owner calls kairos_timer_work_done() once the consumer has run (for
+ * /dev/kairos, when the woken task returns from the ioctl). Priority
+ * windows (kairos_abi.h) stay open until then, or until the host's timeout.
+ */
+#define KAIROS_TIMER_OWNER_REPORTS_DONE BIT(1)
 
 /* kairos_timer_setup - initialise @timer to call @fn. Any context. */
 void kairos_timer_setup(struct kairos_timer *timer,
@@ -121,5 +133,13 @@ int kairos_timer_del_sync(struct kairos_timer *timer);
 
 /* kairos_timer_pending - whether @timer is armed. Any context. */
 bool kairos_timer_pending(const struct kairos_timer *timer);
+
+/*
+ * kairos_timer_work_done - the consumers of @count expiries of timers with
+ * KAIROS_TIMER_OWNER_REPORTS_DONE have run: tell the host now. Only for
+ * expiries whose callback ran (not for refusals reported through
+ * KAIROS_TIMER_REPORT_ERRORS). Any context.
+ */
+void kairos_timer_work_done(unsigned int count);
 
 #endif /* _KAIROS_H */

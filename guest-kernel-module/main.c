@@ -25,6 +25,7 @@
 #include <linux/string.h>
 #include <asm/cpufeature.h>
 #include <asm/processor.h>
+#include <asm/smp.h>
 
 #include "internal.h"
 
@@ -78,6 +79,17 @@ int kairos_status_to_errno(int status)
 	default:
 		return -EIO;
 	}
+}
+
+/*
+ * The host knows a vCPU by its APIC id (kairos_abi.h: request.vcpu,
+ * KAIROS_CMD_SET_UPCALL_VCPU); KAIROS_VCPU_ANY if it does not fit.
+ */
+u16 kairos_cpu_to_vcpu(unsigned int cpu)
+{
+	u32 apic_id = cpu_physical_id(cpu);
+
+	return apic_id < KAIROS_VCPU_ANY ? apic_id : KAIROS_VCPU_ANY;
 }
 
 /*
@@ -287,9 +299,9 @@ static int __init kairos_init(void)
 	atomic_notifier_chain_register(&panic_notifier_list,
 				       &kairos_panic_notifier);
 
-	pr_info("ABI %u, ports 0x%x, upcall GSI %u (IRQ %u), shared info at %pa\n",
+	pr_info("ABI %u, ports 0x%x, upcall GSI %u (IRQ %u, vCPU %d), shared info at %pa\n",
 		kairos.abi_version, kairos.io_base, kairos.gsi, kairos.irq,
-		&kairos.shared_gpa);
+		kairos.upcall_vcpu, &kairos.shared_gpa);
 	return 0;
 
 sysfs_exit:

@@ -12,13 +12,18 @@
  *   events            "PORT COUNT NAME" for each bound or delivered port
  *   raise_debug       (write) ask the host to raise KAIROS_EVENT_DEBUG
  *   mask, unmask      (write) a port number to mask or unmask
+ *   upcall_vcpu       APIC id of the vCPU the upcall IRQ is routed to, as
+ *                     told to the host; -1 if not steered (events.c)
  *   timer_ring        1 if the host took the VMRPC ring (outsourced timers)
  *   timers_armed, timer_requests, timer_expiries, timer_stale,
  *   timer_errors, timer_quota_refusals, timer_del_races,
- *   timer_ring_full_waits, timer_bad_index_reports, timer_bad_op_reports
+ *   timer_ring_full_waits, timer_bad_index_reports, timer_bad_op_reports,
+ *   timer_bad_vcpu_reports, timer_work_done, timer_done_reports,
+ *   timer_early_arrivals, timer_early_reposts
  *                     outsourced-timer counters (vmrpc.c)
- *   vmrpc_inject      write "garbage N" or "bad-producer": feed the host
- *                     garbage through the ring (test_hooks=1 only; vmrpc.c)
+ *   vmrpc_inject      write "garbage N", "bad-producer", "no-done", "done",
+ *                     "storm SECONDS" or "arm-far MS" (test_hooks=1 only;
+ *                     vmrpc.c)
  */
 #define pr_fmt(fmt) "kairos: " fmt
 
@@ -147,6 +152,12 @@ static ssize_t vmrpc_inject_store(struct kobject *kobj,
 	return ret ? ret : count;
 }
 
+static ssize_t upcall_vcpu_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", kairos.upcall_vcpu);
+}
+
 static ssize_t timer_ring_show(struct kobject *kobj,
 			       struct kobj_attribute *attr, char *buf)
 {
@@ -172,7 +183,13 @@ KAIROS_TIMER_STAT(timer_del_races, del_races);
 KAIROS_TIMER_STAT(timer_ring_full_waits, ring_full_waits);
 KAIROS_TIMER_STAT(timer_bad_index_reports, bad_index_reports);
 KAIROS_TIMER_STAT(timer_bad_op_reports, bad_op_reports);
+KAIROS_TIMER_STAT(timer_bad_vcpu_reports, bad_vcpu_reports);
+KAIROS_TIMER_STAT(timer_work_done, work_done);
+KAIROS_TIMER_STAT(timer_done_reports, done_reports);
+KAIROS_TIMER_STAT(timer_early_arrivals, early_arrivals);
+KAIROS_TIMER_STAT(timer_early_reposts, early_reposts);
 
+static struct kobj_attribute upcall_vcpu_attr = __ATTR_RO(upcall_vcpu);
 static struct kobj_attribute timer_ring_attr = __ATTR_RO(timer_ring);
 static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
 static struct kobj_attribute shared_info_gpa_attr = __ATTR_RO(shared_info_gpa);
@@ -197,6 +214,7 @@ static struct attribute *kairos_attrs[] = {
 	&raise_debug_attr.attr,
 	&mask_attr.attr,
 	&unmask_attr.attr,
+	&upcall_vcpu_attr.attr,
 	&timer_ring_attr.attr,
 	&timers_armed_attr.attr,
 	&timer_requests_attr.attr,
@@ -208,6 +226,11 @@ static struct attribute *kairos_attrs[] = {
 	&timer_ring_full_waits_attr.attr,
 	&timer_bad_index_reports_attr.attr,
 	&timer_bad_op_reports_attr.attr,
+	&timer_bad_vcpu_reports_attr.attr,
+	&timer_work_done_attr.attr,
+	&timer_done_reports_attr.attr,
+	&timer_early_arrivals_attr.attr,
+	&timer_early_reposts_attr.attr,
 	&vmrpc_inject_attr.attr,
 	NULL,
 };

@@ -10,6 +10,15 @@
  * The event handler schedules a tasklet that consumes the completions and
  * runs the callbacks (softirq context), then acks.
  *
+ * Priority windows (kairos_abi.h, ABI 2). Every request names the vCPU of
+ * the CPU that armed the timer (its APIC id), where the consumer is taken
+ * to run. The host may fire up to KAIROS_MAX_ADVANCE_NS early: the tasklet
+ * reports each expiry's arrival and waits, by the shared clock, until the
+ * deadline. Once a callback returned (or an expiry was dropped as stale) it
+ * adds to kairos_ring_header.work_done and writes KAIROS_PORT_DONE, one
+ * report per batch; for timers with KAIROS_TIMER_OWNER_REPORTS_DONE the
+ * owner reports instead, through kairos_timer_work_done().
+ *
  * Ids. Every arming gets a fresh wire id from a cyclic 32-bit xarray
  * allocation, and the previous one is erased: the wire id is the timer's
  * generation. An expiry that was already in the completion ring when the
@@ -43,6 +52,7 @@
 #include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
@@ -70,12 +80,23 @@ static u32 kairos_next_id;		/* xa_alloc_cyclic's cursor */
 /* Wire id -> armed timer. Its lock is the one lock of this file. */
 static DEFINE_XARRAY_FLAGS(kairos_timer_ids, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 
+/*
+ * Work done: the count published in the ring header. Its own lock, so that
+ * reports from the tasklet and from owners (any CPU) reach the host in
+ * increasing order.
+ */
+static DEFINE_SPINLOCK(kairos_done_lock);
+static u32 kairos_work_done;		/* under kairos_done_lock */
+static bool kairos_done_paused;		/* under kairos_done_lock: "no-done" hook */
+
 /* The timer whose callback the tasklet runs, for kairos_timer_del_sync(). */
 static struct kairos_timer *kairos_running_timer;
 static DECLARE_WAIT_QUEUE_HEAD(kairos_running_wait);
 
 static void kairos_completion_tasklet(struct tasklet_struct *tasklet);
 static DECLARE_TASKLET(kairos_completions_tasklet, kairos_completion_tasklet);
+
+static void kairos_inject_setup(void);
 
 static inline void kairos_timers_lock(unsigned long *flags)
 {
@@ -105,12 +126,13 @@ static u32 kairos_request_space(void)
 }
 
 /* Lock held, space checked: write one entry, not yet published. */
-static void kairos_request_write(u32 op, u32 id, u64 deadline_ns)
+static void kairos_request_write(u16 op, u16 vcpu, u32 id, u64 deadline_ns)
 {
 	struct kairos_timer_request *request;
 
 	request = &kairos_requests[kairos_request_producer % KAIROS_RING_REQUESTS];
 	WRITE_ONCE(request->op, op);
+	WRITE_ONCE(request->vcpu, vcpu);
 	WRITE_ONCE(request->timer_id, id);
 	WRITE_ONCE(request->deadline_ns, deadline_ns);
 	kairos_request_producer++;
@@ -181,6 +203,7 @@ void kairos_timer_setup(struct kairos_timer *timer,
 	timer->id = 0;
 	timer->generation = 0;
 	timer->error = 0;
+	timer->vcpu = KAIROS_VCPU_ANY;
 	timer->pending = false;
 }
 EXPORT_SYMBOL_GPL(kairos_timer_setup);
@@ -207,7 +230,8 @@ static int kairos_timer_arm(struct kairos_timer *timer, u64 deadline_ns,
 	bool dropped;
 	bool was_pending;
 	bool can_sleep = kairos_may_sleep();
-	u32 id, op;
+	u32 id;
+	u16 op, vcpu;
 	int ret;
 
 	if (!READ_ONCE(kairos_ring_registered))
@@ -241,16 +265,19 @@ static int kairos_timer_arm(struct kairos_timer *timer, u64 deadline_ns,
 
 	was_pending = timer->pending;
 	if (was_pending) {
-		kairos_request_write(KAIROS_TIMER_DEL, timer->id, 0);
+		kairos_request_write(KAIROS_TIMER_DEL, KAIROS_VCPU_ANY, timer->id, 0);
 		kairos_timer_forget(timer);
 	}
 	op = modify && was_pending ? KAIROS_TIMER_MOD : KAIROS_TIMER_ADD;
-	kairos_request_write(op, id, deadline_ns);
+	/* The arming CPU's task consumes the expiry; IRQs are off here. */
+	vcpu = kairos_cpu_to_vcpu(smp_processor_id());
+	kairos_request_write(op, vcpu, id, deadline_ns);
 	kairos_request_publish();
 
 	timer->id = id;
 	timer->generation++;
 	timer->deadline_ns = deadline_ns;
+	timer->vcpu = vcpu;
 	timer->pending = true;
 	atomic_long_inc(&kairos_timer_stats.armed);
 	ret = was_pending;
@@ -296,7 +323,7 @@ int kairos_timer_del(struct kairos_timer *timer)
 		}
 	} while (dropped);
 
-	kairos_request_write(KAIROS_TIMER_DEL, timer->id, 0);
+	kairos_request_write(KAIROS_TIMER_DEL, KAIROS_VCPU_ANY, timer->id, 0);
 	kairos_request_publish();
 	kairos_timer_forget(timer);
 	ret = 1;
@@ -324,11 +351,135 @@ bool kairos_timer_pending(const struct kairos_timer *timer)
 }
 EXPORT_SYMBOL_GPL(kairos_timer_pending);
 
-/* Tasklet: one completion, already copied out of the ring. */
-static void kairos_completion_handle(const struct kairos_timer_completion *completion)
+/* Done lock held: publish the count, unless a test hook paused reports. */
+static void kairos_work_done_publish(void)
+{
+	if (kairos_done_paused || !READ_ONCE(kairos_ring_registered))
+		return;
+	/* Release: the consumers' work before the count that reports it. */
+	smp_store_release(&kairos_ring->work_done, kairos_work_done);
+	outl(0, kairos.io_base + KAIROS_PORT_DONE);
+	atomic_long_inc(&kairos_timer_stats.done_reports);
+}
+
+/* @count more expiries are done: tell the host. */
+static void kairos_work_done_add(unsigned int count)
+{
+	unsigned long flags;
+
+	if (!count)
+		return;
+	spin_lock_irqsave(&kairos_done_lock, flags);
+	kairos_work_done += count;
+	atomic_long_add(count, &kairos_timer_stats.work_done);
+	kairos_work_done_publish();
+	spin_unlock_irqrestore(&kairos_done_lock, flags);
+}
+
+void kairos_timer_work_done(unsigned int count)
+{
+	kairos_work_done_add(count);
+}
+EXPORT_SYMBOL_GPL(kairos_timer_work_done);
+
+/*
+ * Spin, lock dropped, until @deadline by the shared clock, but for no more
+ * than KAIROS_MAX_ADVANCE_NS after @now (bounded in steps too, should the
+ * clock stall). Returns the clock when done.
+ */
+static u64 kairos_wait_until(u64 deadline, u64 now)
+{
+	u64 until = min_t(u64, deadline, now + KAIROS_MAX_ADVANCE_NS);
+	unsigned int steps = 2 * (KAIROS_MAX_ADVANCE_NS / NSEC_PER_USEC) + 2;
+
+	while (now < until && steps--) {
+		ndelay(min_t(u64, until - now, NSEC_PER_USEC));
+		now = kairos_system_time_ns();
+	}
+	return now;
+}
+
+/*
+ * Lock held, *@timer armed as @id, fired by the host too early to wait for:
+ * send the arming again, to be fired at its deadline. Returns -EAGAIN; or
+ * 0 with *@timer NULL if it was deleted or re-armed meanwhile (the lock
+ * may be dropped for ring space); or, without ring space, forgets the timer
+ * with timer->error set and returns that error.
+ */
+static int kairos_expiry_repost(u32 id, struct kairos_timer **timer,
+				unsigned long *flags)
+{
+	bool dropped;
+	int ret;
+
+	do {
+		dropped = false;
+		ret = kairos_ring_closing ? -ENODEV :
+		      kairos_request_reserve(1, false, flags, &dropped);
+		*timer = xa_load(&kairos_timer_ids, id);
+		if (!*timer)
+			return 0;
+		if (ret) {
+			kairos_timer_forget(*timer);
+			(*timer)->error = -EIO;
+			return -EIO;
+		}
+	} while (dropped);
+
+	kairos_request_write(KAIROS_TIMER_ADD, (*timer)->vcpu, id,
+			     (*timer)->deadline_ns);
+	kairos_request_publish();
+	return -EAGAIN;
+}
+
+/*
+ * Lock held, *@timer armed as @id, just expired. The host may fire up to
+ * KAIROS_MAX_ADVANCE_NS early (kairos_abi.h, "Priority windows"): record
+ * the arrival, then wait, lock dropped, until the deadline by the shared
+ * clock. Returns 0, lock held, once the deadline passed, with *@timer NULL
+ * if it was deleted or re-armed meanwhile (the expiry is then stale). A
+ * callback never runs early: if the host fired earlier than it may, the
+ * arming is sent again (kairos_expiry_repost()).
+ */
+static int kairos_expiry_arrive(u32 id, struct kairos_timer **timer,
+				unsigned long *flags)
+{
+	u64 deadline = (*timer)->deadline_ns;
+	u64 arrival = kairos_system_time_ns();
+	u64 now;
+
+	WRITE_ONCE(kairos_ring->arrival_ns,
+		   (s32)clamp_t(s64, (s64)(arrival - deadline), S32_MIN, S32_MAX));
+	if (arrival >= deadline)
+		return 0;
+
+	atomic_long_inc(&kairos_timer_stats.early_arrivals);
+	kairos_timers_unlock(*flags);
+	now = kairos_wait_until(deadline, arrival);
+	kairos_timers_lock(flags);
+	/* The same id is the same arming (ids are generations). */
+	*timer = xa_load(&kairos_timer_ids, id);
+	if (!*timer || now >= deadline)
+		return 0;
+
+	pr_warn_once("host fired timer %u %llu ns before its deadline (at most %u ns allowed); re-arming it\n",
+		     id, deadline - arrival, KAIROS_MAX_ADVANCE_NS);
+	atomic_long_inc(&kairos_timer_stats.early_reposts);
+	return kairos_expiry_repost(id, timer, flags);
+}
+
+/*
+ * Tasklet: one completion, already copied out of the ring. Adds to *@done
+ * the expiries it is done with: stale ones, and those whose callback
+ * returned, unless the timer's owner reports them itself.
+ */
+static void kairos_completion_handle(const struct kairos_timer_completion *completion,
+				     unsigned int *done)
 {
 	struct kairos_timer *timer;
 	unsigned long flags;
+	bool done_after_callback = false;
+	int ret;
 
 	kairos_timers_lock(&flags);
 	timer = xa_load(&kairos_timer_ids, completion->timer_id);
@@ -345,6 +496,8 @@ static void kairos_completion_handle(const struct kairos_timer_completion *compl
 			atomic_long_inc(&kairos_timer_stats.bad_index_reports);
 		else if (completion->result == KAIROS_TIMER_EBADOP)
 			atomic_long_inc(&kairos_timer_stats.bad_op_reports);
+		else if (completion->result == KAIROS_TIMER_EBADVCPU)
+			atomic_long_inc(&kairos_timer_stats.bad_vcpu_reports);
 		if (!timer)
 			goto unlock;
 		kairos_timer_forget(timer);
@@ -353,12 +506,27 @@ static void kairos_completion_handle(const struct kairos_timer_completion *compl
 		if (!(timer->flags & KAIROS_TIMER_REPORT_ERRORS))
 			goto unlock;
 	} else if (completion->kind == KAIROS_COMPLETION_EXPIRED) {
+		/* Every expiry is done once: here, after its callback, or by its owner. */
+		ret = timer ? kairos_expiry_arrive(completion->timer_id, &timer,
+						   &flags) : 0;
 		if (!timer) {
 			atomic_long_inc(&kairos_timer_stats.stale);
+			(*done)++;
 			goto unlock;
 		}
-		kairos_timer_forget(timer);
-		atomic_long_inc(&kairos_timer_stats.expiries);
+		if (ret) {
+			/* Too early: re-armed, or forgotten with the error. */
+			(*done)++;
+			if (ret == -EAGAIN ||
+			    !(timer->flags & KAIROS_TIMER_REPORT_ERRORS))
+				goto unlock;
+		} else {
+			kairos_timer_forget(timer);
+			atomic_long_inc(&kairos_timer_stats.expiries);
+			/* Read now: the callback may free the timer. */
+			done_after_callback =
+				!(timer->flags & KAIROS_TIMER_OWNER_REPORTS_DONE);
+		}
 	} else {
 		atomic_long_inc(&kairos_timer_stats.errors);
 		goto unlock;
@@ -367,6 +535,8 @@ static void kairos_completion_handle(const struct kairos_timer_completion *compl
 	WRITE_ONCE(kairos_running_timer, timer);
 	kairos_timers_unlock(flags);
 	timer->fn(timer);
+	if (done_after_callback)
+		(*done)++;
 	kairos_timers_lock(&flags);
 	WRITE_ONCE(kairos_running_timer, NULL);
 	kairos_timers_unlock(flags);
@@ -405,14 +575,18 @@ static unsigned int kairos_completions_take(struct kairos_timer_completion *out,
 static void kairos_completion_tasklet(struct tasklet_struct *tasklet)
 {
 	struct kairos_timer_completion batch[KAIROS_COMPLETION_BATCH];
-	unsigned int done = 0, count, i;
+	unsigned int taken = 0, count, i;
+	unsigned int done;
 
 	do {
 		count = kairos_completions_take(batch, ARRAY_SIZE(batch));
+		done = 0;
 		for (i = 0; i < count; i++)
-			kairos_completion_handle(&batch[i]);
-		done += count;
-	} while (count && done < KAIROS_COMPLETION_BUDGET);
+			kairos_completion_handle(&batch[i], &done);
+		/* One report per batch: the port write is a VM exit. */
+		kairos_work_done_add(done);
+		taken += count;
+	} while (count && taken < KAIROS_COMPLETION_BUDGET);
 
 	/* The host flushes expiries it held while the ring was full. */
 	outl(0, kairos.io_base + KAIROS_PORT_ACK);
@@ -465,6 +639,7 @@ int kairos_vmrpc_init(void)
 		ret = 0;
 		goto free_pages;
 	}
+	kairos_inject_setup();
 	WRITE_ONCE(kairos_ring_registered, true);
 	return 0;
 
@@ -493,7 +668,10 @@ void kairos_vmrpc_exit(void)
 
 	kairos_event_unbind(KAIROS_EVENT_TIMER_EXPIRED);
 	tasklet_kill(&kairos_completions_tasklet);
+	/* Owners' done reports stop writing to the ring now. */
+	spin_lock_irqsave(&kairos_done_lock, flags);
 	WRITE_ONCE(kairos_ring_registered, false);
+	spin_unlock_irqrestore(&kairos_done_lock, flags);
 
 	status = kairos_command(KAIROS_CMD_UNREGISTER_RING, 0, 0);
 	if (status != KAIROS_OK) {
@@ -516,7 +694,9 @@ bool kairos_vmrpc_registered(void)
  * test_hooks=1 only. They feed the host, through the real ring, what a
  * broken or hostile guest could, so that tests can check that the monitor
  * shrugs it off (error completions and counters, no crash, no hang) and that
- * the ring keeps working afterwards.
+ * the ring keeps working afterwards; and they make the guest behave in ways
+ * the priority windows must survive: never reporting work done, a storm of
+ * short timers, timers left armed when kairos.ko unloads.
  */
 static bool test_hooks;
 module_param(test_hooks, bool, 0444);
@@ -526,6 +706,74 @@ MODULE_PARM_DESC(test_hooks, "Allow /sys/kernel/kairos/vmrpc_inject (tests only;
 /* Ids no real arming gets within a test: the cursor starts at 1. */
 #define KAIROS_INJECT_ID_BASE 0x80000000u
 #define KAIROS_INJECT_WAIT_MS 10000
+#define KAIROS_STORM_PERIOD_NS (10 * NSEC_PER_USEC)
+#define KAIROS_STORM_MAX_S 3600
+#define KAIROS_ARM_FAR_MAX_MS (3600 * MSEC_PER_SEC)
+
+/* "storm": re-armed by its own callback until kairos_storm_until. */
+static struct kairos_timer kairos_storm_timer;
+static u64 kairos_storm_until;
+/* "arm-far": armed and left to whoever comes next (rmmod, typically). */
+static struct kairos_timer kairos_far_timer;
+
+static void kairos_storm_fn(struct kairos_timer *timer)
+{
+	u64 now = kairos_system_time_ns();
+
+	/* A refusal (quota) ends the storm, as do unloading and time. */
+	if (timer->error || now >= READ_ONCE(kairos_storm_until))
+		return;
+	kairos_timer_add(timer, now + KAIROS_STORM_PERIOD_NS);
+}
+
+static void kairos_far_fn(struct kairos_timer *timer)
+{
+}
+
+/*
+ * Before the ring is registered. Unloading needs nothing of the hooks:
+ * kairos_vmrpc_exit() forgets every armed timer, and callbacks cannot
+ * re-arm once the ring is closing.
+ */
+static void kairos_inject_setup(void)
+{
+	kairos_timer_setup(&kairos_storm_timer, kairos_storm_fn,
+			   KAIROS_TIMER_REPORT_ERRORS);
+	kairos_timer_setup(&kairos_far_timer, kairos_far_fn, 0);
+}
+
+/* A timer every 10 us for @seconds (each expiry re-arms it); returns at once. */
+static int kairos_inject_storm(unsigned int seconds)
+{
+	u64 now = kairos_system_time_ns();
+
+	WRITE_ONCE(kairos_storm_until, now + (u64)seconds * NSEC_PER_SEC);
+	/* Running already: it goes on until the new end. */
+	if (kairos_timer_pending(&kairos_storm_timer))
+		return 0;
+	return kairos_timer_add(&kairos_storm_timer,
+				now + KAIROS_STORM_PERIOD_NS);
+}
+
+/* Arm (or re-arm) the far timer @ms from now. */
+static int kairos_inject_arm_far(unsigned int ms)
+{
+	u64 deadline = kairos_system_time_ns() + (u64)ms * NSEC_PER_MSEC;
+
+	return kairos_timer_add(&kairos_far_timer, deadline);
+}
+
+/* Stop (or resume) reporting work done; callbacks still run. */
+static void kairos_inject_done_reports(bool paused)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&kairos_done_lock, flags);
+	kairos_done_paused = paused;
+	/* Resuming tells the host everything done meanwhile. */
+	kairos_work_done_publish();
+	spin_unlock_irqrestore(&kairos_done_lock, flags);
+}
 
 /* @count requests of random op, id (>= the base) and deadline. */
 static int kairos_inject_garbage(unsigned int count)
@@ -544,7 +792,11 @@ static int kairos_inject_garbage(unsigned int count)
 			      kairos_request_reserve(1, true, &flags, &dropped);
 		} while (!ret && dropped);
 		if (!ret) {
-			kairos_request_write(get_random_u32() % 8,
+			/* Half name any vCPU, so that bad ops are seen as such. */
+			u16 vcpu = get_random_u32() % 2 ? KAIROS_VCPU_ANY :
+				   get_random_u32();
+
+			kairos_request_write(get_random_u32() % 8, vcpu,
 					     KAIROS_INJECT_ID_BASE | get_random_u32(),
 					     deadline);
 			kairos_request_publish();
@@ -587,7 +839,10 @@ static int kairos_inject_bad_producer(void)
 	       -ETIMEDOUT : 0;
 }
 
-/* "garbage N" or "bad-producer"; 0 or a negative errno. */
+/*
+ * "garbage N", "bad-producer", "no-done", "done", "storm SECONDS" or
+ * "arm-far MS"; 0 or a negative errno.
+ */
 int kairos_vmrpc_inject(const char *what)
 {
 	unsigned int count;
@@ -600,7 +855,19 @@ int kairos_vmrpc_inject(const char *what)
 	if (sscanf(what, "garbage %u", &count) == 1)
 		return count <= KAIROS_INJECT_MAX ? kairos_inject_garbage(count) :
 		       -EINVAL;
-	if (sscanf(what, "%15s", word) == 1 && !strcmp(word, "bad-producer"))
+	if (sscanf(what, "storm %u", &count) == 1)
+		return count && count <= KAIROS_STORM_MAX_S ?
+		       kairos_inject_storm(count) : -EINVAL;
+	if (sscanf(what, "arm-far %u", &count) == 1)
+		return count <= KAIROS_ARM_FAR_MAX_MS ?
+		       kairos_inject_arm_far(count) : -EINVAL;
+	if (sscanf(what, "%15s", word) != 1)
+		return -EINVAL;
+	if (!strcmp(word, "bad-producer"))
 		return kairos_inject_bad_producer();
+	if (!strcmp(word, "no-done") || !strcmp(word, "done")) {
+		kairos_inject_done_reports(!strcmp(word, "no-done"));
+		return 0;
+	}
 	return -EINVAL;
 }
