@@ -34,7 +34,7 @@ expect_value run "/usr/bin/kairos-selftest exit=0"
 expect_kairos loaded yes
 expect_kairos clocksource kairos
 expect_kairos sysfs-missing none
-expect_kairos abi-version 1
+expect_kairos abi-version 2
 expect_kairos load-warnings 0
 expect_kairos clock-increasing yes
 expect_kairos stolen-lines 2
@@ -66,7 +66,7 @@ expect_kairos rmmod ok
 # The build for ABI version 999 refuses to load, then kairos.ko loads again.
 expect_kairos mismatch-insmod refused
 expect_kairos mismatch-message found
-expect_output "kairos: host ABI version 1, module built for 999"
+expect_output "kairos: host ABI version 2, module built for 999"
 expect_kairos reload ok
 expect_kairos clocksource-after-reload kairos
 expect_kairos reload-debug-delta 1

@@ -44,7 +44,7 @@ expect_timers kernel-warnings 0
 # /dev/kairos: the shared-info page mapped read-only, and SLEEP_UNTIL.
 expect_value dev-open ok
 expect_value dev-mmap-ro ok
-expect_value dev-abi-version 1
+expect_value dev-abi-version 2
 expect_value dev-clock-agrees yes
 expect_value dev-mmap-rw refused
 expect_value dev-mprotect-rw refused
