@@ -200,6 +200,7 @@ void TimerService::apply_windows(const WindowActions &actions)
 				return;
 			}
 			raised_.set(vcpu);
+			++raises_[vcpu];
 		}
 	}
 	std::string note = scheduler_->take_note();
@@ -271,6 +272,13 @@ WindowStats TimerService::window_stats() const
 {
 	std::lock_guard lock(mutex_);
 	return planner_ ? planner_->stats() : WindowStats{};
+}
+
+std::vector<uint64_t> TimerService::window_raises() const
+{
+	std::lock_guard lock(mutex_);
+	uint32_t count = std::min<uint32_t>(config_.vcpu_count, KAIROS_MAX_VCPUS);
+	return {raises_.begin(), raises_.begin() + count};
 }
 
 std::string TimerService::window_policy() const

@@ -97,6 +97,8 @@ public:
 
 	TimerStats stats() const;
 	WindowStats window_stats() const;
+	// How often each vCPU thread was put into the reservation.
+	std::vector<uint64_t> window_raises() const;
 	// The policy windows use now ("off" when refused or not configured).
 	std::string window_policy() const;
 	uint64_t advance_ns() const;
@@ -141,6 +143,7 @@ private:
 	std::unique_ptr<VcpuScheduler> scheduler_;
 	std::optional<WindowPlanner> planner_;  // set with the scheduler, unless windows are off
 	VcpuSet raised_;                        // vCPU threads in the reservation now
+	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
 	uint64_t raise_failures_ = 0;
 	AdvanceEstimator advance_;
 	uint32_t last_work_done_ = 0;

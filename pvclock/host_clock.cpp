@@ -3,8 +3,10 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 namespace kairos::pvclock {
 namespace {
@@ -61,6 +63,17 @@ uint64_t thread_run_delay_ns(uint64_t thread_id)
 	if (!(schedstat >> running >> waiting))
 		return 0;
 	return waiting;
+}
+
+uint64_t thread_involuntary_switches(uint64_t thread_id)
+{
+	std::ifstream status("/proc/self/task/" + std::to_string(thread_id) + "/status");
+	std::string line;
+	constexpr std::string_view kKey = "nonvoluntary_ctxt_switches:";
+	while (std::getline(status, line))
+		if (line.rfind(kKey, 0) == 0)
+			return std::strtoull(line.c_str() + kKey.size(), nullptr, 10);
+	return 0;
 }
 
 } // namespace kairos::pvclock

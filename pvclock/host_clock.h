@@ -53,5 +53,8 @@ uint64_t clock_now_ns(clockid_t clock);
 // /proc/self/task/TID/schedstat (time runnable but not running). Returns 0
 // when the kernel has no schedstats.
 uint64_t thread_run_delay_ns(uint64_t thread_id);
+// How often that thread was preempted (proc(5): nonvoluntary_ctxt_switches
+// in /proc/self/task/TID/status); 0 when it cannot be read.
+uint64_t thread_involuntary_switches(uint64_t thread_id);
 
 } // namespace kairos::pvclock

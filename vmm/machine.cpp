@@ -25,7 +25,6 @@
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
-#include "pvclock/host_clock.h"
 
 namespace kairos::vmm {
 namespace {
@@ -52,19 +51,6 @@ nlohmann::json window_json(const outsourcing::TimerService &service, const outso
 		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
 		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
 		{"budget_exhausted", w.budget_exhausted}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
-}
-
-// How often the thread was preempted (proc(5) nonvoluntary_ctxt_switches):
-// each time, a vCPU goes back to the run queue behind the host's load.
-uint64_t involuntary_switches(uint64_t thread_id)
-{
-	std::ifstream status("/proc/self/task/" + std::to_string(thread_id) + "/status");
-	std::string line;
-	constexpr std::string_view kKey = "nonvoluntary_ctxt_switches:";
-	while (std::getline(status, line))
-		if (line.rfind(kKey, 0) == 0)
-			return std::strtoull(line.c_str() + kKey.size(), nullptr, 10);
-	return 0;
 }
 
 // User plus system CPU time of the whole process (every thread), in ns.
@@ -559,15 +545,6 @@ void Machine::stop_vcpus()
 {
 	for (auto &vcpu : vcpus_)
 		vcpu->kick();
-	// Their CPU time and run delay, read while the threads still exist.
-	if (vcpu_cpu_ns_.empty()) {
-		for (auto &vcpu : vcpus_) {
-			bool ran = vcpu->thread_id() != 0;
-			vcpu_cpu_ns_.push_back(ran ? outsourcing::thread_cpu_time_ns(vcpu->cpu_clock()) : 0);
-			vcpu_run_delay_ns_.push_back(ran ? pvclock::thread_run_delay_ns(vcpu->thread_id()) : 0);
-			vcpu_preemptions_.push_back(ran ? involuntary_switches(vcpu->thread_id()) : 0);
-		}
-	}
 	for (auto &vcpu : vcpus_)
 		vcpu->join();
 }
@@ -585,11 +562,12 @@ std::string Machine::stats_json(const RunResult &result) const
 	stats["unclaimed_mmio_accesses"] = mmio_bus_.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();
 	nlohmann::json vcpus = nlohmann::json::array();
+	std::vector<uint64_t> windows = timer_service_ ? timer_service_->window_raises() : std::vector<uint64_t>{};
 	for (const auto &vcpu : vcpus_)
 		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
-				 {"cpu_ns", vcpu_cpu_ns_.size() > vcpu->id() ? vcpu_cpu_ns_[vcpu->id()] : 0},
-				 {"run_delay_ns", vcpu_run_delay_ns_.size() > vcpu->id() ? vcpu_run_delay_ns_[vcpu->id()] : 0},
-				 {"preemptions", vcpu_preemptions_.size() > vcpu->id() ? vcpu_preemptions_[vcpu->id()] : 0}});
+				 {"cpu_ns", vcpu->final_cpu_ns()}, {"run_delay_ns", vcpu->final_run_delay_ns()},
+				 {"preemptions", vcpu->final_preemptions()},
+				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
 	if (kairos_device_) {
 		nlohmann::json ports = nlohmann::json::object();

@@ -87,10 +87,6 @@ private:
 	std::atomic<int64_t> panic_notice_ns_{0};
 	UniqueFd signal_fd_;
 	BootEntry boot_entry_{};
-	// Per vCPU thread, read as it stops (for --stats).
-	std::vector<uint64_t> vcpu_cpu_ns_;
-	std::vector<uint64_t> vcpu_run_delay_ns_;
-	std::vector<uint64_t> vcpu_preemptions_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
 	// Last: vCPU threads stop and join before anything they use goes away.

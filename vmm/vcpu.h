@@ -51,9 +51,15 @@ public:
 	// Its CPU-time clock (pthread_getcpuclockid); valid once thread_id() != 0.
 	clockid_t cpu_clock() const { return cpu_clock_.load(); }
 	uint64_t exits() const { return exits_.load(std::memory_order_relaxed); }
+	// Read by the thread as it ends (0 before): its CPU time, its run
+	// delay (time runnable but not running) and how often it was preempted.
+	uint64_t final_cpu_ns() const { return final_cpu_ns_.load(); }
+	uint64_t final_run_delay_ns() const { return final_run_delay_ns_.load(); }
+	uint64_t final_preemptions() const { return final_preemptions_.load(); }
 
 private:
 	void run_loop();
+	void run_guest();
 	// Returns false when the vCPU must stop.
 	bool handle_exit();
 	void handle_port_io(kvm_run *run);
@@ -68,6 +74,9 @@ private:
 	std::atomic<clockid_t> cpu_clock_{0};
 	std::atomic<uint64_t> thread_id_{0};
 	std::atomic<uint64_t> exits_{0};
+	std::atomic<uint64_t> final_cpu_ns_{0};
+	std::atomic<uint64_t> final_run_delay_ns_{0};
+	std::atomic<uint64_t> final_preemptions_{0};
 };
 
 } // namespace kairos::vmm
