@@ -85,8 +85,13 @@ WindowPlanner::WindowPlanner(WindowConfig config, uint32_t vcpu_count, uint64_t 
 	: config_(config), vcpu_count_(std::min<uint32_t>(vcpu_count, KAIROS_MAX_VCPUS)),
 	  wake_lateness_(kMinLeadNs), cpu_at_(vcpu_count_, 0)
 {
+	// Kairos's bucket is 3/4 of the kernel's reservation, and charged
+	// often enough (next_wakeup) that Kairos ends a greedy window before
+	// the kernel's CBS would throttle the vCPU: a throttled vCPU does not
+	// run at all until its next period, which is worse than no window.
+	uint64_t bucket_ns = config_.runtime_ns * kBucketShareNumerator / kBucketShareDenominator;
 	for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu)
-		budgets_.emplace_back(config_.runtime_ns, config_.period_ns, now_ns);
+		budgets_.emplace_back(bucket_ns, config_.period_ns, now_ns);
 }
 
 uint64_t WindowPlanner::lead_ns() const
@@ -274,10 +279,19 @@ std::optional<uint64_t> WindowPlanner::next_wakeup(const WindowInputs &inputs) c
 	if (inputs.next_fire_ns)
 		open_at = *inputs.next_fire_ns > lead ? *inputs.next_fire_ns - lead : 0;
 	if (is_open()) {
-		uint64_t timeout_at = cover_until_ns_ + config_.timeout_ns;
+		uint64_t wakeup = cover_until_ns_ + config_.timeout_ns;
 		if (open_at && *open_at > inputs.now_ns)
-			return std::min(*open_at, timeout_at);
-		return timeout_at;
+			wakeup = std::min(wakeup, *open_at);
+		// When the fastest-spending vCPU could have emptied its bucket.
+		for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu) {
+			if (!covered_.test(vcpu))
+				continue;
+			int64_t tokens = budgets_[vcpu].tokens_ns();
+			uint64_t runway = std::max<uint64_t>(tokens > 0 ? static_cast<uint64_t>(tokens) : 0,
+							     kMinChargeIntervalNs);
+			wakeup = std::min(wakeup, inputs.now_ns + runway);
+		}
+		return wakeup;
 	}
 	bool owing = static_cast<int32_t>(inputs.delivered - (inputs.work_done + done_offset_)) > 0;
 	if (owing)

@@ -13,9 +13,10 @@
 // it when the guest reports the consumer ran, or after a timeout.
 //
 // Bounds a guest cannot move: a per-vCPU token bucket of CPU time inside
-// windows (refilled at runtime/period, at most one runtime banked), a
+// windows (refilled at 3/4 of runtime/period, at most that much of one
+// runtime banked, charged at least as often as it could run dry), a
 // timeout after the last covered deadline, and the kernel's own CBS budget
-// of the SCHED_DEADLINE reservation behind it.
+// of the SCHED_DEADLINE reservation behind it (runtime per period).
 #pragma once
 
 #include <bitset>
@@ -156,6 +157,11 @@ public:
 	WindowStats stats() const;
 
 	static constexpr uint64_t kMinLeadNs = 50'000;
+	// Kairos's own bucket, as a share of the kernel's runtime per period.
+	static constexpr uint64_t kBucketShareNumerator = 3;
+	static constexpr uint64_t kBucketShareDenominator = 4;
+	// An open window's budget is charged at least this often.
+	static constexpr uint64_t kMinChargeIntervalNs = 100'000;
 	static constexpr uint64_t kLeadMarginNs = 50'000;
 
 private:

@@ -109,7 +109,11 @@ TEST_CASE("window: a guest that never reports done loses it after the timeout", 
 	rig.at(fire);
 	rig.fire();
 	CHECK_FALSE(rig.pass().any());
-	REQUIRE(rig.planner.next_wakeup(rig.inputs) == fire + 2 * kMs);
+	// The charge comes first (0.75 ms of budget), the timeout at 2 ms.
+	REQUIRE(rig.planner.next_wakeup(rig.inputs) == fire + 750 * kUs);
+	rig.at(fire + 750 * kUs);
+	CHECK_FALSE(rig.pass().any());
+	REQUIRE(rig.planner.next_wakeup(rig.inputs) <= fire + 2 * kMs);
 
 	rig.at(fire + 2 * kMs - 1);
 	CHECK_FALSE(rig.pass().any());
@@ -181,11 +185,32 @@ TEST_CASE("window: the CPU budget cuts a window and refuses the next until it re
 	rig.next(next);
 	rig.at(next - 200 * kUs);
 	CHECK_FALSE(rig.pass().open.any());
-	// -0.5 ms of tokens come back after 5 ms of wall time.
-	rig.at(fire + 1500 * kUs + 5 * kMs + 10 * kUs);
+	// Kairos's bucket is 3/4 of the runtime: 0.75 ms, refilled at 0.075
+	// ns per ns. At the cut it held 0.75 - 1.5 = -0.75 ms, which takes
+	// 10 ms to come back.
+	rig.at(fire + 1500 * kUs + 9900 * kUs);
+	rig.next(rig.inputs.now_ns + 100 * kUs);
+	CHECK_FALSE(rig.pass().open.any());
+	rig.at(fire + 1500 * kUs + 10100 * kUs);
 	rig.next(rig.inputs.now_ns + 100 * kUs);
 	CHECK(rig.pass().open == set_of({0}));
 	CHECK(rig.planner.stats().budget_exhausted == 1);  // one episode
+}
+
+TEST_CASE("window: an open window is charged before its bucket could run dry", "[window]")
+{
+	Rig rig;
+	uint64_t fire = kStart + 10 * kMs;
+	rig.next(fire);
+	rig.at(fire - 200 * kUs);
+	REQUIRE(rig.pass().open.any());
+	// 0.75 ms in the bucket: look again within 0.75 ms, not at the timeout.
+	CHECK(rig.planner.next_wakeup(rig.inputs) == fire - 200 * kUs + 750 * kUs);
+	rig.cpu[0] += 700 * kUs;
+	rig.at(fire - 200 * kUs + 700 * kUs);
+	rig.pass();
+	// Nearly dry: at least the minimum interval.
+	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + WindowPlanner::kMinChargeIntervalNs);
 }
 
 TEST_CASE("window: a guest that claims more work done than delivered gets nothing for it", "[window]")
