@@ -8,16 +8,18 @@
  * KAIROS_TIMER_DEL; the host keeps every timer in one heap and, when one
  * expires, publishes a completion and raises KAIROS_EVENT_TIMER_EXPIRED.
  * The event handler schedules a tasklet that consumes the completions and
- * runs the callbacks (softirq context), then acks.
+ * runs the callbacks (softirq context), then acks if the host asks.
  *
  * Priority windows (kairos_abi.h, ABI 2). Every request names the vCPU of
  * the CPU that armed the timer (its APIC id), where the consumer is taken
  * to run. The host may fire up to KAIROS_MAX_ADVANCE_NS early: the tasklet
  * reports each expiry's arrival and waits, by the shared clock, until the
  * deadline. Once a callback returned (or an expiry was dropped as stale) it
- * adds to kairos_ring_header.work_done and writes KAIROS_PORT_DONE, one
- * report per batch; for timers with KAIROS_TIMER_OWNER_REPORTS_DONE the
- * owner reports instead, through kairos_timer_work_done().
+ * adds to kairos_ring_header.work_done and, while the host asks for it
+ * (host_wants_done: a window is open), writes KAIROS_PORT_DONE, one report
+ * per batch; for timers with KAIROS_TIMER_OWNER_REPORTS_DONE the owner
+ * reports instead, through kairos_timer_work_done(). KAIROS_PORT_ACK, too,
+ * is written only while the host asks (host_wants_ack).
  *
  * Ids. Every arming gets a fresh wire id from a cyclic 32-bit xarray
  * allocation, and the previous one is erased: the wire id is the timer's
@@ -358,6 +360,10 @@ static void kairos_work_done_publish(void)
 		return;
 	/* Release: the consumers' work before the count that reports it. */
 	smp_store_release(&kairos_ring->work_done, kairos_work_done);
+	/* The count before the host's flag: it reads the count after setting it. */
+	smp_mb();
+	if (!READ_ONCE(kairos_ring->host_wants_done))
+		return;
 	outl(0, kairos.io_base + KAIROS_PORT_DONE);
 	atomic_long_inc(&kairos_timer_stats.done_reports);
 }
@@ -588,8 +594,14 @@ static void kairos_completion_tasklet(struct tasklet_struct *tasklet)
 		taken += count;
 	} while (count && taken < KAIROS_COMPLETION_BUDGET);
 
-	/* The host flushes expiries it held while the ring was full. */
-	outl(0, kairos.io_base + KAIROS_PORT_ACK);
+	/*
+	 * The host flushes expiries it held while the ring was full; it asks
+	 * for the ack then only. The consumer index (published by
+	 * kairos_completions_take()) before the flag, as for host_polling.
+	 */
+	smp_mb();
+	if (READ_ONCE(kairos_ring->host_wants_ack))
+		outl(0, kairos.io_base + KAIROS_PORT_ACK);
 	if (count)
 		tasklet_schedule(&kairos_completions_tasklet);
 }
