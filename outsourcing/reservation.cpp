@@ -84,24 +84,28 @@ Status ThreadReservations::apply(uint32_t vcpu, WindowConfig::Policy policy)
 	return {};
 }
 
-Status ThreadReservations::raise(uint32_t vcpu)
+Result<bool> ThreadReservations::raise(uint32_t vcpu)
 {
 	if (vcpu >= threads_.size())
 		return make_error("no vCPU {}", vcpu);
 	Status applied = apply(vcpu, policy_);
 	int deadline_errno = errno;
-	if (applied || policy_ != WindowConfig::Policy::Deadline)
-		return applied;
+	if (applied)
+		return true;
+	if (policy_ != WindowConfig::Policy::Deadline)
+		return applied.error();
+	if (deadline_errno == EBUSY)
+		return false;
 	// EPERM here may also mean "affinity narrower than the root domain"
 	// (sched-deadline.rst 5): FIFO has no such rule, so try it.
 	Status fifo = apply(vcpu, WindowConfig::Policy::Fifo);
 	if (!fifo)
-		return applied;
+		return applied.error();
 	policy_ = WindowConfig::Policy::Fifo;
 	note_ = fmt::format("outsourcing.window: SCHED_DEADLINE refused ({}); using SCHED_FIFO {} "
-				     "windows, bounded by Kairos's timeout and budget only",
-				     errno_text(deadline_errno), config_.fifo_priority);
-	return {};
+			    "windows, bounded by Kairos's timeout and budget only",
+			    errno_text(deadline_errno), config_.fifo_priority);
+	return true;
 }
 
 Status ThreadReservations::lower(uint32_t vcpu)

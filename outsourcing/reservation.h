@@ -22,8 +22,11 @@ class VcpuScheduler {
 public:
 	virtual ~VcpuScheduler() = default;
 	virtual uint32_t vcpu_count() const = 0;
-	// Into the reservation / back to the thread's own policy.
-	virtual Status raise(uint32_t vcpu) = 0;
+	// Into the reservation: true, or false when the kernel has no room
+	// for it now (admission control, EBUSY; try again at the next
+	// window); an error when it will not do it at all.
+	virtual Result<bool> raise(uint32_t vcpu) = 0;
+	// Back to the thread's own policy.
 	virtual Status lower(uint32_t vcpu) = 0;
 	// The thread's CPU time so far, in ns.
 	virtual uint64_t cpu_time_ns(uint32_t vcpu) const = 0;
@@ -42,15 +45,17 @@ struct VcpuThread {
 // runtime_ns, deadline = period = period_ns) or SCHED_FIFO at
 // fifo_priority; lower() restores the policy and nice value the thread
 // had when this object was made. When the kernel refuses SCHED_DEADLINE
-// (admission control, a CPU affinity narrower than the root domain, a
-// kernel without it) but takes SCHED_FIFO, the policy falls back to FIFO
-// for good and take_note() says why, once.
+// (a CPU affinity narrower than the root domain, a kernel without it)
+// but takes SCHED_FIFO, the policy falls back to FIFO for good and
+// take_note() says why, once. Admission control's EBUSY (no bandwidth left
+// now: other reservations, or this thread's own bandwidth not yet returned
+// after its last window, sched-deadline.rst 3.3) refuses one window only.
 class ThreadReservations : public VcpuScheduler {
 public:
 	ThreadReservations(std::vector<VcpuThread> threads, const WindowConfig &config);
 
 	uint32_t vcpu_count() const override { return static_cast<uint32_t>(threads_.size()); }
-	Status raise(uint32_t vcpu) override;
+	Result<bool> raise(uint32_t vcpu) override;
 	Status lower(uint32_t vcpu) override;
 	uint64_t cpu_time_ns(uint32_t vcpu) const override;
 	WindowConfig::Policy policy() const override { return policy_; }

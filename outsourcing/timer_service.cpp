@@ -158,11 +158,15 @@ std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> sche
 		return {};
 	// Try it once now, so a missing right is said at start, not at the
 	// first timer (and the guest is not yet relying on anything).
-	Status raised = scheduler_->raise(0);
+	Result<bool> raised = scheduler_->raise(0);
 	if (!raised)
 		return fmt::format("outsourcing.window {} not applied ({}); running without priority windows "
 				   "(needs CAP_SYS_NICE, e.g. root)",
 				   to_string(config_.window.policy), raised.error().message);
+	if (!*raised)
+		return fmt::format("outsourcing.window {} not applied (no bandwidth left: Device or resource "
+				   "busy); running without priority windows",
+				   to_string(config_.window.policy));
 	Status lowered = scheduler_->lower(0);
 	if (!lowered)
 		return fmt::format("outsourcing.window: could not restore vCPU 0's policy ({}); "
@@ -193,11 +197,15 @@ void TimerService::apply_windows(const WindowActions &actions)
 				++raise_failures_;
 		}
 		if (actions.open.test(vcpu) && !raised_.test(vcpu)) {
-			Status raised = scheduler_->raise(vcpu);
+			Result<bool> raised = scheduler_->raise(vcpu);
 			if (!raised) {
 				++raise_failures_;
 				disable_windows(raised.error().message);
 				return;
+			}
+			if (!*raised) {
+				++admission_refusals_;  // this window goes without
+				continue;
 			}
 			raised_.set(vcpu);
 			++raises_[vcpu];
@@ -271,7 +279,9 @@ std::optional<uint64_t> TimerService::plan_windows(uint64_t now_ns, const PassOu
 WindowStats TimerService::window_stats() const
 {
 	std::lock_guard lock(mutex_);
-	return planner_ ? planner_->stats() : WindowStats{};
+	WindowStats stats = planner_ ? planner_->stats() : WindowStats{};
+	stats.admission_refusals = admission_refusals_;
+	return stats;
 }
 
 std::vector<uint64_t> TimerService::window_raises() const

@@ -145,6 +145,7 @@ private:
 	VcpuSet raised_;                        // vCPU threads in the reservation now
 	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
 	uint64_t raise_failures_ = 0;
+	uint64_t admission_refusals_ = 0;
 	AdvanceEstimator advance_;
 	uint32_t last_work_done_ = 0;
 	std::atomic<uint32_t> upcall_vcpu_{0};

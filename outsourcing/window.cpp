@@ -234,8 +234,10 @@ void WindowPlanner::charge(uint64_t now_ns, const CpuTime &cpu_time, WindowActio
 		exhausted_ = true;
 		retry_at_ns_ = std::max(retry_at_ns_, budgets_[vcpu].available_at(now_ns));
 	}
-	if (!is_open() && actions.close.any())
+	if (!is_open() && actions.close.any()) {
 		stats_.open_ns += now_ns - std::min(now_ns, opened_at_ns_);
+		++stats_.closed_by_budget;
+	}
 }
 
 void WindowPlanner::close_window(uint64_t now_ns, CloseReason reason, const CpuTime &cpu_time,

@@ -54,7 +54,9 @@ struct WindowStats {
 	uint64_t closed_by_guest = 0;    // the guest reported the work done
 	uint64_t closed_by_timeout = 0;  // it did not, in time
 	uint64_t closed_by_detach = 0;   // the ring went away (module unload, stop)
-	uint64_t budget_exhausted = 0;   // windows refused or cut short by the bucket
+	uint64_t closed_by_budget = 0;   // the bucket ran dry inside it
+	uint64_t budget_exhausted = 0;   // episodes of windows refused or cut by the bucket
+	uint64_t admission_refusals = 0; // the kernel had no bandwidth for a vCPU (set by the service)
 	uint64_t cpu_ns = 0;             // vCPU CPU time spent inside windows
 	uint64_t open_ns = 0;            // wall time windows were open
 	uint64_t lead_ns = 0;            // the lead in force now

@@ -50,7 +50,8 @@ nlohmann::json window_json(const outsourcing::TimerService &service, const outso
 		{"timeout_ns", config.timeout_ns}, {"lead_ns", w.lead_ns},
 		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
 		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
-		{"budget_exhausted", w.budget_exhausted}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
+		{"closed_by_budget", w.closed_by_budget}, {"budget_exhausted", w.budget_exhausted},
+		{"admission_refusals", w.admission_refusals}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
 }
 
 // User plus system CPU time of the whole process (every thread), in ns.

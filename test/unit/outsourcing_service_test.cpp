@@ -320,13 +320,13 @@ struct FakeScheduler : VcpuScheduler {
 	bool refuse = false;
 
 	uint32_t vcpu_count() const override { return 2; }
-	kairos::Status raise(uint32_t vcpu) override
+	kairos::Result<bool> raise(uint32_t vcpu) override
 	{
 		if (refuse)
 			return kairos::make_error("Operation not permitted");
 		std::lock_guard lock(mutex);
 		events.push_back({true, vcpu, now_ns()});
-		return {};
+		return true;
 	}
 	kairos::Status lower(uint32_t vcpu) override
 	{

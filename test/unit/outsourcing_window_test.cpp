@@ -177,6 +177,7 @@ TEST_CASE("window: the CPU budget cuts a window and refuses the next until it re
 	WindowActions cut = rig.pass();
 	CHECK(cut.close == set_of({0}));
 	CHECK(rig.planner.stats().budget_exhausted == 1);
+	CHECK(rig.planner.stats().closed_by_budget == 1);
 	CHECK(rig.planner.stats().cpu_ns == 1500 * kUs);
 
 	// Refused while the bucket is below zero (it refills 0.1 ns per ns).
