@@ -30,8 +30,11 @@
  *
  * Prints one line:
  *   KAIROS-BENCH mode=M interval_us=I samples=N p50_us=.. p99_us=..
- *                p999_us=.. max_us=.. missed=K
- * (missed: wake-ups later than one interval), plus with --raw the lateness
+ *                p999_us=.. max_us=.. missed=K mean_us=.. [steal_us=S]
+ * (missed: wake-ups later than one interval; steal_us: CPU 0's steal time
+ * over the run from /proc/stat, in a KVM guest the time its vCPU thread
+ * waited on a host run queue, to 1/USER_HZ; left out where /proc/stat has
+ * no steal column), plus with --raw the lateness
  * of every sample in ns, one per line ("-" writes them to stdout as
  * "KAIROS-RAW mode=M v v v ..." lines of 32 values).
  */
@@ -108,6 +111,31 @@ static int sleep_until(enum mode mode, uint64_t deadline)
 	return ret;
 }
 
+/* CPU 0's steal time so far in us (/proc/stat "cpu0 user nice system idle
+ * iowait irq softirq steal ...", in USER_HZ ticks), or -1. */
+static long long steal_us(void)
+{
+	unsigned long long value[8];
+	long ticks_per_s = sysconf(_SC_CLK_TCK);
+	char line[256];
+	FILE *file = fopen("/proc/stat", "r");
+	long long result = -1;
+
+	if (!file)
+		return -1;
+	while (fgets(line, sizeof(line), file)) {
+		if (strncmp(line, "cpu0 ", 5))
+			continue;
+		if (sscanf(line + 5, "%llu %llu %llu %llu %llu %llu %llu %llu", &value[0], &value[1],
+			   &value[2], &value[3], &value[4], &value[5], &value[6], &value[7]) == 8 &&
+		    ticks_per_s > 0)
+			result = (long long)(value[7] * 1000000ull / (unsigned long long)ticks_per_s);
+		break;
+	}
+	fclose(file);
+	return result;
+}
+
 static int compare(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -137,6 +165,8 @@ int main(int argc, char **argv)
 	const char *mode_name = NULL, *raw = NULL, *label = NULL;
 	long interval_us = 1000, count = 1000, i, missed = 0;
 	uint64_t interval, deadline, now;
+	long long steal_before, steal_after;
+	double sum = 0;
 	enum mode mode;
 	int64_t *samples, *sorted;
 	cpu_set_t cpus;
@@ -214,6 +244,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	interval = (uint64_t)interval_us * 1000;
+	steal_before = steal_us();
 	deadline = host_now(mode) + interval;
 	for (i = 0; i < count; i++) {
 		/* Due at once: what is measured is the round trip itself. */
@@ -233,14 +264,21 @@ int main(int argc, char **argv)
 		while (deadline <= now)
 			deadline += interval;
 	}
+	steal_after = steal_us();
+	for (i = 0; i < count; i++)
+		sum += (double)samples[i];
 
 	memcpy(sorted, samples, (size_t)count * sizeof(*samples));
 	qsort(sorted, (size_t)count, sizeof(*sorted), compare);
 	printf("KAIROS-BENCH mode=%s interval_us=%ld samples=%ld p50_us=%.1f p99_us=%.1f"
-	       " p999_us=%.1f max_us=%.1f missed=%ld\n",
+	       " p999_us=%.1f max_us=%.1f missed=%ld",
 	       label, interval_us, count, percentile_us(sorted, count, 0.5),
 	       percentile_us(sorted, count, 0.99), percentile_us(sorted, count, 0.999),
 	       (double)sorted[count - 1] / 1000.0, missed);
+	printf(" mean_us=%.1f", sum / (double)count / 1000.0);
+	if (steal_before >= 0 && steal_after >= steal_before)
+		printf(" steal_us=%lld", steal_after - steal_before);
+	printf("\n");
 	if (raw && !strcmp(raw, "-")) {
 		for (i = 0; i < count; i++) {
 			if (i % 32 == 0)

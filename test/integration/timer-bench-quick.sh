@@ -5,8 +5,11 @@
 # emulated, outsourced, kernel-hrtimer, kernel-outsourced, roundtrip,
 # kernel-roundtrip, and
 # host-fifo when SCHED_FIFO is permitted), JSON that jq
-# parses with numbers where numbers belong, the p99 ratios, and a drift
-# figure, series and table row per clocksource and load.
+# parses with numbers where numbers belong, the p99 ratios, a drift
+# figure, series and table row per clocksource and load, and (issue 8) the
+# kairos boot's price row (no raised CPU; the busy loops' throughput against
+# the host anchors where there are loops), its decomposition rows and the
+# priority-window section (empty: --quick runs no window variant).
 # Never a timing assertion: the figures are whatever the machine gave.
 source "$(dirname "$0")/lib.sh"
 require_kvm
@@ -90,6 +93,37 @@ for load in 0 2; do
 			fail "no ratio line $mode at load $load"
 		fi
 	done
+	# The price of the kairos boot: nothing raised; loops only at load 2.
+	if jq -e --arg load "$load" '[.price[] | select(.load == $load and .variant == "kairos")] |
+		length == 1 and (.[0] | .raised_cpu_ns == 0 and (.measured_s | type == "number") and
+		(.vmm_cpu_ns | type == "number" or . == null) and
+		if $load == "0" then .throughput_fraction == null
+		else all((.throughput_fraction, .loops_cpu_share_fraction, .loops_iterations_per_s,
+			.anchor_loops_iterations_per_s); type == "number") end)' "$JSON" >/dev/null 2>&1; then
+		pass "price of the kairos boot at load $load"
+	else
+		fail "no well-formed price row for the kairos boot at load $load"
+	fi
+	if grep -qE "^$load +kairos +$num +0 +0 +0 +($num|-) +($num|-) +($num|-) +($num|-)$" out.txt; then
+		pass "price table row at load $load"
+	else
+		fail "no well-formed price table row at load $load"
+	fi
+	for mode in emulated outsourced kernel-outsourced; do
+		re_mode=${mode//+/\\+}
+		if jq -e --arg load "$load" --arg mode "$mode" '[.decomposition[] |
+			select(.load == $load and .mode == $mode and .interval_us == 1000)] | length == 1 and
+			(.[0] | .variant == "kairos" and (.guest_p50_us | type == "number") and
+			 has("guest_mean_us") and has("host_timer_lateness_p50_us") and
+			 has("vcpu_run_delay_per_wakeup_us") and has("guest_rest_us") and
+			 (.boot_timer_wakeups | type == "number"))' "$JSON" >/dev/null 2>&1 &&
+			grep -qE "^$load +$re_mode +1000 +$num +(-|$num) +(-|$num) +(-|$num) +(-|-?$num) +(-|-?$num)$" \
+				out.txt; then
+			pass "decomposition of $mode at load $load: JSON and table row"
+		else
+			fail "no well-formed decomposition of $mode at load $load"
+		fi
+	done
 	for cs in kairos tsc kvm-clock; do
 		if jq -e --arg load "$load" --arg cs "$cs" '. as $r |
 			([$r.drift[] | select(.load == $load and .clocksource == $cs and
@@ -111,9 +145,18 @@ if jq -e '(.environment | (.host_kernel, .cpu_model, .kvm) | type == "string" an
 	(.environment.cpus | type == "number") and .config.quick == true and
 	.config.loads == ["0", "2"] and .config.intervals_us == [1000] and
 	.config.variants == ["kairos"] and
+	(.config.reserve.runtime_ns | type == "number") and
+	(.ratios_window | type == "array") and (.skipped | type == "array") and
+	(.throughput_anchors | map(select(.load == "2" and (.iterations_per_s | type == "number"))) |
+	 length == 2) and
 	(.elapsed_s | type == "number")' "$JSON" >/dev/null 2>&1; then
 	pass "environment and config recorded"
 else
 	fail "environment or config incomplete: $(jq -c '.environment, .config' "$JSON" 2>&1 | head -c 400)"
+fi
+if grep -qF "priority window: outsourced+window against" out.txt; then
+	pass "priority-window section printed"
+else
+	fail "no priority-window section"
 fi
 finish
