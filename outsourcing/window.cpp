@@ -288,9 +288,13 @@ std::optional<uint64_t> WindowPlanner::next_wakeup(const WindowInputs &inputs) c
 		for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu) {
 			if (!covered_.test(vcpu))
 				continue;
+			// Tokens left, plus half the gap between the bucket and
+			// the kernel's runtime: still before the CBS throttles.
 			int64_t tokens = budgets_[vcpu].tokens_ns();
-			uint64_t runway = std::max<uint64_t>(tokens > 0 ? static_cast<uint64_t>(tokens) : 0,
-							     kMinChargeIntervalNs);
+			uint64_t margin = config_.runtime_ns * (kBucketShareDenominator - kBucketShareNumerator) /
+					  kBucketShareDenominator / 2;
+			uint64_t runway = (tokens > 0 ? static_cast<uint64_t>(tokens) : 0) + margin;
+			runway = std::max(runway, kMinChargeIntervalNs);
 			wakeup = std::min(wakeup, inputs.now_ns + runway);
 		}
 		return wakeup;

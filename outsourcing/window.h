@@ -162,8 +162,10 @@ public:
 	// Kairos's own bucket, as a share of the kernel's runtime per period.
 	static constexpr uint64_t kBucketShareNumerator = 3;
 	static constexpr uint64_t kBucketShareDenominator = 4;
-	// An open window's budget is charged at least this often.
-	static constexpr uint64_t kMinChargeIntervalNs = 100'000;
+	// An open window's budget is charged before the fastest vCPU could
+	// have spent its tokens and half the bucket's margin to the kernel's
+	// runtime, but not more often than this.
+	static constexpr uint64_t kMinChargeIntervalNs = 50'000;
 	static constexpr uint64_t kLeadMarginNs = 50'000;
 
 private:

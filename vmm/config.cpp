@@ -173,10 +173,11 @@ void parse_window(ObjectReader &outsourcing, Config::Outsourcing &out)
 	// SCHED_DEADLINE takes periods of 100 us .. ~4 s (kernel/sched/deadline.c).
 	uint64_t period_us = window.integer("period_us", kMinWindowPeriodUs, kMaxWindowPeriodUs, 10000);
 	uint64_t runtime_us = window.integer("runtime_us", kMinWindowRuntimeUs, kMaxWindowPeriodUs, 1000);
-	// Bounded: a guest may take at most half a CPU at raised priority.
-	if (runtime_us * 2 > period_us)
+	// Bounded: a guest may take at most 90% of a CPU per vCPU at raised
+	// priority (the default is 10%); the rest is always left to the host.
+	if (runtime_us * 10 > period_us * 9)
 		ObjectReader::fail("outsourcing.window.runtime_us",
-				   fmt::format("must be at most half of period_us ({}), got {}", period_us, runtime_us));
+				   fmt::format("must be at most 90% of period_us ({}), got {}", period_us, runtime_us));
 	out.window.period_ns = period_us * kUs;
 	out.window.runtime_ns = runtime_us * kUs;
 	auto lead_us = window.auto_or_integer("lead_us", 0, kMaxWindowLeadUs, std::nullopt);

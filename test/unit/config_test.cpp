@@ -203,8 +203,8 @@ TEST_CASE("outsourcing.window and advance_us: defaults, values, errors", "[confi
 	};
 	CHECK(error_of(with(R"({"window": {"policy": "rt"}})"), d) ==
 	      R"(outsourcing.window.policy: must be "deadline", "fifo" or "off", got "rt")");
-	CHECK(error_of(with(R"({"window": {"runtime_us": 6000}})"), d) ==
-	      "outsourcing.window.runtime_us: must be at most half of period_us (10000), got 6000");
+	CHECK(error_of(with(R"({"window": {"runtime_us": 9001}})"), d) ==
+	      "outsourcing.window.runtime_us: must be at most 90% of period_us (10000), got 9001");
 	CHECK(error_of(with(R"({"window": {"period_us": 50}})"), d) ==
 	      "outsourcing.window.period_us: must be 100..4000000, got 50");
 	CHECK(error_of(with(R"({"window": {"lead_us": "soon"}})"), d) ==
