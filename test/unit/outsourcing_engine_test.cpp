@@ -44,6 +44,16 @@ struct Fixture {
 		kairos_timer_request request{static_cast<__u16>(op), vcpu, id, deadline};
 		REQUIRE(guest->post(request));
 	}
+	// Arms timers 0..count-1, all at `deadline`, draining whenever the
+	// request ring is full.
+	void arm_many(uint32_t count, uint64_t deadline)
+	{
+		for (uint32_t id = 0; id < count; ++id) {
+			if (guest->request_space() == 0)
+				engine.process(1, kDoorbell);
+			post(KAIROS_TIMER_ADD, id, deadline);
+		}
+	}
 	std::vector<kairos_timer_completion> take(size_t max = SIZE_MAX)
 	{
 		std::vector<kairos_timer_completion> out;
@@ -304,11 +314,7 @@ TEST_CASE("a held expiry is dropped when the guest re-arms or cancels the timer 
 TEST_CASE("a doorbell flushes held completions before it applies requests", "[outsourcing][engine]")
 {
 	Fixture f(KAIROS_RING_COMPLETIONS + 2);
-	for (uint32_t id = 0; id < KAIROS_RING_COMPLETIONS + 2; ++id) {
-		if (f.guest->request_space() == 0)
-			f.engine.process(1, kDoorbell);
-		f.post(KAIROS_TIMER_ADD, id, 10);
-	}
+	f.arm_many(KAIROS_RING_COMPLETIONS + 2, 10);
 	f.engine.process(5, kDoorbell);
 	f.engine.process(20, kTimer);
 	REQUIRE(f.engine.stats().held == 2);
@@ -623,11 +629,7 @@ TEST_CASE("room the guest made without an ack is taken when the host asks for ac
 {
 	Fixture f;
 	// 512 expiries fill the ring; one more is held.
-	for (uint32_t id = 0; id <= KAIROS_RING_COMPLETIONS; ++id) {
-		if (f.guest->request_space() == 0)
-			f.engine.process(1, kDoorbell);
-		f.post(KAIROS_TIMER_ADD, id, 1000);
-	}
+	f.arm_many(KAIROS_RING_COMPLETIONS + 1, 1000);
 	f.engine.process(1, kDoorbell);
 	f.engine.process(5000, kTimer);
 	CHECK(f.engine.stats().held == 1);

@@ -54,6 +54,18 @@ struct Rig {
 		none();
 	}
 	void done() { ++inputs.work_done; }
+	// A window opens 200 us (the lead) before `fire`, the timer fires;
+	// returns what opened.
+	VcpuSet open_then_fire(uint64_t fire, uint16_t vcpu = KAIROS_VCPU_ANY)
+	{
+		next(fire, vcpu);
+		at(fire - 200 * kUs);
+		VcpuSet opened = pass().open;
+		at(fire);
+		this->fire(vcpu);
+		pass();
+		return opened;
+	}
 };
 
 VcpuSet set_of(std::initializer_list<uint32_t> vcpus)
@@ -124,12 +136,7 @@ TEST_CASE("window: a guest that never reports done loses it after the timeout", 
 	// What it owed is forgiven: the next window opens and closes normally,
 	// and the late report of the old work changes nothing.
 	uint64_t second = fire + 5 * kMs;
-	rig.next(second);
-	rig.at(second - 200 * kUs);
-	REQUIRE(rig.pass().open == set_of({0}));
-	rig.at(second);
-	rig.fire();
-	rig.pass();
+	REQUIRE(rig.open_then_fire(second) == set_of({0}));
 	rig.done();  // the old expiry, reported late
 	rig.done();  // this one
 	rig.at(second + 100 * kUs);
@@ -165,12 +172,7 @@ TEST_CASE("window: the CPU budget cuts a window and refuses the next until it re
 {
 	Rig rig;  // 1 ms per 10 ms
 	uint64_t fire = kStart + 1 * kMs;
-	rig.next(fire);
-	rig.at(fire - 200 * kUs);
-	REQUIRE(rig.pass().open == set_of({0}));
-	rig.at(fire);
-	rig.fire();
-	rig.pass();
+	REQUIRE(rig.open_then_fire(fire) == set_of({0}));
 	// The guest burns 1.5 ms of CPU inside the window without reporting.
 	rig.cpu[0] += 1500 * kUs;
 	rig.at(fire + 1500 * kUs);
