@@ -90,11 +90,19 @@ Result<bool> ThreadReservations::raise(uint32_t vcpu)
 		return make_error("no vCPU {}", vcpu);
 	Status applied = apply(vcpu, policy_);
 	int deadline_errno = errno;
-	if (applied)
+	if (applied) {
+		busy_in_a_row_ = 0;
+		raised_once_ = true;
 		return true;
+	}
 	if (policy_ != WindowConfig::Policy::Deadline)
 		return applied.error();
-	if (deadline_errno == EBUSY)
+	// One refusal is one window without; many in a row mean the kernel
+	// will not admit this reservation (measured: Debian's 6.1 in the
+	// emulated test machine refused most 80% windows), so fall back.
+	// The first raise is the start-up probe: a kernel that admits
+	// nothing now is not going to admit the windows either.
+	if (deadline_errno == EBUSY && raised_once_ && ++busy_in_a_row_ < kMaxBusyInARow)
 		return false;
 	// EPERM here may also mean "affinity narrower than the root domain"
 	// (sched-deadline.rst 5): FIFO has no such rule, so try it.
@@ -102,6 +110,7 @@ Result<bool> ThreadReservations::raise(uint32_t vcpu)
 	if (!fifo)
 		return applied.error();
 	policy_ = WindowConfig::Policy::Fifo;
+	raised_once_ = true;
 	note_ = fmt::format("outsourcing.window: SCHED_DEADLINE refused ({}); using SCHED_FIFO {} "
 			    "windows, bounded by Kairos's timeout and budget only",
 			    errno_text(deadline_errno), config_.fifo_priority);

@@ -49,7 +49,9 @@ struct VcpuThread {
 // but takes SCHED_FIFO, the policy falls back to FIFO for good and
 // take_note() says why, once. Admission control's EBUSY (no bandwidth left
 // now: other reservations, or this thread's own bandwidth not yet returned
-// after its last window, sched-deadline.rst 3.3) refuses one window only.
+// after its last window, sched-deadline.rst 3.3) refuses one window only,
+// unless it comes 16 times in a row or at the very first raise (the
+// start-up probe): then the policy falls back too.
 class ThreadReservations : public VcpuScheduler {
 public:
 	ThreadReservations(std::vector<VcpuThread> threads, const WindowConfig &config);
@@ -76,6 +78,9 @@ private:
 	WindowConfig config_;
 	WindowConfig::Policy policy_;
 	std::string note_;
+	uint32_t busy_in_a_row_ = 0;
+	bool raised_once_ = false;
+	static constexpr uint32_t kMaxBusyInARow = 16;
 };
 
 // CPU time of any thread by its clock (pthread_getcpuclockid), in ns; 0 if

@@ -174,7 +174,8 @@ std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> sche
 				   lowered.error().message);
 	planner_.emplace(config_.window, scheduler_->vcpu_count(), monotonic_ns());
 	planner_->set_upcall_vcpu(upcall_vcpu_.load());
-	return {};
+	// A fallback the probe caused (deadline refused, fifo taken) is said now.
+	return scheduler_->take_note();
 }
 
 bool TimerService::set_upcall_vcpu(uint32_t vcpu)
