@@ -186,10 +186,7 @@ void parse_window(ObjectReader &outsourcing, Config::Outsourcing &out)
 	out.window.fifo_priority = static_cast<int>(window.integer("fifo_priority", 1, 99, 40));
 	window.reject_unknown_keys();
 
-	// Off unless asked: "auto" is measured to help p50 when idle, but one
-	// benchmark boot under load stalled in the kernel-side timer phase with
-	// it on, and that is not understood yet (README, Status).
-	auto advance_us = outsourcing.auto_or_integer("advance_us", 0, KAIROS_MAX_ADVANCE_NS / kUs, 0);
+	auto advance_us = outsourcing.auto_or_integer("advance_us", 0, KAIROS_MAX_ADVANCE_NS / kUs, std::nullopt);
 	out.advance_ns = advance_us ? std::optional<uint64_t>(*advance_us * kUs) : std::nullopt;
 }
 

@@ -176,7 +176,7 @@ TEST_CASE("outsourcing.window and advance_us: defaults, values, errors", "[confi
 	CHECK(defaults->outsourcing.window.period_ns == 10'000'000);
 	CHECK_FALSE(defaults->outsourcing.window.lead_ns.has_value());  // auto
 	CHECK(defaults->outsourcing.window.timeout_ns == 5'000'000);
-	CHECK(defaults->outsourcing.advance_ns == 0u);  // off unless asked
+	CHECK_FALSE(defaults->outsourcing.advance_ns.has_value());  // auto
 
 	auto set = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"advance_us": 40,
 		"window": {"policy": "fifo", "runtime_us": 300, "period_us": 2000, "lead_us": 150,
