@@ -136,6 +136,12 @@ Status TimerService::attach(std::span<uint8_t> area)
 	{
 		std::lock_guard lock(mutex_);
 		KAIROS_TRY(engine_.attach(area));
+		// The first ring is when windows start to matter: probe then.
+		if (scheduler_ && !probed_) {
+			std::string warning = probe_windows();
+			if (!warning.empty())
+				fmt::print(stderr, "kairos: {}\n", warning);
+		}
 	}
 	// Requests published before the registration get served now.
 	ring_doorbell();
@@ -154,10 +160,19 @@ std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> sche
 	std::lock_guard lock(mutex_);
 	scheduler_ = std::move(scheduler);
 	planner_.reset();
+	probed_ = false;
+	// A guest that never registers a ring never gets a window: its vCPUs
+	// are not touched at all, not even by the probe.
+	return engine_.attached() ? probe_windows() : std::string{};
+}
+
+std::string TimerService::probe_windows()
+{
+	probed_ = true;
 	if (!scheduler_ || config_.window.policy == WindowConfig::Policy::Off || scheduler_->vcpu_count() == 0)
 		return {};
-	// Try it once now, so a missing right is said at start, not at the
-	// first timer (and the guest is not yet relying on anything).
+	// Try it once, before the guest relies on anything, so a missing
+	// right is said once and up front rather than at the first timer.
 	Result<bool> raised = scheduler_->raise(0);
 	if (!raised)
 		return fmt::format("outsourcing.window {} not applied ({}); running without priority windows "

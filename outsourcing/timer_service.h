@@ -89,8 +89,9 @@ public:
 
 	// The vCPU threads windows act on (once they run). Until then, and
 	// with outsourcing.window.policy "off", no window opens. Tries the
-	// reservation once on vCPU 0: returns a one-line warning when it is
-	// refused (windows are then off for this run), else "".
+	// reservation once on vCPU 0, now if a ring is attached, else when the
+	// first one is (printing the warning then): returns a one-line warning
+	// when it is refused (windows are then off for this run), else "".
 	std::string set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> scheduler);
 	// KAIROS_CMD_SET_UPCALL_VCPU; false if `vcpu` is not one of the VM's.
 	bool set_upcall_vcpu(uint32_t vcpu);
@@ -122,6 +123,8 @@ private:
 	void apply_windows(const WindowActions &actions);
 	void close_windows(uint64_t now_ns);
 	void disable_windows(const std::string &why);
+	// With mutex_ held: the start-up probe; a warning or "".
+	std::string probe_windows();
 
 	TimerServiceConfig config_;
 	TimerHooks hooks_;
@@ -141,7 +144,8 @@ private:
 	TimerEngine engine_;
 	std::string failure_;
 	std::unique_ptr<VcpuScheduler> scheduler_;
-	std::optional<WindowPlanner> planner_;  // set with the scheduler, unless windows are off
+	std::optional<WindowPlanner> planner_;  // set by the probe, unless windows are off
+	bool probed_ = false;
 	VcpuSet raised_;                        // vCPU threads in the reservation now
 	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
 	uint64_t raise_failures_ = 0;

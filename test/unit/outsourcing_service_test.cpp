@@ -414,3 +414,18 @@ TEST_CASE("windows are off, said once, when the reservation is refused", "[outso
 	f.post_all({make_request(KAIROS_TIMER_ADD, 3, now_ns() + 1'000'000, 0)});
 	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
 }
+
+TEST_CASE("vCPUs of a guest without a ring are never touched; the probe waits for the ring",
+	  "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	FakeScheduler *scheduler = owned.get();
+	REQUIRE(f.service->start().ok());
+	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	CHECK(scheduler->snapshot().empty());
+	CHECK(f.service->window_policy() == "off");
+	REQUIRE(f.service->attach(f.area->bytes).ok());
+	CHECK(scheduler->snapshot().size() == 2);  // raised and lowered once
+	CHECK(f.service->window_policy() == "deadline");
+}
