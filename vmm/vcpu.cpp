@@ -161,9 +161,7 @@ void Vcpu::run_loop()
 
 	run_guest();
 	// The thread's own accounts, read while it still exists (--stats).
-	timespec cpu{};
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-	final_cpu_ns_.store(static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(cpu.tv_nsec));
+	final_cpu_ns_.store(pvclock::clock_now_ns(CLOCK_THREAD_CPUTIME_ID));
 	final_run_delay_ns_.store(pvclock::thread_run_delay_ns(thread_id_.load()));
 	final_preemptions_.store(pvclock::thread_involuntary_switches(thread_id_.load()));
 }
