@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos::devices {
 

@@ -9,6 +9,16 @@
 #include <linux/types.h>
 
 #include "kairos_abi.h"
+
+/*
+ * The ABI version this module speaks. Always KAIROS_ABI_VERSION, except in
+ * the test build that proves a mismatch is refused (Kbuild's
+ * KAIROS_EXPECT_ABI_VERSION): that build changes what the module expects,
+ * never the ABI itself.
+ */
+#ifndef KAIROS_EXPECTED_ABI_VERSION
+#define KAIROS_EXPECTED_ABI_VERSION KAIROS_ABI_VERSION
+#endif
 #include "kairos.h"
 
 /* What discovery found and what the module registered with the monitor. */

@@ -120,9 +120,9 @@ static int kairos_discover(void)
 	}
 
 	cpuid(KAIROS_CPUID_INFO, &eax, &ebx, &ecx, &edx);
-	if (eax != KAIROS_ABI_VERSION) {
+	if (eax != KAIROS_EXPECTED_ABI_VERSION) {
 		pr_err("host ABI version %u, module built for %u\n", eax,
-		       KAIROS_ABI_VERSION);
+		       KAIROS_EXPECTED_ABI_VERSION);
 		return -ENODEV;
 	}
 	if (!ebx || ebx > U16_MAX - KAIROS_PORT_COUNT + 1) {
@@ -163,9 +163,9 @@ static int kairos_wait_for_host(void)
 	}
 
 	version = READ_ONCE(shared->abi_version);
-	if (version != KAIROS_ABI_VERSION) {
+	if (version != KAIROS_EXPECTED_ABI_VERSION) {
 		pr_err("host wrote ABI version %u to the shared page, module built for %u\n",
-		       version, KAIROS_ABI_VERSION);
+		       version, KAIROS_EXPECTED_ABI_VERSION);
 		return -EPROTO;
 	}
 	return 0;

@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 
 namespace kairos::outsourcing {
 

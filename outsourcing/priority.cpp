@@ -7,7 +7,7 @@
 #include <charconv>
 #include <string_view>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::outsourcing {
 namespace {

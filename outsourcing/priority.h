@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos::outsourcing {
 

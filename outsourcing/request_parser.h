@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <variant>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 #include "outsourcing/timer_heap.h"
 
 namespace kairos::outsourcing {

@@ -9,7 +9,8 @@
 #include <cstring>
 #include <utility>
 
-#include "vmm/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 
 namespace kairos::outsourcing {
 namespace {
@@ -41,14 +42,6 @@ std::string errno_text(int error)
 }
 
 } // namespace
-
-uint64_t thread_cpu_time_ns(clockid_t clock)
-{
-	timespec now{};
-	if (clock_gettime(clock, &now) != 0)
-		return 0;
-	return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
-}
 
 ThreadReservations::ThreadReservations(std::vector<VcpuThread> threads, const WindowConfig &config)
 	: threads_(std::move(threads)), original_(threads_.size()), config_(config), policy_(config.policy)
@@ -133,7 +126,7 @@ Status ThreadReservations::lower(uint32_t vcpu)
 
 uint64_t ThreadReservations::cpu_time_ns(uint32_t vcpu) const
 {
-	return vcpu < threads_.size() ? thread_cpu_time_ns(threads_[vcpu].cpu_clock) : 0;
+	return vcpu < threads_.size() ? clock_now_ns(threads_[vcpu].cpu_clock) : 0;
 }
 
 std::string ThreadReservations::take_note()

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "outsourcing/window.h"
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos::outsourcing {
 
@@ -82,9 +82,5 @@ private:
 	bool raised_once_ = false;
 	static constexpr uint32_t kMaxBusyInARow = 16;
 };
-
-// CPU time of any thread by its clock (pthread_getcpuclockid), in ns; 0 if
-// the clock cannot be read (the thread is gone).
-uint64_t thread_cpu_time_ns(clockid_t clock);
 
 } // namespace kairos::outsourcing

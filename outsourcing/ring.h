@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 
 namespace kairos::outsourcing {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::outsourcing {
 

@@ -24,12 +24,12 @@
 #include <span>
 #include <unordered_map>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 #include "outsourcing/lateness_histogram.h"
 #include "outsourcing/request_parser.h"
 #include "outsourcing/ring.h"
 #include "outsourcing/timer_heap.h"
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos::outsourcing {
 

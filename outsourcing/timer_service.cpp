@@ -3,29 +3,20 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
 
-#include "vmm/base/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 
 namespace kairos::outsourcing {
 namespace {
 
 // Enough for the four reads in flight, with room.
 constexpr unsigned kRingEntries = 8;
-
-uint64_t monotonic_ns()
-{
-	timespec now{};
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
-}
 
 const char *source_name(uint64_t source)
 {
@@ -34,57 +25,37 @@ const char *source_name(uint64_t source)
 	return source < std::size(kNames) ? kNames[source] : "unknown source";
 }
 
-// Blocking fds: io_uring waits for them itself (poll-driven retry).
-Status open_eventfd(UniqueFd &fd, const char *purpose)
-{
-	fd.reset(eventfd(0, EFD_CLOEXEC));
-	if (!fd)
-		return errno_error(fmt::format("eventfd for the timer service's {}", purpose));
-	return {};
-}
-
-void signal_eventfd(const UniqueFd &fd)
-{
-	// Fails only when the counter would overflow, i.e. a wake-up is
-	// already pending: nothing to do then.
-	eventfd_write(fd.get(), 1);
-}
-
 } // namespace
 
-TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks)
-	: config_(config), hooks_(std::move(hooks)), engine_(config.max_timers, config.vcpu_count),
-	  advance_(config.advance_ns)
+// Blocking fds: io_uring waits for them itself (poll-driven retry).
+Result<TimerService::Wakeups> TimerService::Wakeups::create()
+{
+	constexpr auto kBlocking = EventFd::Mode::Blocking;
+	KAIROS_TRY_ASSIGN(doorbell, EventFd::create(kBlocking, "the timer service's doorbell"));
+	KAIROS_TRY_ASSIGN(ack, EventFd::create(kBlocking, "the timer service's acks"));
+	KAIROS_TRY_ASSIGN(stop, EventFd::create(kBlocking, "stopping the timer service"));
+	KAIROS_TRY_ASSIGN(done, EventFd::create(kBlocking, "the timer service's work-done reports"));
+	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::Blocking, "the timer service"));
+	KAIROS_TRY_ASSIGN(ring, IoUring::create(kRingEntries, "the timer service"));
+	return Wakeups{std::move(doorbell), std::move(ack), std::move(stop), std::move(done), std::move(timer),
+		       std::move(ring)};
+}
+
+TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups)
+	: config_(config), hooks_(std::move(hooks)), wakeups_(std::move(wakeups)),
+	  engine_(config.max_timers, config.vcpu_count), advance_(config.advance_ns)
 {
 }
 
 Result<std::unique_ptr<TimerService>> TimerService::create(TimerServiceConfig config, TimerHooks hooks)
 {
-	std::unique_ptr<TimerService> service(new TimerService(config, std::move(hooks)));
-
-	KAIROS_TRY(open_eventfd(service->doorbell_, "doorbell"));
-	KAIROS_TRY(open_eventfd(service->ack_, "acks"));
-	KAIROS_TRY(open_eventfd(service->stop_, "stop"));
-	KAIROS_TRY(open_eventfd(service->done_, "work-done reports"));
-
-	int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (timer < 0)
-		return errno_error("timerfd_create(CLOCK_MONOTONIC) for the timer service");
-	service->timer_.reset(timer);
-
-	int error = io_uring_queue_init(kRingEntries, &service->ring_, 0);
-	if (error < 0)
-		return errno_error("io_uring_queue_init for the timer service", -error);
-	service->ring_ready_ = true;
-	return service;
+	KAIROS_TRY_ASSIGN(wakeups, Wakeups::create());
+	return std::unique_ptr<TimerService>(new TimerService(config, std::move(hooks), std::move(wakeups)));
 }
 
 TimerService::~TimerService()
 {
 	stop();
-	// Cancels the reads still in flight; their buffers are members, alive.
-	if (ring_ready_)
-		io_uring_queue_exit(&ring_);
 }
 
 Result<std::string> TimerService::start()
@@ -112,23 +83,23 @@ void TimerService::stop()
 {
 	if (!thread_.joinable())
 		return;
-	signal_eventfd(stop_);
+	wakeups_.stop.signal();
 	thread_.join();
 }
 
 void TimerService::ring_doorbell()
 {
-	signal_eventfd(doorbell_);
+	wakeups_.doorbell.signal();
 }
 
 void TimerService::ack()
 {
-	signal_eventfd(ack_);
+	wakeups_.ack.signal();
 }
 
 void TimerService::report_done()
 {
-	signal_eventfd(done_);
+	wakeups_.done.signal();
 }
 
 Status TimerService::attach(std::span<uint8_t> area)
@@ -152,7 +123,7 @@ void TimerService::detach()
 {
 	std::lock_guard lock(mutex_);
 	engine_.detach();
-	close_windows(monotonic_ns());
+	close_windows(monotonic_now_ns());
 }
 
 std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> scheduler)
@@ -187,7 +158,7 @@ std::string TimerService::probe_windows()
 		return fmt::format("outsourcing.window: could not restore vCPU 0's policy ({}); "
 				   "running without priority windows",
 				   lowered.error().message);
-	planner_.emplace(config_.window, scheduler_->vcpu_count(), monotonic_ns());
+	planner_.emplace(config_.window, scheduler_->vcpu_count(), monotonic_now_ns());
 	planner_->set_upcall_vcpu(upcall_vcpu_.load());
 	// A fallback the probe caused (deadline refused, fifo taken) is said now.
 	return scheduler_->take_note();
@@ -322,7 +293,7 @@ uint64_t TimerService::advance_ns() const
 uint64_t TimerService::timer_thread_cpu_ns() const
 {
 	if (timer_thread_running_.load())
-		return thread_cpu_time_ns(timer_thread_clock_);
+		return clock_now_ns(timer_thread_clock_);
 	return timer_thread_cpu_ns_.load();
 }
 
@@ -374,9 +345,9 @@ void TimerService::run(std::promise<std::string> &started)
 		{
 			// Whatever ended the loop, no vCPU stays raised.
 			std::lock_guard lock(mutex_);
-			close_windows(monotonic_ns());
+			close_windows(monotonic_now_ns());
 		}
-		timer_thread_cpu_ns_.store(thread_cpu_time_ns(timer_thread_clock_));
+		timer_thread_cpu_ns_.store(clock_now_ns(timer_thread_clock_));
 		timer_thread_running_.store(false);
 		if (!status)
 			fail(status.error().message);
@@ -390,11 +361,12 @@ void TimerService::run(std::promise<std::string> &started)
 Status TimerService::submit_read(Source source)
 {
 	static_assert(kDoorbell == 0 && kStop == 3 && kDone == 4);
-	const UniqueFd *fds[kSourceCount] = {&doorbell_, &ack_, &timer_, &stop_, &done_};
-	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+	const int fds[kSourceCount] = {wakeups_.doorbell.fd(), wakeups_.ack.fd(), wakeups_.timer.fd(),
+				       wakeups_.stop.fd(), wakeups_.done.fd()};
+	io_uring_sqe *sqe = io_uring_get_sqe(wakeups_.ring.get());
 	if (!sqe)
 		return make_error("outsourcing: timer service submission queue full");
-	io_uring_prep_read(sqe, fds[source]->get(), &read_buffers_[source], sizeof(uint64_t), 0);
+	io_uring_prep_read(sqe, fds[source], &read_buffers_[source], sizeof(uint64_t), 0);
 	io_uring_sqe_set_data64(sqe, source);
 	return {};
 }
@@ -403,16 +375,7 @@ Status TimerService::arm_timer(std::optional<uint64_t> deadline_ns)
 {
 	if (deadline_ns == timer_armed_at_)
 		return {};
-	itimerspec spec{};
-	if (deadline_ns) {
-		// An all-zero it_value would disarm: deadline 0 becomes 1 ns. Any
-		// uint64 fits a timespec; the kernel clamps beyond KTIME_MAX.
-		uint64_t deadline = std::max<uint64_t>(*deadline_ns, 1);
-		spec.it_value.tv_sec = static_cast<time_t>(deadline / 1'000'000'000ULL);
-		spec.it_value.tv_nsec = static_cast<long>(deadline % 1'000'000'000ULL);
-	}
-	if (timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
-		return errno_error(fmt::format("timerfd_settime at {} ns", deadline_ns.value_or(0)));
+	KAIROS_TRY(wakeups_.timer.arm_at(deadline_ns));
 	timer_armed_at_ = deadline_ns;
 	return {};
 }
@@ -423,7 +386,7 @@ Status TimerService::loop()
 		KAIROS_TRY(submit_read(static_cast<Source>(source)));
 
 	for (;;) {
-		int submitted = io_uring_submit_and_wait(&ring_, 1);
+		int submitted = io_uring_submit_and_wait(wakeups_.ring.get(), 1);
 		if (submitted < 0 && submitted != -EINTR)
 			return errno_error("outsourcing: io_uring_submit_and_wait", -submitted);
 
@@ -432,7 +395,7 @@ Status TimerService::loop()
 		unsigned head;
 		unsigned seen = 0;
 		Status read_error;
-		io_uring_for_each_cqe(&ring_, head, cqe)
+		io_uring_for_each_cqe(wakeups_.ring.get(), head, cqe)
 		{
 			++seen;
 			uint64_t source = io_uring_cqe_get_data64(cqe);
@@ -443,11 +406,11 @@ Status TimerService::loop()
 				read_error = errno_error(
 					fmt::format("outsourcing: read of the {}", source_name(source)), -cqe->res);
 		}
-		io_uring_cq_advance(&ring_, seen);
+		io_uring_cq_advance(wakeups_.ring.get(), seen);
 		KAIROS_TRY(read_error);
 		if (fired[kStop])
 			return {};
-		uint64_t now = monotonic_ns();
+		uint64_t now = monotonic_now_ns();
 		if (fired[kTimer]) {
 			std::lock_guard lock(mutex_);
 			// How late this thread woke: what a window's lead must cover.

@@ -22,15 +22,15 @@
 #include <string>
 #include <thread>
 
-#include <liburing.h>
-
+#include "base/event_fd.h"
+#include "base/io_uring.h"
+#include "base/pi_mutex.h"
+#include "base/result.h"
+#include "base/timer_fd.h"
 #include "outsourcing/priority.h"
 #include "outsourcing/reservation.h"
 #include "outsourcing/timer_engine.h"
 #include "outsourcing/window.h"
-#include "vmm/base/pi_mutex.h"
-#include "vmm/base/result.h"
-#include "vmm/base/unique_fd.h"
 
 namespace kairos::outsourcing {
 
@@ -70,9 +70,9 @@ public:
 
 	// For KVM_IOEVENTFD on KAIROS_PORT_DOORBELL, _ACK and _DONE. Owned
 	// by the service.
-	int doorbell_fd() const { return doorbell_.get(); }
-	int ack_fd() const { return ack_.get(); }
-	int done_fd() const { return done_.get(); }
+	int doorbell_fd() const { return wakeups_.doorbell.fd(); }
+	int ack_fd() const { return wakeups_.ack.fd(); }
+	int done_fd() const { return wakeups_.done.fd(); }
 	// What the ioeventfd does, for callers without one (and for tests).
 	void ring_doorbell();
 	// The guest wrote KAIROS_PORT_ACK: it consumed completions, so held
@@ -111,7 +111,18 @@ public:
 private:
 	enum Source : uint64_t { kDoorbell, kAck, kTimer, kStop, kDone, kSourceCount };
 
-	TimerService(TimerServiceConfig config, TimerHooks hooks);
+	// What the timer thread waits on: made before the service, so that a
+	// service always has all of them.
+	struct Wakeups {
+		EventFd doorbell;
+		EventFd ack;
+		EventFd stop;
+		EventFd done;
+		TimerFd timer;
+		IoUring ring;
+		static Result<Wakeups> create();
+	};
+	TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups);
 	void run(std::promise<std::string> &started);
 	Status loop();
 	Status submit_read(Source source);
@@ -128,13 +139,9 @@ private:
 
 	TimerServiceConfig config_;
 	TimerHooks hooks_;
-	UniqueFd doorbell_;
-	UniqueFd ack_;
-	UniqueFd stop_;
-	UniqueFd done_;
-	UniqueFd timer_;
-	io_uring ring_{};
-	bool ring_ready_ = false;
+	// Destroyed after read_buffers_'s last use: the ring's exit cancels
+	// the reads still in flight into them.
+	Wakeups wakeups_;
 	std::array<uint64_t, kSourceCount> read_buffers_{};
 	std::optional<uint64_t> timer_armed_at_;  // timer thread only
 

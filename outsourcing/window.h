@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "guest-kernel-module/kairos_abi.h"
-#include "vmm/base/result.h"
+#include "abi/kairos_abi.h"
+#include "base/result.h"
 
 namespace kairos::outsourcing {
 

@@ -10,7 +10,7 @@
 #include <functional>
 #include <mutex>
 
-#include "vmm/base/pi_mutex.h"
+#include "base/pi_mutex.h"
 
 #include "pvclock/shared_info.h"
 

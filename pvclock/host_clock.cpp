@@ -1,5 +1,7 @@
 #include "pvclock/host_clock.h"
 
+#include "base/clock.h"
+
 #include <time.h>
 #include <x86intrin.h>
 
@@ -16,13 +18,6 @@ namespace {
 constexpr uint64_t kMinimumRateIntervalNs = 50'000'000;
 
 } // namespace
-
-uint64_t clock_now_ns(clockid_t clock)
-{
-	timespec now{};
-	clock_gettime(clock, &now);
-	return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
-}
 
 ClockReading HostClock::read_now()
 {

@@ -46,9 +46,6 @@ private:
 	TimeScale scale_{};
 };
 
-// clock_gettime(clock) in nanoseconds.
-uint64_t clock_now_ns(clockid_t clock);
-
 // Run delay of a host thread in ns: the second field of
 // /proc/self/task/TID/schedstat (time runnable but not running). Returns 0
 // when the kernel has no schedstats.

@@ -1,5 +1,5 @@
 // SharedInfo: the host's writer of a guest-registered kairos_shared_info
-// page (see guest-kernel-module/kairos_abi.h).
+// page (see abi/kairos_abi.h).
 //
 // The page is guest memory: the guest may scribble on it at any time. The
 // host therefore only ever stores into it (and does atomic read-modify-write
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <span>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 #include "pvclock/time_scale.h"
 
 namespace kairos::pvclock {

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "devices/acpi_pm.h"
-#include "vmm/base/error.h"
+#include "base/error.h"
 #include "vmm/layout.h"
 
 // Section numbers are those of the ACPI 6.4 specification.

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos::vmm {
 

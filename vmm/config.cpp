@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "outsourcing/priority.h"
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::vmm {
 namespace {

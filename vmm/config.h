@@ -8,12 +8,14 @@
 #include <optional>
 #include <string>
 
+#include "abi/kairos_abi.h"
+#include "base/result.h"
 #include "outsourcing/window.h"
-#include "vmm/base/result.h"
 
 namespace kairos::vmm {
 
-inline constexpr uint32_t kMaxVcpus = 64;
+// The shared-info page has a time slot per vCPU (kairos_abi.h).
+inline constexpr uint32_t kMaxVcpus = KAIROS_MAX_VCPUS;
 inline constexpr uint64_t kMinMemoryMib = 64;
 inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
 inline constexpr uint32_t kMinRefreshMs = 10;

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::vmm {
 namespace {

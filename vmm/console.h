@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/result.h"
-#include "vmm/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace kairos::vmm {
 

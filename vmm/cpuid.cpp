@@ -72,7 +72,7 @@ std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &s
 		entries.push_back(entry);
 	}
 	if (options.kairos) {
-		static const char kSignature[] = "KairosKairos";
+		static constexpr char kSignature[] = KAIROS_SIGNATURE;
 		kvm_cpuid_entry2 base{};
 		base.function = kKairosCpuidBase;
 		base.eax = kKairosCpuidInfo;  // highest Kairos leaf

@@ -5,6 +5,8 @@
 
 #include <linux/kvm.h>
 
+#include "abi/kairos_abi.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -12,8 +14,10 @@ namespace kairos::vmm {
 
 inline constexpr uint32_t kKvmCpuidBase = 0x40000000;
 inline constexpr uint32_t kKvmCpuidFeatures = 0x40000001;
-inline constexpr uint32_t kKairosCpuidBase = 0x40000100;
-inline constexpr uint32_t kKairosCpuidInfo = 0x40000101;
+// The Kairos leaves are the ABI's (kairos_abi.h): named here only so the
+// code reads in the same words as the KVM ones above.
+inline constexpr uint32_t kKairosCpuidBase = KAIROS_CPUID_SIGNATURE;
+inline constexpr uint32_t kKairosCpuidInfo = KAIROS_CPUID_INFO;
 
 struct CpuidOptions {
 	uint32_t vcpu_count = 1;

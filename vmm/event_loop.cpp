@@ -4,34 +4,24 @@
 
 #include <cstring>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::vmm {
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create()
 {
-	std::unique_ptr<EventLoop> loop(new EventLoop());
-	int error = io_uring_queue_init(32, &loop->ring_, 0);
-	if (error < 0)
-		return errno_error("io_uring_queue_init for the event loop", -error);
-	loop->ring_ready_ = true;
-	return loop;
-}
-
-EventLoop::~EventLoop()
-{
-	if (ring_ready_)
-		io_uring_queue_exit(&ring_);
+	KAIROS_TRY_ASSIGN(ring, IoUring::create(32, "the event loop"));
+	return std::unique_ptr<EventLoop>(new EventLoop(std::move(ring)));
 }
 
 Status EventLoop::arm(int fd)
 {
-	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+	io_uring_sqe *sqe = io_uring_get_sqe(ring_.get());
 	if (!sqe)
 		return make_error("event loop: submission queue full");
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(fd));
-	int submitted = io_uring_submit(&ring_);
+	int submitted = io_uring_submit(ring_.get());
 	if (submitted < 0)
 		return errno_error(fmt::format("io_uring_submit (poll fd {})", fd), -submitted);
 	watches_[fd].armed = true;
@@ -52,11 +42,11 @@ void EventLoop::unwatch(int fd)
 	if (it == watches_.end())
 		return;
 	if (it->second.armed) {
-		io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+		io_uring_sqe *sqe = io_uring_get_sqe(ring_.get());
 		if (sqe) {
 			io_uring_prep_poll_remove(sqe, static_cast<uint64_t>(fd));
 			io_uring_sqe_set_data64(sqe, UINT64_MAX);
-			io_uring_submit(&ring_);
+			io_uring_submit(ring_.get());
 		}
 	}
 	watches_.erase(it);
@@ -68,7 +58,7 @@ Status EventLoop::run_once(int timeout_ms)
 	timeout.tv_sec = timeout_ms / 1000;
 	timeout.tv_nsec = (timeout_ms % 1000) * 1000000LL;
 	io_uring_cqe *cqe = nullptr;
-	int error = io_uring_wait_cqe_timeout(&ring_, &cqe, &timeout);
+	int error = io_uring_wait_cqe_timeout(ring_.get(), &cqe, &timeout);
 	if (error == -ETIME || error == -EINTR)
 		return {};
 	if (error < 0)
@@ -78,14 +68,14 @@ Status EventLoop::run_once(int timeout_ms)
 	std::vector<int> ready;
 	unsigned head;
 	unsigned seen = 0;
-	io_uring_for_each_cqe(&ring_, head, cqe)
+	io_uring_for_each_cqe(ring_.get(), head, cqe)
 	{
 		++seen;
 		uint64_t data = io_uring_cqe_get_data64(cqe);
 		if (data != UINT64_MAX)
 			ready.push_back(static_cast<int>(data));
 	}
-	io_uring_cq_advance(&ring_, seen);
+	io_uring_cq_advance(ring_.get(), seen);
 
 	for (int fd : ready) {
 		auto it = watches_.find(fd);

@@ -3,13 +3,12 @@
 // and the shutdown wake-up.
 #pragma once
 
-#include <liburing.h>
-
 #include <functional>
 #include <map>
 #include <memory>
 
-#include "vmm/base/result.h"
+#include "base/io_uring.h"
+#include "base/result.h"
 
 namespace kairos::vmm {
 
@@ -18,7 +17,6 @@ public:
 	using Handler = std::function<void()>;
 
 	static Result<std::unique_ptr<EventLoop>> create();
-	~EventLoop();
 	EventLoop(const EventLoop &) = delete;
 	EventLoop &operator=(const EventLoop &) = delete;
 
@@ -30,11 +28,10 @@ public:
 	Status run_once(int timeout_ms);
 
 private:
-	EventLoop() = default;
+	explicit EventLoop(IoUring ring) : ring_(std::move(ring)) {}
 	Status arm(int fd);
 
-	io_uring ring_{};
-	bool ring_ready_ = false;
+	IoUring ring_;
 	struct Watch {
 		Handler handler;
 		bool armed = false;

@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 #include "vmm/guest_memory.h"
 
 namespace kairos::vmm {

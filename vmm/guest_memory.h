@@ -11,8 +11,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/mapping.h"
+#include "base/error.h"
+#include "base/mapping.h"
 
 namespace kairos::vmm {
 

@@ -1,5 +1,6 @@
 #include "vmm/kairos_device.h"
 
+#include "base/clock.h"
 #include "pvclock/host_clock.h"
 
 #include <time.h>
@@ -70,9 +71,9 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 		break;
 	case KAIROS_PORT_SAMPLE_TAG:
 		if (value < KAIROS_SAMPLE_TAGS && samples_[value].size() < kMaxSamplesPerTag) {
-			uint64_t host_ns = pvclock::clock_now_ns(CLOCK_MONOTONIC);
+			uint64_t host_ns = monotonic_now_ns();
 			samples_[value].push_back({host_ns, (uint64_t{sample_high_} << 32) | sample_low_,
-						   pvclock::clock_now_ns(CLOCK_REALTIME)});
+						   clock_now_ns(CLOCK_REALTIME)});
 		}
 		break;
 	case KAIROS_PORT_COMMAND:

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <memory>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::vmm {
 namespace {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/mapping.h"
-#include "vmm/base/result.h"
-#include "vmm/base/unique_fd.h"
+#include "base/mapping.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace kairos::vmm {
 

@@ -1,10 +1,8 @@
 #include "vmm/machine.h"
 
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,7 +18,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "vmm/acpi.h"
-#include "vmm/base/error.h"
+#include "base/error.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
@@ -94,25 +92,11 @@ public:
 	void write(uint64_t, std::span<const uint8_t>) override {}
 };
 
-Result<UniqueFd> periodic_timer(uint64_t period_ns, const char *what)
+Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
 {
-	UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-	if (!fd)
-		return errno_error(fmt::format("timerfd_create for {}", what));
-	itimerspec spec{};
-	spec.it_interval.tv_sec = static_cast<time_t>(period_ns / 1'000'000'000ULL);
-	spec.it_interval.tv_nsec = static_cast<long>(period_ns % 1'000'000'000ULL);
-	spec.it_value = spec.it_interval;
-	if (timerfd_settime(fd.get(), 0, &spec, nullptr) != 0)
-		return errno_error(fmt::format("timerfd_settime for {}", what));
-	return fd;
-}
-
-// Drains a timerfd; true if it had expired.
-bool consume_timer(int fd)
-{
-	uint64_t expirations = 0;
-	return ::read(fd, &expirations, sizeof(expirations)) == sizeof(expirations) && expirations > 0;
+	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, what));
+	KAIROS_TRY(timer.arm_periodic(period_ns));
+	return timer;
 }
 
 Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
@@ -311,15 +295,10 @@ Status Machine::create_paravirt_device()
 {
 	// Upcalls go through an irqfd: raising an event from any thread
 	// interrupts the guest without a trip through a vCPU thread.
-	upcall_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-	if (!upcall_fd_)
-		return errno_error("eventfd for the event-channel upcall");
-	KAIROS_TRY(vm_.register_irqfd(upcall_fd_.get(), layout::kIrqKairosUpcall));
-	int upcall = upcall_fd_.get();
-	events_ = std::make_unique<pvclock::EventChannels>([upcall] {
-		uint64_t one = 1;
-		[[maybe_unused]] auto written = ::write(upcall, &one, sizeof(one));
-	});
+	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
+	upcall_ = std::move(upcall);
+	KAIROS_TRY(vm_.register_irqfd(upcall_->fd(), layout::kIrqKairosUpcall));
+	events_ = std::make_unique<pvclock::EventChannels>([this] { upcall_->signal(); });
 
 	std::vector<int64_t> offsets;
 	std::vector<const Vcpu *> vcpus;
@@ -407,8 +386,8 @@ Status Machine::start_periodic_timers()
 	if (!refresh)
 		return refresh.error();
 	refresh_timer_ = std::move(*refresh);
-	KAIROS_TRY(loop_->watch(refresh_timer_.get(), [this] {
-		if (consume_timer(refresh_timer_.get()))
+	KAIROS_TRY(loop_->watch(refresh_timer_->fd(), [this] {
+		if (refresh_timer_->consume() > 0)
 			time_->publish();
 	}));
 	if (config_.events.virtual_timer_hz == 0)
@@ -417,8 +396,8 @@ Status Machine::start_periodic_timers()
 	if (!tick)
 		return tick.error();
 	virtual_timer_ = std::move(*tick);
-	return loop_->watch(virtual_timer_.get(), [this] {
-		if (!consume_timer(virtual_timer_.get()))
+	return loop_->watch(virtual_timer_->fd(), [this] {
+		if (virtual_timer_->consume() == 0)
 			return;
 		// As Xen does before its timer interrupt: fresh time first.
 		time_->publish_time();

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "base/event_fd.h"
+#include "base/timer_fd.h"
 #include "devices/bus.h"
 #include "pvclock/event_channels.h"
 #include "vmm/guest_areas.h"
@@ -66,14 +68,14 @@ private:
 	GuestMemory memory_;
 	Shutdown shutdown_;
 	// Before the buses: the Kairos device on the bus refers to these.
-	UniqueFd upcall_fd_;  // irqfd of the event-channel upcall line
+	std::optional<EventFd> upcall_;  // irqfd of the event-channel upcall line
 	std::unique_ptr<GuestAreas> areas_;
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
 	std::shared_ptr<KairosDevice> kairos_device_;
-	UniqueFd refresh_timer_;
-	UniqueFd virtual_timer_;
+	std::optional<TimerFd> refresh_timer_;
+	std::optional<TimerFd> virtual_timer_;
 	devices::Bus pio_bus_;
 	devices::Bus mmio_bus_;
 	std::unique_ptr<ConsoleOutput> console_;

@@ -1,9 +1,7 @@
 #include "vmm/shutdown.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos::vmm {
 
@@ -50,10 +48,8 @@ const char *describe(StopReason reason)
 
 Result<Shutdown> Shutdown::create()
 {
-	UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-	if (!fd)
-		return errno_error("eventfd for shutdown");
-	return Shutdown(std::move(fd));
+	KAIROS_TRY_ASSIGN(wake, EventFd::create(EventFd::Mode::NonBlocking, "shutdown"));
+	return Shutdown(std::move(wake));
 }
 
 Shutdown::Shutdown(Shutdown &&other) noexcept : wake_(std::move(other.wake_)) {}
@@ -69,9 +65,7 @@ void Shutdown::request(StopReason reason, std::string detail, int signal_number)
 		signal_number_ = signal_number;
 		requested_.store(true, std::memory_order_release);
 	}
-	uint64_t one = 1;
-	// Cannot fail in a way we could act on: the counter only saturates.
-	[[maybe_unused]] auto written = write(wake_.get(), &one, sizeof(one));
+	wake_.signal();
 }
 
 StopReason Shutdown::reason() const

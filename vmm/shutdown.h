@@ -7,8 +7,8 @@
 #include <mutex>
 #include <string>
 
-#include "vmm/base/result.h"
-#include "vmm/base/unique_fd.h"
+#include "base/event_fd.h"
+#include "base/result.h"
 
 namespace kairos::vmm {
 
@@ -39,12 +39,12 @@ public:
 	std::string detail() const;
 	int signal_number() const;
 	// Readable once a stop was requested; the event loop watches it.
-	int wake_fd() const { return wake_.get(); }
+	int wake_fd() const { return wake_.fd(); }
 
 private:
-	explicit Shutdown(UniqueFd wake) : wake_(std::move(wake)) {}
+	explicit Shutdown(EventFd wake) : wake_(std::move(wake)) {}
 
-	UniqueFd wake_;
+	EventFd wake_;
 	std::atomic<bool> requested_{false};
 	mutable std::mutex mutex_;
 	StopReason reason_ = StopReason::HostError;

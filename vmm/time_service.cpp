@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "vmm/vcpu.h"
 
 namespace kairos::vmm {
@@ -12,16 +13,9 @@ namespace {
 // CLOCK_REALTIME - CLOCK_MONOTONIC: the wall-clock time of system time zero.
 timespec wall_clock_at_boot()
 {
-	timespec realtime{};
-	timespec monotonic{};
-	clock_gettime(CLOCK_MONOTONIC, &monotonic);
-	clock_gettime(CLOCK_REALTIME, &realtime);
-	timespec boot{realtime.tv_sec - monotonic.tv_sec, realtime.tv_nsec - monotonic.tv_nsec};
-	if (boot.tv_nsec < 0) {
-		boot.tv_nsec += 1'000'000'000L;
-		--boot.tv_sec;
-	}
-	return boot;
+	uint64_t monotonic = monotonic_now_ns();
+	uint64_t realtime = clock_now_ns(CLOCK_REALTIME);
+	return ns_to_timespec(realtime > monotonic ? realtime - monotonic : 0);
 }
 
 } // namespace

@@ -10,7 +10,7 @@
 
 #include "pvclock/host_clock.h"
 #include "pvclock/shared_info.h"
-#include "vmm/base/pi_mutex.h"
+#include "base/pi_mutex.h"
 
 namespace kairos::vmm {
 

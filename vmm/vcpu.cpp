@@ -6,8 +6,9 @@
 
 #include <cstring>
 
+#include "base/clock.h"
+#include "base/error.h"
 #include "pvclock/host_clock.h"
-#include "vmm/base/error.h"
 #include "vmm/layout.h"
 
 namespace kairos::vmm {
@@ -161,7 +162,7 @@ void Vcpu::run_loop()
 
 	run_guest();
 	// The thread's own accounts, read while it still exists (--stats).
-	final_cpu_ns_.store(pvclock::clock_now_ns(CLOCK_THREAD_CPUTIME_ID));
+	final_cpu_ns_.store(clock_now_ns(CLOCK_THREAD_CPUTIME_ID));
 	final_run_delay_ns_.store(pvclock::thread_run_delay_ns(thread_id_.load()));
 	final_preemptions_.store(pvclock::thread_involuntary_switches(thread_id_.load()));
 }

@@ -17,7 +17,7 @@
 #include <sys/io.h>
 #include <time.h>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 
 static int kairos_port_base(uint16_t *base)
 {

@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest-kernel-module/kairos_abi.h"
+#include "abi/kairos_abi.h"
 #include "guest-kernel-module/kairos_uapi.h"
 #include "guest-kernel-module/kairos_user_clock.h"
 

@@ -14,7 +14,7 @@
 
 #include "outsourcing/guest_ring.h"
 #include "outsourcing/timer_service.h"
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 using namespace kairos::outsourcing;
 using namespace std::chrono_literals;

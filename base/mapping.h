@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 namespace kairos {
 

@@ -1,8 +1,8 @@
-#include "vmm/base/mapping.h"
+#include "base/mapping.h"
 
 #include <sys/mman.h>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace kairos {
 

@@ -64,3 +64,11 @@ using Status = Result<void>;
 		if (!kairos_try_result_.ok())                      \
 			return kairos_try_result_.error();             \
 	} while (0)
+
+// Declare `name` as the value of a Result, or propagate its error from the
+// enclosing function.
+#define KAIROS_TRY_ASSIGN(name, expr)                      \
+	auto name##_result_ = (expr);                          \
+	if (!name##_result_.ok())                              \
+		return name##_result_.error();                     \
+	auto name = std::move(name##_result_).value()

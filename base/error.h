@@ -1,7 +1,7 @@
 // Building Error values with context.
 #pragma once
 
-#include "vmm/base/result.h"
+#include "base/result.h"
 
 #include <fmt/format.h>
 

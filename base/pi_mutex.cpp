@@ -1,4 +1,4 @@
-#include "vmm/base/pi_mutex.h"
+#include "base/pi_mutex.h"
 
 #include <cstdlib>
 

@@ -1,4 +1,4 @@
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 #include <cerrno>
 #include <cstring>

@@ -37,9 +37,7 @@
  * 2: requests name a vCPU; the guest reports timer work done (priority
  *    windows) and may steer the upcall; the host may fire early (advance).
  */
-#ifndef KAIROS_ABI_VERSION
 #define KAIROS_ABI_VERSION 2
-#endif
 
 #define KAIROS_CPUID_SIGNATURE 0x40000100u
 #define KAIROS_CPUID_INFO 0x40000101u
