@@ -66,17 +66,38 @@ Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output)
 void Serial::read(uint64_t offset, std::span<uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	bool wanted_before = wants_input();
 	// A wide access to an 8-bit ISA device is a run of byte accesses to
 	// consecutive ports.
 	for (size_t i = 0; i < data.size(); i++)
 		data[i] = read_register(offset + i);
+	notify_if_input_wanted(wanted_before);
 }
 
 void Serial::write(uint64_t offset, std::span<const uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	bool wanted_before = wants_input();
 	for (size_t i = 0; i < data.size(); i++)
 		write_register(offset + i, data[i]);
+	notify_if_input_wanted(wanted_before);
+}
+
+void Serial::set_input_wanted(InputWantedCallback callback)
+{
+	std::lock_guard lock(mutex_);
+	input_wanted_ = std::move(callback);
+}
+
+bool Serial::wants_input() const
+{
+	return (interrupt_enable_ & kIerReceivedData) && input_count_ < kInputCapacity;
+}
+
+void Serial::notify_if_input_wanted(bool wanted_before)
+{
+	if (!wanted_before && wants_input() && input_wanted_)
+		input_wanted_();
 }
 
 void Serial::enqueue_input(std::span<const uint8_t> bytes)

@@ -32,6 +32,11 @@ class Serial : public BusDevice {
 public:
 	// Called once per transmitted byte.
 	using OutputCallback = std::function<void(std::span<const uint8_t>)>;
+	// Called when the guest starts wanting host input again: its driver
+	// enabled the received-data interrupt, or it read from a full buffer.
+	// Called with the mutex held: it may only signal (an eventfd), as
+	// Firecracker's serial does with its buffer_ready_event_fd.
+	using InputWantedCallback = std::function<void()>;
 
 	// Host input buffered ahead of the guest. A real 16550A holds 16 bytes;
 	// a larger buffer lets a paste arrive while the guest is busy.
@@ -56,6 +61,9 @@ public:
 	// that (early boot), Linux flushes the receive FIFO, so a host holding
 	// input back until now loses none of it.
 	bool guest_reads_input() const;
+	// Lets the event loop sleep instead of polling guest_reads_input and
+	// input_space: set once, before the vCPUs run.
+	void set_input_wanted(InputWantedCallback callback);
 
 private:
 	// All below require mutex_.
@@ -68,9 +76,12 @@ private:
 	uint8_t modem_inputs() const;
 	uint8_t interrupt_identification() const;
 	void update_irq();
+	bool wants_input() const;
+	void notify_if_input_wanted(bool wanted_before);
 
 	std::shared_ptr<IrqLine> irq_;
 	OutputCallback output_;
+	InputWantedCallback input_wanted_;
 
 	mutable std::mutex mutex_;
 	uint8_t interrupt_enable_ = 0;

@@ -58,7 +58,8 @@ Status EventLoop::run_once(int timeout_ms)
 	timeout.tv_sec = timeout_ms / 1000;
 	timeout.tv_nsec = (timeout_ms % 1000) * 1000000LL;
 	io_uring_cqe *cqe = nullptr;
-	int error = io_uring_wait_cqe_timeout(ring_.get(), &cqe, &timeout);
+	int error = io_uring_wait_cqe_timeout(ring_.get(), &cqe, timeout_ms < 0 ? nullptr : &timeout);
+	++wakeups_;
 	if (error == -ETIME || error == -EINTR)
 		return {};
 	if (error < 0)

@@ -24,8 +24,12 @@ public:
 	Status watch(int fd, Handler handler);
 	// Safe to call from inside a handler.
 	void unwatch(int fd);
-	// Waits up to timeout_ms for events and runs their handlers.
+	// Waits up to timeout_ms (< 0: until an event) for events and runs
+	// their handlers.
 	Status run_once(int timeout_ms);
+	// Times run_once returned, with events or not: without a periodic
+	// tick, an idle guest's VMM wakes only for its own timers (--stats).
+	uint64_t wakeups() const { return wakeups_; }
 
 private:
 	explicit EventLoop(IoUring ring) : ring_(std::move(ring)) {}
@@ -37,6 +41,7 @@ private:
 		bool armed = false;
 	};
 	std::map<int, Watch> watches_;
+	uint64_t wakeups_ = 0;
 };
 
 } // namespace kairos::vmm

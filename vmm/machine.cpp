@@ -18,6 +18,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "vmm/acpi.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid.h"
@@ -27,11 +28,10 @@
 namespace kairos::vmm {
 namespace {
 
-constexpr int kEventLoopTickMs = 20;
 constexpr int kVcpuStartWaitTries = 5000;
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
-constexpr std::chrono::milliseconds kPanicGrace{1000};
+constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
 nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
 {
@@ -64,12 +64,6 @@ uint64_t process_cpu_ns()
 	return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
-int64_t steady_ns()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(
-		       std::chrono::steady_clock::now().time_since_epoch())
-		.count();
-}
 constexpr size_t kConsoleReadChunk = 256;
 
 // An ISA interrupt line on the in-kernel IOAPIC/PIC pair.
@@ -319,10 +313,7 @@ Status Machine::create_paravirt_device()
 	if (config_.outsourcing.enabled)
 		KAIROS_TRY(create_timer_service());
 	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_,
-							timer_service_.get(), [this] {
-		guest_panicked_ = true;
-		panic_notice_ns_ = steady_ns();
-	});
+							timer_service_.get(), [this] { note_panic(); });
 	return pio_bus_.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, kairos_device_);
 }
 
@@ -431,6 +422,13 @@ Status Machine::watch_host_events()
 	}));
 	KAIROS_TRY(loop_->watch(shutdown_.wake_fd(), [] {}));
 
+	KAIROS_TRY_ASSIGN(panic_timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the guest's panic notice"));
+	panic_timer_ = std::move(panic_timer);
+	KAIROS_TRY(loop_->watch(panic_timer_->fd(), [this] {
+		if (panic_timer_->consume() > 0)
+			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
+	}));
+
 	if (config_.console.input_from_stdin) {
 		if (isatty(STDIN_FILENO)) {
 			auto raw = RawTerminal::enter(STDIN_FILENO);
@@ -439,6 +437,12 @@ Status Machine::watch_host_events()
 			raw_terminal_.emplace(std::move(*raw));
 		}
 		stdin_open_ = true;
+		KAIROS_TRY_ASSIGN(wanted, EventFd::create(EventFd::Mode::NonBlocking, "the console's input wake-up"));
+		input_wanted_ = std::move(wanted);
+		serial_->set_input_wanted([this] { input_wanted_->signal(); });
+		// Consuming is all: the run loop looks at the UART after every
+		// wake-up and watches stdin if the guest wants input.
+		KAIROS_TRY(loop_->watch(input_wanted_->fd(), [this] { input_wanted_->consume(); }));
 	}
 	return start_periodic_timers();
 }
@@ -476,6 +480,18 @@ void Machine::forward_console_input()
 		events_->raise(KAIROS_EVENT_CONSOLE);
 }
 
+// From a vCPU thread (kairos.ko's panic command): the dump that follows
+// reaches the console before the VM stops.
+void Machine::note_panic()
+{
+	guest_panicked_ = true;
+	auto armed = panic_timer_ ? panic_timer_->arm_at(monotonic_now_ns() + kPanicGraceNs)
+				  : Status(make_error("no panic timer"));
+	if (!armed)
+		shutdown_.request(StopReason::GuestPanic,
+				  fmt::format("the guest kernel panicked (kairos.ko notice; {})", armed.error().message));
+}
+
 RunResult Machine::run()
 {
 	started_ = std::chrono::steady_clock::now();
@@ -504,12 +520,10 @@ RunResult Machine::run()
 			loop_->unwatch(STDIN_FILENO);
 			stdin_watched = false;
 		}
-		auto status = loop_->run_once(kEventLoopTickMs);
+		// No tick: every reason to look again is an fd the loop watches.
+		auto status = loop_->run_once(-1);
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
-		int64_t panic_notice = panic_notice_ns_.load();
-		if (panic_notice != 0 && steady_ns() - panic_notice > std::chrono::nanoseconds(kPanicGrace).count())
-			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 	}
 	stop_vcpus();
 	if (timer_service_)
@@ -538,6 +552,9 @@ std::string Machine::stats_json(const RunResult &result) const
 	stats["runtime_ms"] =
 		std::chrono::duration_cast<std::chrono::milliseconds>(stopped_ - started_).count();
 	stats["console_bytes"] = console_->bytes_written();
+	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
+	// events.virtual_timer_hz), input and signals; no periodic tick.
+	stats["event_loop"] = {{"wakeups", loop_ ? loop_->wakeups() : 0}};
 	stats["unclaimed_port_accesses"] = pio_bus_.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = mmio_bus_.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();

@@ -61,6 +61,7 @@ private:
 	Status watch_host_events();
 	void forward_console_input();
 	void stop_vcpus();
+	void note_panic();
 
 	Config config_;
 	Kvm kvm_;
@@ -85,8 +86,11 @@ private:
 	EscapeDetector escape_;
 	bool stdin_open_ = false;
 	std::atomic<bool> guest_panicked_{false};
-	// When kairos.ko reported a panic (steady-clock ns), 0 if it did not.
-	std::atomic<int64_t> panic_notice_ns_{0};
+	// Armed when kairos.ko reports a panic: the guest gets kPanicGrace to
+	// print its dump before the VM stops.
+	std::optional<TimerFd> panic_timer_;
+	// Signalled by the UART when the guest wants host input again.
+	std::optional<EventFd> input_wanted_;
 	UniqueFd signal_fd_;
 	BootEntry boot_entry_{};
 	std::chrono::steady_clock::time_point started_;

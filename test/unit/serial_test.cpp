@@ -383,3 +383,30 @@ TEST_CASE("the guest reads input once its driver enables the receive interrupt",
 	uart.out(kIer, kIerThrEmpty);
 	CHECK_FALSE(uart.serial.guest_reads_input());
 }
+
+TEST_CASE("serial: the host hears when the guest wants input again, once per change", "[serial]")
+{
+	Uart uart;
+	int calls = 0;
+	uart.serial.set_input_wanted([&] { ++calls; });
+	uart.out(kLcr, 0x03);
+	CHECK(calls == 0);  // nothing enabled yet
+	uart.out(kIer, kIerReceivedData);
+	CHECK(calls == 1);  // the driver opened the port
+	uart.out(kIer, kIerReceivedData);
+	CHECK(calls == 1);  // the same IER again is no change
+
+	// A full buffer stops wanting; the guest's first read wants again.
+	std::string fill(Serial::kInputCapacity, 'x');
+	uart.type(fill);
+	CHECK(uart.serial.input_space() == 0);
+	CHECK(uart.in(kData) == 'x');
+	CHECK(calls == 2);
+	CHECK(uart.in(kData) == 'x');
+	CHECK(calls == 2);  // still wanted: no second call
+
+	// Disabling and enabling the interrupt again is a new want.
+	uart.out(kIer, 0);
+	uart.out(kIer, kIerReceivedData);
+	CHECK(calls == 3);
+}
