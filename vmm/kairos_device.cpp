@@ -9,7 +9,7 @@
 
 namespace kairos::vmm {
 
-KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
+KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
 			   std::function<void()> on_guest_panic)
 	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events), timers_(timers),

@@ -14,15 +14,15 @@
 #include "pvclock/clock_drift.h"
 #include "pvclock/event_channels.h"
 #include "pvclock/shared_info.h"
+#include "pvclock/time_service.h"
 #include "vmm/guest_areas.h"
-#include "vmm/time_service.h"
 
 namespace kairos::vmm {
 
 class KairosDevice : public devices::BusDevice {
 public:
 	// timers may be null: outsourcing is off, ring registration fails.
-	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, TimeService &time,
+	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 		     pvclock::EventChannels &events, outsourcing::TimerService *timers,
 		     std::function<void()> on_guest_panic);
 	~KairosDevice() override;
@@ -48,7 +48,7 @@ private:
 
 	GuestAreas &areas_;
 	uint32_t vcpu_count_;
-	TimeService &time_;
+	pvclock::TimeService &time_;
 	pvclock::EventChannels &events_;
 	outsourcing::TimerService *timers_;
 	std::function<void()> on_guest_panic_;

@@ -214,12 +214,24 @@ Status Machine::create_devices()
 // hardware-reduced platform has no PIT tick to fall back on: the boot
 // stalls. We know the guest's TSC rate, so we tell it, as firmware would,
 // unless the user already did.
+// The guest's TSC rate is the VM's (KVM_CAP_VM_TSC_CONTROL, Linux 6.0);
+// older kernels only answer per vCPU, where every vCPU has the same rate
+// since Kairos never sets one.
+Result<uint32_t> Machine::guest_tsc_khz() const
+{
+	if (vm_.check_extension(KVM_CAP_VM_TSC_CONTROL) > 0)
+		return vm_.tsc_khz();
+	if (vcpus_.empty())
+		return make_error("the guest's TSC rate: no vCPU to ask");
+	return vcpus_.front()->tsc_khz();
+}
+
 std::string Machine::guest_cmdline() const
 {
 	std::string cmdline = config_.boot.cmdline;
 	if (config_.clock.kvmclock || cmdline.find("tsc_early_khz=") != std::string::npos || vcpus_.empty())
 		return cmdline;
-	auto khz = vcpus_.front()->tsc_khz();
+	auto khz = guest_tsc_khz();
 	if (!khz)
 		return cmdline;
 	return cmdline + fmt::format(" tsc_early_khz={}", *khz);
@@ -295,19 +307,18 @@ Status Machine::create_paravirt_device()
 	events_ = std::make_unique<pvclock::EventChannels>([this] { upcall_->signal(); });
 
 	std::vector<int64_t> offsets;
-	std::vector<const Vcpu *> vcpus;
 	for (const auto &vcpu : vcpus_) {
 		auto offset = vcpu->tsc_offset();
 		if (!offset)
 			return offset.error();
 		offsets.push_back(*offset);
-		vcpus.push_back(vcpu.get());
 	}
-	auto khz = vcpus_.front()->tsc_khz();
+	auto khz = guest_tsc_khz();
 	if (!khz)
 		return khz.error();
-	time_ = std::make_unique<TimeService>(uint64_t{*khz} * 1000, std::move(offsets));
-	time_->set_vcpus(std::move(vcpus));
+	time_ = std::make_unique<pvclock::TimeService>(uint64_t{*khz} * 1000, std::move(offsets));
+	// vcpus_ is complete and outlives time_ (declared first, destroyed last).
+	time_->set_vcpu_threads([this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); });
 
 	areas_ = std::make_unique<GuestAreas>(memory_);
 	if (config_.outsourcing.enabled)

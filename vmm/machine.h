@@ -11,9 +11,9 @@
 #include "base/timer_fd.h"
 #include "devices/bus.h"
 #include "pvclock/event_channels.h"
+#include "pvclock/time_service.h"
 #include "vmm/guest_areas.h"
 #include "vmm/kairos_device.h"
-#include "vmm/time_service.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/event_loop.h"
@@ -62,6 +62,7 @@ private:
 	void forward_console_input();
 	void stop_vcpus();
 	void note_panic();
+	Result<uint32_t> guest_tsc_khz() const;
 
 	Config config_;
 	Kvm kvm_;
@@ -72,7 +73,7 @@ private:
 	std::optional<EventFd> upcall_;  // irqfd of the event-channel upcall line
 	std::unique_ptr<GuestAreas> areas_;
 	std::unique_ptr<pvclock::EventChannels> events_;
-	std::unique_ptr<TimeService> time_;
+	std::unique_ptr<pvclock::TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
 	std::shared_ptr<KairosDevice> kairos_device_;
 	std::optional<TimerFd> refresh_timer_;

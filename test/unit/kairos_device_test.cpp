@@ -10,7 +10,7 @@ namespace {
 struct Rig {
 	GuestMemory memory = std::move(GuestMemory::create(64ULL << 20).value());
 	GuestAreas areas{memory};
-	TimeService time{2'000'000'000ULL, {0, 0}};
+	pvclock::TimeService time{2'000'000'000ULL, {0, 0}};
 	int upcalls = 0;
 	pvclock::EventChannels events{[this] { ++upcalls; }};
 	bool panicked = false;

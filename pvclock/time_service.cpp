@@ -1,13 +1,12 @@
-#include "vmm/time_service.h"
+#include "pvclock/time_service.h"
 
 #include <time.h>
 
 #include <algorithm>
 
 #include "base/clock.h"
-#include "vmm/vcpu.h"
 
-namespace kairos::vmm {
+namespace kairos::pvclock {
 namespace {
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC: the wall-clock time of system time zero.
@@ -30,13 +29,13 @@ TimeService::TimeService(uint64_t tsc_hz, std::vector<int64_t> tsc_offsets)
 	flags_ = same ? KAIROS_TIME_TSC_STABLE : 0;
 }
 
-void TimeService::set_vcpus(std::vector<const Vcpu *> vcpus)
+void TimeService::set_vcpu_threads(ThreadIdOf thread_id_of)
 {
 	std::lock_guard lock(mutex_);
-	vcpus_ = std::move(vcpus);
+	thread_id_of_ = std::move(thread_id_of);
 }
 
-void TimeService::attach(pvclock::SharedInfo *page)
+void TimeService::attach(SharedInfo *page)
 {
 	std::vector<uint64_t> run_delays = read_run_delays();
 	std::lock_guard lock(mutex_);
@@ -52,15 +51,18 @@ void TimeService::detach()
 
 std::vector<uint64_t> TimeService::read_run_delays() const
 {
-	std::vector<const Vcpu *> vcpus;
+	ThreadIdOf thread_id_of;
 	{
 		std::lock_guard lock(mutex_);
-		vcpus = vcpus_;
+		thread_id_of = thread_id_of_;
 	}
 	std::vector<uint64_t> run_delays;
-	for (const Vcpu *vcpu : vcpus)
-		run_delays.push_back(vcpu->thread_id() != 0 ? pvclock::thread_run_delay_ns(vcpu->thread_id())
-							    : UINT64_MAX);
+	if (!thread_id_of)
+		return run_delays;
+	for (uint32_t vcpu = 0; vcpu < tsc_offsets_.size(); ++vcpu) {
+		uint64_t thread_id = thread_id_of(vcpu);
+		run_delays.push_back(thread_id != 0 ? thread_run_delay_ns(thread_id) : UINT64_MAX);
+	}
 	return run_delays;
 }
 
@@ -81,9 +83,9 @@ void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 {
 	if (!page_)
 		return;
-	pvclock::ClockReading anchor = clock_.refresh();
+	ClockReading anchor = clock_.refresh();
 	for (uint32_t vcpu = 0; vcpu < tsc_offsets_.size(); ++vcpu) {
-		pvclock::TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
+		TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
 					   anchor.monotonic_ns, clock_.scale(), flags_};
 		page_->publish_time(vcpu, record);
 		// UINT64_MAX: the vCPU thread had not started; nothing to say.
@@ -97,4 +99,4 @@ void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 	last_system_time_.store(anchor.monotonic_ns);
 }
 
-} // namespace kairos::vmm
+} // namespace kairos::pvclock

@@ -5,27 +5,29 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
+#include "base/pi_mutex.h"
 #include "pvclock/host_clock.h"
 #include "pvclock/shared_info.h"
-#include "base/pi_mutex.h"
 
-namespace kairos::vmm {
-
-class Vcpu;
+namespace kairos::pvclock {
 
 class TimeService {
 public:
 	// tsc_offsets[i]: guest TSC minus host TSC on vCPU i.
 	TimeService(uint64_t tsc_hz, std::vector<int64_t> tsc_offsets);
 
-	// Stolen time comes from these threads' run delay; set before start.
-	void set_vcpus(std::vector<const Vcpu *> vcpus);
+	// Host thread id of vCPU i, 0 while its thread has not started.
+	using ThreadIdOf = std::function<uint64_t(uint32_t vcpu)>;
+	// Stolen time comes from the vCPU threads' run delay; set before they
+	// start.
+	void set_vcpu_threads(ThreadIdOf thread_id_of);
 
 	// The guest registered (or dropped) its page; attach publishes at once.
-	void attach(pvclock::SharedInfo *page);
+	void attach(SharedInfo *page);
 	void detach();
 
 	// Thread-safe; do nothing while no page is registered.
@@ -47,13 +49,13 @@ private:
 	// time happen before), and it inherits priority, so a normal thread
 	// preempted while holding it cannot stall the timer thread.
 	mutable PiMutex mutex_;
-	pvclock::HostClock clock_;
+	HostClock clock_;
 	std::vector<int64_t> tsc_offsets_;
-	std::vector<const Vcpu *> vcpus_;
-	pvclock::SharedInfo *page_ = nullptr;
+	ThreadIdOf thread_id_of_;
+	SharedInfo *page_ = nullptr;
 	uint8_t flags_;
 	std::atomic<uint64_t> publishes_{0};
 	std::atomic<uint64_t> last_system_time_{0};
 };
 
-} // namespace kairos::vmm
+} // namespace kairos::pvclock
