@@ -245,9 +245,10 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	ObjectReader outsourcing = top.object("outsourcing");
 	config.outsourcing.enabled = outsourcing.boolean("enabled", config.clock.kairos);
 	config.outsourcing.max_timers = outsourcing.integer("max_timers", 1, 1 << 20, 65536);
-	config.outsourcing.priority = outsourcing.string("priority", "normal");
-	if (auto priority = kairos::outsourcing::parse_priority(config.outsourcing.priority); !priority)
+	auto priority = kairos::outsourcing::parse_priority(outsourcing.string("priority", "normal"));
+	if (!priority)
 		throw ConfigError{priority.error().message};
+	config.outsourcing.priority = *priority;
 	parse_window(outsourcing, config.outsourcing);
 	// Measured and removed (README, Results): say so rather than "unknown key".
 	if (outsourcing.has("boost"))

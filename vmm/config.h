@@ -10,6 +10,7 @@
 
 #include "abi/kairos_abi.h"
 #include "base/result.h"
+#include "outsourcing/priority.h"
 #include "outsourcing/window.h"
 
 namespace kairos::vmm {
@@ -54,7 +55,7 @@ struct Config {
 	struct Outsourcing {
 		bool enabled = true;            // accept a guest's VMRPC ring (needs clock.kairos)
 		uint64_t max_timers = 65536;    // per-VM quota of armed timers
-		std::string priority = "normal";  // timer thread: normal, nice:-N or fifo:N
+		kairos::outsourcing::Priority priority;  // timer thread: normal, nice:-N or fifo:N
 		// Priority windows for the vCPUs that run timer work (DESIGN.md 5).
 		kairos::outsourcing::WindowConfig window;
 		// Fire this early, the guest waits to the deadline; nullopt: learned.

@@ -330,9 +330,6 @@ Status Machine::create_paravirt_device()
 
 Status Machine::create_timer_service()
 {
-	auto priority = outsourcing::parse_priority(config_.outsourcing.priority);
-	if (!priority)
-		return priority.error();
 	outsourcing::TimerHooks hooks;
 	// As Xen refreshes time before a timer interrupt: the guest's handler
 	// then reads accurate time.
@@ -340,7 +337,7 @@ Status Machine::create_timer_service()
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
 	outsourcing::TimerServiceConfig service_config;
 	service_config.max_timers = config_.outsourcing.max_timers;
-	service_config.priority = *priority;
+	service_config.priority = config_.outsourcing.priority;
 	service_config.vcpu_count = config_.machine.vcpus;
 	service_config.window = config_.outsourcing.window;
 	service_config.advance_ns = config_.outsourcing.advance_ns;
@@ -619,7 +616,7 @@ std::string Machine::stats_json(const RunResult &result) const
 		if (timer_service_) {
 			auto t = timer_service_->stats();
 			stats["outsourcing"] = {
-				{"priority", config_.outsourcing.priority},
+				{"priority", outsourcing::to_string(config_.outsourcing.priority)},
 				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
 				{"polled_requests", t.polled_requests},
 				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},

@@ -72,7 +72,7 @@ TEST_CASE("a full config is read field by field", "[config]")
 	CHECK(config->events.virtual_timer_hz == 100);
 	CHECK(config->outsourcing.enabled);
 	CHECK(config->outsourcing.max_timers == 65536);
-	CHECK(config->outsourcing.priority == "normal");
+	CHECK(config->outsourcing.priority == kairos::outsourcing::Priority{});
 }
 
 TEST_CASE("outsourcing options are read and validated", "[config]")
@@ -83,7 +83,8 @@ TEST_CASE("outsourcing options are read and validated", "[config]")
 				   dir.path);
 	REQUIRE(config.ok());
 	CHECK(config->outsourcing.max_timers == 1000);
-	CHECK(config->outsourcing.priority == "fifo:50");
+	CHECK(config->outsourcing.priority ==
+	      kairos::outsourcing::Priority{kairos::outsourcing::Priority::Policy::Fifo, 50});
 	auto boost = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"boost": true}})", dir.path);
 	REQUIRE_FALSE(boost.ok());
 	CHECK_THAT(boost.error().message, Catch::StartsWith("outsourcing.boost: was removed"));
