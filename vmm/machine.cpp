@@ -1,7 +1,6 @@
 #include "vmm/machine.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -9,8 +8,6 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
@@ -24,6 +21,7 @@
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
+#include "vmm/stats.h"
 
 namespace kairos::vmm {
 namespace {
@@ -32,37 +30,6 @@ constexpr int kVcpuStartWaitTries = 5000;
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 constexpr uint64_t kPanicGraceNs = 1'000'000'000;
-
-nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
-{
-	return {{"samples", summary.samples}, {"p50", summary.p50_ns}, {"p90", summary.p90_ns},
-		{"p99", summary.p99_ns}, {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
-}
-
-nlohmann::json window_json(const outsourcing::TimerService &service, const outsourcing::WindowConfig &config)
-{
-	auto w = service.window_stats();
-	return {{"policy", service.window_policy()},
-		{"configured_policy", outsourcing::to_string(config.policy)},
-		{"runtime_ns", config.runtime_ns}, {"period_ns", config.period_ns},
-		{"timeout_ns", config.timeout_ns}, {"lead_ns", w.lead_ns},
-		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
-		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
-		{"closed_by_budget", w.closed_by_budget}, {"budget_exhausted", w.budget_exhausted},
-		{"admission_refusals", w.admission_refusals}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
-}
-
-// User plus system CPU time of the whole process (every thread), in ns.
-uint64_t process_cpu_ns()
-{
-	rusage usage{};
-	if (getrusage(RUSAGE_SELF, &usage) != 0)
-		return 0;
-	auto ns = [](const timeval &t) {
-		return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(t.tv_usec) * 1000ULL;
-	};
-	return ns(usage.ru_utime) + ns(usage.ru_stime);
-}
 
 constexpr size_t kConsoleReadChunk = 256;
 
@@ -553,95 +520,10 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	nlohmann::json stats;
-	stats["exit"] = {{"reason", describe(result.reason)},
-			 {"detail", result.detail},
-			 {"code", result.exit_code}};
-	stats["runtime_ms"] =
-		std::chrono::duration_cast<std::chrono::milliseconds>(stopped_ - started_).count();
-	stats["console_bytes"] = console_->bytes_written();
-	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
-	// events.virtual_timer_hz), input and signals; no periodic tick.
-	stats["event_loop"] = {{"wakeups", loop_ ? loop_->wakeups() : 0}};
-	stats["unclaimed_port_accesses"] = pio_bus_.unclaimed_accesses();
-	stats["unclaimed_mmio_accesses"] = mmio_bus_.unclaimed_accesses();
-	stats["process_cpu_ns"] = process_cpu_ns();
-	nlohmann::json vcpus = nlohmann::json::array();
-	std::vector<uint64_t> windows = timer_service_ ? timer_service_->window_raises() : std::vector<uint64_t>{};
-	for (const auto &vcpu : vcpus_)
-		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
-				 {"cpu_ns", vcpu->final_cpu_ns()}, {"run_delay_ns", vcpu->final_run_delay_ns()},
-				 {"preemptions", vcpu->final_preemptions()},
-				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
-	stats["vcpus"] = vcpus;
-	if (kairos_device_) {
-		nlohmann::json ports = nlohmann::json::object();
-		const std::pair<uint32_t, const char *> named[] = {
-			{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
-			{KAIROS_EVENT_CONSOLE, "console"},
-			{KAIROS_EVENT_DEBUG, "debug"},
-			{KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
-		for (const auto &[port, name] : named) {
-			auto port_stats = events_->stats(port);
-			ports[name] = {{"port", port},
-				       {"raised", port_stats.raised},
-				       {"injected", port_stats.injected},
-				       {"held_before_registration", port_stats.held}};
-		}
-		nlohmann::json drift = nlohmann::json::object();
-		for (uint32_t tag = 0; tag < KAIROS_SAMPLE_TAGS; ++tag) {
-			auto samples = kairos_device_->clock_samples(tag);
-			if (samples.size() < 2)
-				continue;
-			auto summary = pvclock::summarise_drift(samples);
-			// (seconds since the first sample, guest-minus-host offset
-			// change in us), thinned to at most ~1000 points for plots.
-			nlohmann::json series = nlohmann::json::array();
-			size_t step = std::max<size_t>(1, samples.size() / 1000);
-			for (size_t i = 0; i < samples.size(); i += step) {
-				double host = static_cast<double>(samples[i].host_ns - samples[0].host_ns);
-				double guest = static_cast<double>(static_cast<int64_t>(samples[i].guest_ns - samples[0].guest_ns));
-				series.push_back({host / 1e9, (guest - host) / 1e3});
-			}
-			drift[std::to_string(tag)] = {{"samples", summary.samples},
-						      {"span_s", summary.span_s},
-						      {"drift_ppm", summary.drift_ppm},
-						      {"envelope_drift_ppm", summary.envelope_drift_ppm},
-						      {"realtime_offset_ms", summary.realtime_offset_ms},
-						      {"end_to_end_us", summary.end_to_end_us},
-						      {"max_deviation_us", summary.max_deviation_us},
-						      {"series", series}};
-		}
-		stats["clock_drift"] = drift;
-		if (timer_service_) {
-			auto t = timer_service_->stats();
-			stats["outsourcing"] = {
-				{"priority", outsourcing::to_string(config_.outsourcing.priority)},
-				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
-				{"polled_requests", t.polled_requests},
-				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},
-				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
-				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},
-					    {"quota", t.errors_quota}, {"dropped", t.errors_dropped},
-					    {"bad_vcpu", t.errors_bad_vcpu},
-					    {"bad_request_indices", t.bad_request_indices},
-					    {"bad_completion_indices", t.bad_completion_indices}}},
-				{"armed", t.armed},
-				{"lateness_ns", lateness_json(t.lateness)},
-				{"timer_thread_cpu_ns", timer_service_->timer_thread_cpu_ns()},
-				{"advance_ns", timer_service_->advance_ns()},
-				{"window", window_json(*timer_service_, config_.outsourcing.window)},
-				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
-				{"failure", timer_service_->failure()}};
-		}
-		stats["kairos"] = {{"registrations", kairos_device_->registrations()},
-				   {"commands", kairos_device_->commands()},
-				   {"failed_commands", kairos_device_->failed_commands()},
-				   {"time_publishes", time_->publishes()},
-				   {"upcalls", events_->upcalls()},
-				   {"events", ports}};
-	}
-	return stats.dump(2) + "\n";
+	StatsSources sources{config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
+			     pio_bus_, mmio_bus_, vcpus_, timer_service_.get(), kairos_device_.get(),
+			     events_.get(), time_.get()};
+	return vmm::stats_json(sources);
 }
 
 } // namespace kairos::vmm

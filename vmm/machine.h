@@ -28,12 +28,6 @@ class Serial;
 
 namespace kairos::vmm {
 
-struct RunResult {
-	StopReason reason;
-	std::string detail;
-	int exit_code;
-};
-
 class Machine {
 public:
 	static Result<std::unique_ptr<Machine>> create(const Config &config);

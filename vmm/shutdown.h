@@ -24,6 +24,14 @@ enum class StopReason {
 
 // Process exit codes, documented in `kairos --help` and the README.
 int exit_code_for(StopReason reason, int signal_number);
+// How a run ended: the first stop request's reason and detail, and the
+// process exit code that goes with them.
+struct RunResult {
+	StopReason reason;
+	std::string detail;
+	int exit_code;
+};
+
 const char *describe(StopReason reason);
 
 class Shutdown {

@@ -1,0 +1,139 @@
+#include "vmm/stats.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "base/clock.h"
+
+namespace kairos::vmm {
+namespace {
+
+nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
+{
+	return {{"samples", summary.samples}, {"p50", summary.p50_ns}, {"p90", summary.p90_ns},
+		{"p99", summary.p99_ns}, {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
+}
+
+nlohmann::json window_json(const outsourcing::TimerService &service, const outsourcing::WindowConfig &config)
+{
+	auto w = service.window_stats();
+	return {{"policy", service.window_policy()},
+		{"configured_policy", outsourcing::to_string(config.policy)},
+		{"runtime_ns", config.runtime_ns}, {"period_ns", config.period_ns},
+		{"timeout_ns", config.timeout_ns}, {"lead_ns", w.lead_ns},
+		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
+		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
+		{"closed_by_budget", w.closed_by_budget}, {"budget_exhausted", w.budget_exhausted},
+		{"admission_refusals", w.admission_refusals}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
+}
+
+// User plus system CPU time of the whole process (every thread), in ns.
+uint64_t process_cpu_ns()
+{
+	rusage usage{};
+	if (getrusage(RUSAGE_SELF, &usage) != 0)
+		return 0;
+	auto ns = [](const timeval &t) {
+		return timespec_to_ns(timespec{t.tv_sec, t.tv_usec * 1000L});
+	};
+	return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
+
+} // namespace
+
+nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples)
+{
+	auto summary = pvclock::summarise_drift(samples);
+	nlohmann::json series = nlohmann::json::array();
+	size_t step = std::max<size_t>(1, samples.size() / 1000);
+	for (size_t i = 0; i < samples.size(); i += step) {
+		double host = static_cast<double>(samples[i].host_ns - samples[0].host_ns);
+		double guest = static_cast<double>(static_cast<int64_t>(samples[i].guest_ns - samples[0].guest_ns));
+		series.push_back({host / 1e9, (guest - host) / 1e3});
+	}
+	return {{"samples", summary.samples},
+		{"span_s", summary.span_s},
+		{"drift_ppm", summary.drift_ppm},
+		{"envelope_drift_ppm", summary.envelope_drift_ppm},
+		{"realtime_offset_ms", summary.realtime_offset_ms},
+		{"end_to_end_us", summary.end_to_end_us},
+		{"max_deviation_us", summary.max_deviation_us},
+		{"series", series}};
+}
+
+std::string stats_json(const StatsSources &in)
+{
+	nlohmann::json stats;
+	stats["exit"] = {{"reason", describe(in.result.reason)},
+			 {"detail", in.result.detail},
+			 {"code", in.result.exit_code}};
+	stats["runtime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(in.runtime).count();
+	stats["console_bytes"] = in.console.bytes_written();
+	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
+	// events.virtual_timer_hz), input and signals; no periodic tick.
+	stats["event_loop"] = {{"wakeups", in.loop_wakeups}};
+	stats["unclaimed_port_accesses"] = in.pio_bus.unclaimed_accesses();
+	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
+	stats["process_cpu_ns"] = process_cpu_ns();
+	nlohmann::json vcpus = nlohmann::json::array();
+	std::vector<uint64_t> windows = in.timer_service ? in.timer_service->window_raises() : std::vector<uint64_t>{};
+	for (const auto &vcpu : in.vcpus)
+		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
+				 {"cpu_ns", vcpu->final_cpu_ns()}, {"run_delay_ns", vcpu->final_run_delay_ns()},
+				 {"preemptions", vcpu->final_preemptions()},
+				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
+	stats["vcpus"] = vcpus;
+	if (in.kairos_device && in.events && in.time) {
+		nlohmann::json ports = nlohmann::json::object();
+		const std::pair<uint32_t, const char *> named[] = {
+			{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
+			{KAIROS_EVENT_CONSOLE, "console"},
+			{KAIROS_EVENT_DEBUG, "debug"},
+			{KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
+		for (const auto &[port, name] : named) {
+			auto port_stats = in.events->stats(port);
+			ports[name] = {{"port", port},
+				       {"raised", port_stats.raised},
+				       {"injected", port_stats.injected},
+				       {"held_before_registration", port_stats.held}};
+		}
+		nlohmann::json drift = nlohmann::json::object();
+		for (uint32_t tag = 0; tag < KAIROS_SAMPLE_TAGS; ++tag) {
+			auto samples = in.kairos_device->clock_samples(tag);
+			if (samples.size() >= 2)
+				drift[std::to_string(tag)] = drift_json(samples);
+		}
+		stats["clock_drift"] = drift;
+		if (in.timer_service) {
+			auto t = in.timer_service->stats();
+			stats["outsourcing"] = {
+				{"priority", outsourcing::to_string(in.config.outsourcing.priority)},
+				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
+				{"polled_requests", t.polled_requests},
+				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},
+				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
+				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},
+					    {"quota", t.errors_quota}, {"dropped", t.errors_dropped},
+					    {"bad_vcpu", t.errors_bad_vcpu},
+					    {"bad_request_indices", t.bad_request_indices},
+					    {"bad_completion_indices", t.bad_completion_indices}}},
+				{"armed", t.armed},
+				{"lateness_ns", lateness_json(t.lateness)},
+				{"timer_thread_cpu_ns", in.timer_service->timer_thread_cpu_ns()},
+				{"advance_ns", in.timer_service->advance_ns()},
+				{"window", window_json(*in.timer_service, in.config.outsourcing.window)},
+				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
+				{"failure", in.timer_service->failure()}};
+		}
+		stats["kairos"] = {{"registrations", in.kairos_device->registrations()},
+				   {"commands", in.kairos_device->commands()},
+				   {"failed_commands", in.kairos_device->failed_commands()},
+				   {"time_publishes", in.time->publishes()},
+				   {"upcalls", in.events->upcalls()},
+				   {"events", ports}};
+	}
+	return stats.dump(2) + "\n";
+}
+
+} // namespace kairos::vmm

@@ -1,0 +1,51 @@
+// The --stats document of one run (README "Statistics"): every counter a
+// Machine's parts keep, serialised once at the end, after the vCPU and
+// timer threads have stopped.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "devices/bus.h"
+#include "outsourcing/timer_service.h"
+#include "pvclock/clock_drift.h"
+#include "pvclock/event_channels.h"
+#include "pvclock/time_service.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/kairos_device.h"
+#include "vmm/shutdown.h"
+#include "vmm/vcpu.h"
+
+namespace kairos::vmm {
+
+// What the document is made of. The pointers are null for parts this VM
+// does not have (no Kairos device, outsourcing off).
+struct StatsSources {
+	const Config &config;
+	const RunResult &result;
+	std::chrono::steady_clock::duration runtime;
+	const ConsoleOutput &console;
+	uint64_t loop_wakeups;
+	const devices::Bus &pio_bus;
+	const devices::Bus &mmio_bus;
+	const std::vector<std::unique_ptr<Vcpu>> &vcpus;
+	const outsourcing::TimerService *timer_service;
+	KairosDevice *kairos_device;
+	const pvclock::EventChannels *events;
+	const pvclock::TimeService *time;
+};
+
+// The whole document, pretty-printed, ending with a newline.
+std::string stats_json(const StatsSources &sources);
+
+// One clock's drift (at least two samples): the summary, plus a series of
+// (seconds since the first sample, change of the guest-minus-host offset
+// in us) thinned to at most about 1000 points, for plots.
+nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples);
+
+} // namespace kairos::vmm
