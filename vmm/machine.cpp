@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "devices/acpi_pm.h"
@@ -14,13 +12,11 @@
 #include "devices/irq_line.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "vmm/acpi.h"
 #include "base/clock.h"
 #include "base/error.h"
-#include "vmm/boot.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
-#include "vmm/mptable.h"
+#include "vmm/guest_loader.h"
 #include "vmm/stats.h"
 
 namespace kairos::vmm {
@@ -58,14 +54,6 @@ Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
 	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, what));
 	KAIROS_TRY(timer.arm_periodic(period_ns));
 	return timer;
-}
-
-Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
-{
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return errno_error(fmt::format("{} {}", key, path.string()));
-	return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 } // namespace
@@ -176,11 +164,6 @@ Status Machine::create_devices()
 	return {};
 }
 
-// Without kvm-clock the guest must calibrate its TSC against the PIT, which
-// fails where port I/O is slow (nested virtualization), and the ACPI
-// hardware-reduced platform has no PIT tick to fall back on: the boot
-// stalls. We know the guest's TSC rate, so we tell it, as firmware would,
-// unless the user already did.
 // The guest's TSC rate is the VM's (KVM_CAP_VM_TSC_CONTROL, Linux 6.0);
 // older kernels only answer per vCPU, where every vCPU has the same rate
 // since Kairos never sets one.
@@ -193,49 +176,11 @@ Result<uint32_t> Machine::guest_tsc_khz() const
 	return vcpus_.front()->tsc_khz();
 }
 
-std::string Machine::guest_cmdline() const
-{
-	std::string cmdline = config_.boot.cmdline;
-	if (config_.clock.kvmclock || cmdline.find("tsc_early_khz=") != std::string::npos || vcpus_.empty())
-		return cmdline;
-	auto khz = guest_tsc_khz();
-	if (!khz)
-		return cmdline;
-	return cmdline + fmt::format(" tsc_early_khz={}", *khz);
-}
-
 Status Machine::load_guest()
 {
-	auto kernel = read_whole_file(config_.boot.kernel, "boot.kernel");
-	if (!kernel)
-		return kernel.error();
-	std::vector<uint8_t> initrd;
-	if (!config_.boot.initrd.empty()) {
-		auto bytes = read_whole_file(config_.boot.initrd, "boot.initrd");
-		if (!bytes)
-			return bytes.error();
-		initrd = std::move(*bytes);
-	}
-	auto entry = load_linux(memory_, {*kernel, initrd, guest_cmdline()});
-	if (!entry)
-		return make_error("boot.kernel {}: {}", config_.boot.kernel.string(), entry.error().message);
-	boot_entry_ = *entry;
-	KAIROS_TRY(vcpus_.front()->set_boot_state(boot_entry_));
-
-	// Firmware tables: the MP table for acpi=off guests, ACPI otherwise
-	// (Linux prefers the MADT when both are there), and the reset stub.
-	auto mp_table = build_mp_table(layout::kMpTableAddr, config_.machine.vcpus);
-	if (mp_table.size() > layout::kMpTableMaxSize)
-		return make_error("MP table for {} vCPUs does not fit", config_.machine.vcpus);
-	KAIROS_TRY(memory_.write_bytes(layout::kMpTableAddr, mp_table));
-	AcpiOptions acpi = acpi_options_for_machine(config_.machine.vcpus);
-	auto tables = build_acpi_tables(layout::kAcpiTablesAddr, acpi);
-	if (!tables)
-		return tables.error();
-	if (layout::kAcpiTablesAddr + tables->size() > layout::kMpTableAddr)
-		return make_error("ACPI tables for {} vCPUs do not fit below the MP table", config_.machine.vcpus);
-	KAIROS_TRY(memory_.write_bytes(layout::kAcpiTablesAddr, *tables));
-	return memory_.write_bytes(layout::kResetVectorAddr, build_reset_vector(acpi));
+	auto khz = guest_tsc_khz();
+	KAIROS_TRY_ASSIGN(entry, vmm::load_guest(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
+	return vcpus_.front()->set_boot_state(entry);
 }
 
 Status Machine::create_vcpus()

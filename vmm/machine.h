@@ -45,7 +45,6 @@ private:
 	Status register_memory();
 	Status create_devices();
 	Status load_guest();
-	std::string guest_cmdline() const;
 	Status create_vcpus();
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
@@ -87,7 +86,6 @@ private:
 	// Signalled by the UART when the guest wants host input again.
 	std::optional<EventFd> input_wanted_;
 	UniqueFd signal_fd_;
-	BootEntry boot_entry_{};
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
 	// Last: vCPU threads stop and join before anything they use goes away.

@@ -1,0 +1,67 @@
+#include "vmm/guest_loader.h"
+
+#include <fstream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "vmm/acpi.h"
+#include "vmm/layout.h"
+#include "vmm/mptable.h"
+
+namespace kairos::vmm {
+namespace {
+
+Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return errno_error(fmt::format("{} {}", key, path.string()));
+	return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+// Firmware tables: the MP table for acpi=off guests, ACPI otherwise (Linux
+// prefers the MADT when both are there), and the reset stub.
+Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus)
+{
+	auto mp_table = build_mp_table(layout::kMpTableAddr, vcpus);
+	if (mp_table.size() > layout::kMpTableMaxSize)
+		return make_error("MP table for {} vCPUs does not fit", vcpus);
+	KAIROS_TRY(memory.write_bytes(layout::kMpTableAddr, mp_table));
+	AcpiOptions acpi = acpi_options_for_machine(vcpus);
+	auto tables = build_acpi_tables(layout::kAcpiTablesAddr, acpi);
+	if (!tables)
+		return tables.error();
+	if (layout::kAcpiTablesAddr + tables->size() > layout::kMpTableAddr)
+		return make_error("ACPI tables for {} vCPUs do not fit below the MP table", vcpus);
+	KAIROS_TRY(memory.write_bytes(layout::kAcpiTablesAddr, *tables));
+	return memory.write_bytes(layout::kResetVectorAddr, build_reset_vector(acpi));
+}
+
+} // namespace
+
+std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
+{
+	std::string cmdline = config.boot.cmdline;
+	if (config.clock.kvmclock || !tsc_khz || cmdline.find("tsc_early_khz=") != std::string::npos)
+		return cmdline;
+	return cmdline + fmt::format(" tsc_early_khz={}", *tsc_khz);
+}
+
+Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz)
+{
+	KAIROS_TRY_ASSIGN(kernel, read_whole_file(config.boot.kernel, "boot.kernel"));
+	std::vector<uint8_t> initrd;
+	if (!config.boot.initrd.empty()) {
+		KAIROS_TRY_ASSIGN(bytes, read_whole_file(config.boot.initrd, "boot.initrd"));
+		initrd = std::move(bytes);
+	}
+	auto entry = load_linux(memory, {kernel, initrd, guest_cmdline(config, tsc_khz)});
+	if (!entry)
+		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), entry.error().message);
+	KAIROS_TRY(write_firmware_tables(memory, config.machine.vcpus));
+	return *entry;
+}
+
+} // namespace kairos::vmm

@@ -1,0 +1,31 @@
+// The guest loader: everything a boot writes into guest memory before the
+// first vCPU runs (Firecracker's arch::load_kernel plus its firmware
+// tables). The kernel, initrd and command line (Linux x86 boot protocol,
+// Documentation/arch/x86/boot.rst), the MP table for acpi=off guests, the
+// ACPI tables, and the reset stub. No KVM: unit-tested on plain memory.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "vmm/boot.h"
+#include "vmm/config.h"
+#include "vmm/guest_memory.h"
+
+namespace kairos::vmm {
+
+// The command line the guest gets: boot.cmdline, plus " tsc_early_khz=N"
+// when kvm-clock is off (the guest would otherwise calibrate its TSC
+// against the PIT, which stalls where port I/O is slow, as in nested
+// virtualization), unless the user set it or the rate is unknown.
+std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz);
+
+// Reads boot.kernel and boot.initrd and loads the guest: errors name the
+// key and the file ("boot.kernel /x: not a bzImage: ..."). Returns where
+// the boot vCPU enters.
+Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz);
+
+} // namespace kairos::vmm
