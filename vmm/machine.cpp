@@ -7,16 +7,14 @@
 #include <algorithm>
 #include <thread>
 
-#include "devices/acpi_pm.h"
-#include "devices/i8042.h"
 #include "devices/irq_line.h"
-#include "devices/rtc.h"
 #include "devices/serial.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
 #include "vmm/guest_loader.h"
+#include "vmm/legacy_devices.h"
 #include "vmm/stats.h"
 
 namespace kairos::vmm {
@@ -38,15 +36,6 @@ public:
 private:
 	const VmFd &vm_;
 	uint32_t gsi_;
-};
-
-// Port 0x80: Linux writes it to delay I/O. Claim it so it is not counted
-// as an unclaimed access.
-class PostCodePort : public devices::BusDevice {
-public:
-	std::string name() const override { return "POST code port"; }
-	void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0); }
-	void write(uint64_t, std::span<const uint8_t>) override {}
 };
 
 Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
@@ -137,30 +126,20 @@ Status Machine::create_devices()
 	console->watch_line(kHaltBanner, [this] {
 		shutdown_.request(StopReason::PowerOff, "the guest halted (no ACPI power-off)");
 	});
-	serial_ = std::make_shared<devices::Serial>(
-		std::make_shared<KvmIrqLine>(vm_, layout::kIrqCom1),
-		[console](std::span<const uint8_t> bytes) { console->write(bytes); });
-	KAIROS_TRY(pio_bus_.add(layout::kPortCom1, layout::kComPortSize, serial_));
-
-	// reboot=k resets through the keyboard controller, reboot=a (or the
-	// BIOS reset vector) through the ACPI reset register. The panic banner
-	// before a reset tells a panic (panic=-1 resets at once) from a reboot.
-	auto reset_through = [this](const char *how) {
+	LegacyEvents events;
+	events.power_off = [this] { shutdown_.request(StopReason::PowerOff, "the guest powered off through ACPI"); };
+	// The panic banner before a reset tells a panic (panic=-1 resets at
+	// once) from a reboot.
+	events.reset = [this](const char *how) {
 		if (guest_panicked_)
 			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked and reset");
 		else
 			shutdown_.request(StopReason::Reset, std::string("the guest reset through ") + how);
 	};
-	auto i8042 = std::make_shared<devices::I8042>([reset_through] { reset_through("the i8042"); });
-	KAIROS_TRY(pio_bus_.add(layout::kPortI8042Data, 1, i8042->data_port()));
-	KAIROS_TRY(pio_bus_.add(layout::kPortI8042Command, 1, i8042->command_port()));
-
-	KAIROS_TRY(pio_bus_.add(layout::kPortRtc, layout::kRtcPortSize, std::make_shared<devices::Rtc>()));
-	auto acpi_pm = std::make_shared<devices::AcpiPm>(
-		[this] { shutdown_.request(StopReason::PowerOff, "the guest powered off through ACPI"); },
-		[reset_through] { reset_through("the ACPI reset register"); });
-	KAIROS_TRY(pio_bus_.add(layout::kPortAcpiSleepControl, devices::AcpiPm::kPortCount, acpi_pm));
-	KAIROS_TRY(pio_bus_.add(layout::kPortPostCode, 1, std::make_shared<PostCodePort>()));
+	KAIROS_TRY_ASSIGN(legacy, LegacyDevices::attach(
+					  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
+					  [console](std::span<const uint8_t> bytes) { console->write(bytes); }, std::move(events)));
+	serial_ = legacy.serial();
 	return {};
 }
 
