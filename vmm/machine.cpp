@@ -15,6 +15,7 @@
 #include "vmm/layout.h"
 #include "vmm/guest_loader.h"
 #include "vmm/legacy_devices.h"
+#include "vmm/paravirt.h"
 #include "vmm/stats.h"
 
 namespace kairos::vmm {
@@ -37,13 +38,6 @@ private:
 	const VmFd &vm_;
 	uint32_t gsi_;
 };
-
-Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
-{
-	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, what));
-	KAIROS_TRY(timer.arm_periodic(period_ns));
-	return timer;
-}
 
 } // namespace
 
@@ -190,63 +184,19 @@ Status Machine::create_vcpus()
 
 Status Machine::create_paravirt_device()
 {
-	// Upcalls go through an irqfd: raising an event from any thread
-	// interrupts the guest without a trip through a vCPU thread.
-	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
-	upcall_ = std::move(upcall);
-	KAIROS_TRY(vm_.register_irqfd(upcall_->fd(), layout::kIrqKairosUpcall));
-	events_ = std::make_unique<pvclock::EventChannels>([this] { upcall_->signal(); });
-
-	std::vector<int64_t> offsets;
+	ParavirtVcpus vcpus;
 	for (const auto &vcpu : vcpus_) {
-		auto offset = vcpu->tsc_offset();
-		if (!offset)
-			return offset.error();
-		offsets.push_back(*offset);
+		KAIROS_TRY_ASSIGN(offset, vcpu->tsc_offset());
+		vcpus.tsc_offsets.push_back(offset);
 	}
-	auto khz = guest_tsc_khz();
-	if (!khz)
-		return khz.error();
-	time_ = std::make_unique<pvclock::TimeService>(uint64_t{*khz} * 1000, std::move(offsets));
-	// vcpus_ is complete and outlives time_ (declared first, destroyed last).
-	time_->set_vcpu_threads([this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); });
-
-	areas_ = std::make_unique<GuestAreas>(memory_);
-	if (config_.outsourcing.enabled)
-		KAIROS_TRY(create_timer_service());
-	kairos_device_ = std::make_shared<KairosDevice>(*areas_, config_.machine.vcpus, *time_, *events_,
-							timer_service_.get(), [this] { note_panic(); });
-	return pio_bus_.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, kairos_device_);
-}
-
-Status Machine::create_timer_service()
-{
-	outsourcing::TimerHooks hooks;
-	// As Xen refreshes time before a timer interrupt: the guest's handler
-	// then reads accurate time.
-	hooks.refresh_time = [this] { time_->publish_time(); };
-	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
-	outsourcing::TimerServiceConfig service_config;
-	service_config.max_timers = config_.outsourcing.max_timers;
-	service_config.priority = config_.outsourcing.priority;
-	service_config.vcpu_count = config_.machine.vcpus;
-	service_config.window = config_.outsourcing.window;
-	service_config.advance_ns = config_.outsourcing.advance_ns;
-	auto service = outsourcing::TimerService::create(service_config, std::move(hooks));
-	if (!service)
-		return service.error();
-	timer_service_ = std::move(*service);
-	// Doorbells and acks reach the timer thread without a userspace exit.
-	// The ack matters most: the guest writes it at the end of every
-	// completion tasklet, before the woken sleeper can run, and an exit to
-	// this process costs far more than one KVM completes in the kernel.
-	KAIROS_TRY(vm_.register_ioeventfd(timer_service_->doorbell_fd(),
-					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DOORBELL), 4));
-	KAIROS_TRY(vm_.register_ioeventfd(timer_service_->ack_fd(),
-					  static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_ACK), 4));
-	// Work-done reports close priority windows: the same, no exit.
-	return vm_.register_ioeventfd(timer_service_->done_fd(),
-				      static_cast<uint16_t>(layout::kPortKairosBase + KAIROS_PORT_DONE), 4);
+	KAIROS_TRY_ASSIGN(khz, guest_tsc_khz());
+	vcpus.tsc_hz = uint64_t{khz} * 1000;
+	// vcpus_ is complete and outlives paravirt_ (destroyed last).
+	vcpus.thread_id_of = [this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); };
+	KAIROS_TRY_ASSIGN(paravirt, Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_,
+						     [this] { note_panic(); }));
+	paravirt_ = std::move(paravirt);
+	return {};
 }
 
 // Priority windows act on the vCPU threads, which exist only now.
@@ -262,37 +212,9 @@ void Machine::hand_vcpus_to_timer_service()
 			return;
 		threads.push_back({vcpu->thread_id(), vcpu->cpu_clock()});
 	}
-	std::string warning = timer_service_->set_vcpu_scheduler(
-		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+	std::string warning = paravirt_->hand_vcpus_to_timer_service(std::move(threads));
 	if (!warning.empty())
 		fmt::print(stderr, "kairos: {}\n", warning);
-}
-
-Status Machine::start_periodic_timers()
-{
-	if (!time_)
-		return {};
-	auto refresh = periodic_timer(uint64_t{config_.clock.refresh_ms} * 1'000'000ULL, "clock.refresh_ms");
-	if (!refresh)
-		return refresh.error();
-	refresh_timer_ = std::move(*refresh);
-	KAIROS_TRY(loop_->watch(refresh_timer_->fd(), [this] {
-		if (refresh_timer_->consume() > 0)
-			time_->publish();
-	}));
-	if (config_.events.virtual_timer_hz == 0)
-		return {};
-	auto tick = periodic_timer(1'000'000'000ULL / config_.events.virtual_timer_hz, "events.virtual_timer_hz");
-	if (!tick)
-		return tick.error();
-	virtual_timer_ = std::move(*tick);
-	return loop_->watch(virtual_timer_->fd(), [this] {
-		if (virtual_timer_->consume() == 0)
-			return;
-		// As Xen does before its timer interrupt: fresh time first.
-		time_->publish_time();
-		events_->raise(KAIROS_EVENT_VIRTUAL_TIMER);
-	});
 }
 
 Status Machine::watch_host_events()
@@ -343,7 +265,7 @@ Status Machine::watch_host_events()
 		// wake-up and watches stdin if the guest wants input.
 		KAIROS_TRY(loop_->watch(input_wanted_->fd(), [this] { input_wanted_->consume(); }));
 	}
-	return start_periodic_timers();
+	return paravirt_ ? paravirt_->watch_periodic_timers(*loop_) : Status{};
 }
 
 // Reads stdin only while the UART has room, so typed or piped input waits
@@ -375,8 +297,8 @@ void Machine::forward_console_input()
 	}
 	serial_->enqueue_input(forward);
 	// A line of host input is also a virtual console event for the guest.
-	if (events_ && std::find(forward.begin(), forward.end(), '\n') != forward.end())
-		events_->raise(KAIROS_EVENT_CONSOLE);
+	if (paravirt_ && std::find(forward.begin(), forward.end(), '\n') != forward.end())
+		paravirt_->raise_console_event();
 }
 
 // From a vCPU thread (kairos.ko's panic command): the dump that follows
@@ -394,8 +316,8 @@ void Machine::note_panic()
 RunResult Machine::run()
 {
 	started_ = std::chrono::steady_clock::now();
-	if (timer_service_) {
-		auto started = timer_service_->start();
+	if (paravirt_) {
+		auto started = paravirt_->start_timer_service();
 		if (!started)
 			shutdown_.request(StopReason::HostError, started.error().message);
 		else if (!started->empty())
@@ -403,7 +325,7 @@ RunResult Machine::run()
 	}
 	for (auto &vcpu : vcpus_)
 		vcpu->start();
-	if (timer_service_)
+	if (paravirt_ && paravirt_->outsourcing())
 		hand_vcpus_to_timer_service();
 
 	bool stdin_watched = false;
@@ -425,8 +347,8 @@ RunResult Machine::run()
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
 	stop_vcpus();
-	if (timer_service_)
-		timer_service_->stop();
+	if (paravirt_)
+		paravirt_->stop_timer_service();
 	stopped_ = std::chrono::steady_clock::now();
 	raw_terminal_.reset();
 
@@ -445,8 +367,11 @@ void Machine::stop_vcpus()
 std::string Machine::stats_json(const RunResult &result) const
 {
 	StatsSources sources{config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-			     pio_bus_, mmio_bus_, vcpus_, timer_service_.get(), kairos_device_.get(),
-			     events_.get(), time_.get()};
+			     pio_bus_, mmio_bus_, vcpus_,
+			     paravirt_ ? paravirt_->timer_service() : nullptr,
+			     paravirt_ ? paravirt_->device() : nullptr,
+			     paravirt_ ? &paravirt_->events() : nullptr,
+			     paravirt_ ? &paravirt_->time() : nullptr};
 	return vmm::stats_json(sources);
 }
 

@@ -10,15 +10,12 @@
 #include "base/event_fd.h"
 #include "base/timer_fd.h"
 #include "devices/bus.h"
-#include "pvclock/event_channels.h"
-#include "pvclock/time_service.h"
-#include "vmm/guest_areas.h"
-#include "vmm/kairos_device.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
+#include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
 
@@ -48,8 +45,6 @@ private:
 	Status create_vcpus();
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
-	Status start_periodic_timers();
-	Status create_timer_service();
 	void hand_vcpus_to_timer_service();
 	Status watch_host_events();
 	void forward_console_input();
@@ -62,15 +57,8 @@ private:
 	VmFd vm_;
 	GuestMemory memory_;
 	Shutdown shutdown_;
-	// Before the buses: the Kairos device on the bus refers to these.
-	std::optional<EventFd> upcall_;  // irqfd of the event-channel upcall line
-	std::unique_ptr<GuestAreas> areas_;
-	std::unique_ptr<pvclock::EventChannels> events_;
-	std::unique_ptr<pvclock::TimeService> time_;
-	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
-	std::shared_ptr<KairosDevice> kairos_device_;
-	std::optional<TimerFd> refresh_timer_;
-	std::optional<TimerFd> virtual_timer_;
+	// Before the buses: the Kairos device on the bus refers to it.
+	std::unique_ptr<Paravirt> paravirt_;  // null without clock.kairos
 	devices::Bus pio_bus_;
 	devices::Bus mmio_bus_;
 	std::unique_ptr<ConsoleOutput> console_;

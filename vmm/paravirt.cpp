@@ -1,0 +1,119 @@
+#include "vmm/paravirt.h"
+
+#include "base/error.h"
+#include "vmm/layout.h"
+
+namespace kairos::vmm {
+namespace {
+
+Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
+{
+	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, what));
+	KAIROS_TRY(timer.arm_periodic(period_ns));
+	return timer;
+}
+
+uint16_t kairos_port(uint32_t offset)
+{
+	return static_cast<uint16_t>(layout::kPortKairosBase + offset);
+}
+
+} // namespace
+
+Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
+						   ParavirtVcpus vcpus, devices::Bus &pio_bus,
+						   std::function<void()> on_panic)
+{
+	// Upcalls go through an irqfd: raising an event from any thread
+	// interrupts the guest without a trip through a vCPU thread.
+	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
+	KAIROS_TRY(vm.register_irqfd(upcall.fd(), layout::kIrqKairosUpcall));
+	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, std::move(upcall)));
+	Paravirt *self = paravirt.get();
+	paravirt->events_ = std::make_unique<pvclock::EventChannels>([self] { self->upcall_.signal(); });
+	paravirt->time_ = std::make_unique<pvclock::TimeService>(vcpus.tsc_hz, std::move(vcpus.tsc_offsets));
+	paravirt->time_->set_vcpu_threads(std::move(vcpus.thread_id_of));
+	paravirt->areas_ = std::make_unique<GuestAreas>(memory);
+	if (config.outsourcing.enabled)
+		KAIROS_TRY(paravirt->create_timer_service(vm));
+	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
+							   *paravirt->events_, paravirt->timer_service_.get(),
+							   std::move(on_panic));
+	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
+	return paravirt;
+}
+
+Status Paravirt::create_timer_service(const VmFd &vm)
+{
+	outsourcing::TimerHooks hooks;
+	// As Xen refreshes time before a timer interrupt: the guest's handler
+	// then reads accurate time.
+	hooks.refresh_time = [this] { time_->publish_time(); };
+	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
+	outsourcing::TimerServiceConfig service_config;
+	service_config.max_timers = config_.outsourcing.max_timers;
+	service_config.priority = config_.outsourcing.priority;
+	service_config.vcpu_count = config_.machine.vcpus;
+	service_config.window = config_.outsourcing.window;
+	service_config.advance_ns = config_.outsourcing.advance_ns;
+	KAIROS_TRY_ASSIGN(service, outsourcing::TimerService::create(service_config, std::move(hooks)));
+	timer_service_ = std::move(service);
+	// Doorbells and acks reach the timer thread without a userspace exit.
+	// The ack matters most: the guest writes it at the end of every
+	// completion tasklet, before the woken sleeper can run, and an exit to
+	// this process costs far more than one KVM completes in the kernel.
+	KAIROS_TRY(vm.register_ioeventfd(timer_service_->doorbell_fd(), kairos_port(KAIROS_PORT_DOORBELL), 4));
+	KAIROS_TRY(vm.register_ioeventfd(timer_service_->ack_fd(), kairos_port(KAIROS_PORT_ACK), 4));
+	// Work-done reports close priority windows: the same, no exit.
+	return vm.register_ioeventfd(timer_service_->done_fd(), kairos_port(KAIROS_PORT_DONE), 4);
+}
+
+Status Paravirt::watch_periodic_timers(EventLoop &loop)
+{
+	KAIROS_TRY_ASSIGN(refresh, periodic_timer(uint64_t{config_.clock.refresh_ms} * 1'000'000ULL, "clock.refresh_ms"));
+	refresh_timer_ = std::move(refresh);
+	KAIROS_TRY(loop.watch(refresh_timer_->fd(), [this] {
+		if (refresh_timer_->consume() > 0)
+			time_->publish();
+	}));
+	if (config_.events.virtual_timer_hz == 0)
+		return {};
+	KAIROS_TRY_ASSIGN(tick, periodic_timer(1'000'000'000ULL / config_.events.virtual_timer_hz,
+					       "events.virtual_timer_hz"));
+	virtual_timer_ = std::move(tick);
+	return loop.watch(virtual_timer_->fd(), [this] {
+		if (virtual_timer_->consume() == 0)
+			return;
+		// As Xen does before its timer interrupt: fresh time first.
+		time_->publish_time();
+		events_->raise(KAIROS_EVENT_VIRTUAL_TIMER);
+	});
+}
+
+Result<std::string> Paravirt::start_timer_service()
+{
+	if (!timer_service_)
+		return std::string();
+	return timer_service_->start();
+}
+
+std::string Paravirt::hand_vcpus_to_timer_service(std::vector<outsourcing::VcpuThread> threads)
+{
+	if (!timer_service_)
+		return "";
+	return timer_service_->set_vcpu_scheduler(
+		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+}
+
+void Paravirt::stop_timer_service()
+{
+	if (timer_service_)
+		timer_service_->stop();
+}
+
+void Paravirt::raise_console_event()
+{
+	events_->raise(KAIROS_EVENT_CONSOLE);
+}
+
+} // namespace kairos::vmm

@@ -1,0 +1,83 @@
+// Paravirt: the Kairos paravirtual device and the services behind it
+// (DESIGN.md 1): the event-channel upcall (an irqfd), event channels, time
+// publishing into the shared-info page, the timer service of outsourced
+// timers with its ioeventfds, and KairosDevice, the port handler that
+// joins them to the I/O bus. Machine owns one when clock.kairos is on.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "base/result.h"
+#include "base/timer_fd.h"
+#include "devices/bus.h"
+#include "outsourcing/reservation.h"
+#include "outsourcing/timer_service.h"
+#include "pvclock/event_channels.h"
+#include "pvclock/time_service.h"
+#include "vmm/config.h"
+#include "vmm/event_loop.h"
+#include "vmm/guest_areas.h"
+#include "vmm/guest_memory.h"
+#include "vmm/kairos_device.h"
+#include "vmm/kvm.h"
+
+namespace kairos::vmm {
+
+// What the services need to know of the vCPUs before their threads run.
+struct ParavirtVcpus {
+	std::vector<int64_t> tsc_offsets;  // guest minus host TSC, per vCPU
+	uint64_t tsc_hz = 0;
+	pvclock::TimeService::ThreadIdOf thread_id_of;
+};
+
+class Paravirt {
+public:
+	// Creates the services, registers the upcall irqfd and the timer
+	// service's ioeventfds with KVM, and puts the device on `pio_bus` at
+	// layout::kPortKairosBase. `on_panic` runs on a vCPU thread when
+	// kairos.ko reports a guest panic.
+	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory,
+							const Config &config, ParavirtVcpus vcpus,
+							devices::Bus &pio_bus, std::function<void()> on_panic);
+
+	// The periodic time refresh (clock.refresh_ms) and virtual timer
+	// events (events.virtual_timer_hz) on the main loop.
+	Status watch_periodic_timers(EventLoop &loop);
+	// The timer thread, before the vCPUs run: a warning to print, or "".
+	Result<std::string> start_timer_service();
+	// Priority windows act on the vCPU threads, known once they run: a
+	// warning to print, or "".
+	std::string hand_vcpus_to_timer_service(std::vector<outsourcing::VcpuThread> threads);
+	// After the vCPUs stopped.
+	void stop_timer_service();
+	// A line of host console input is a virtual console event.
+	void raise_console_event();
+
+	bool outsourcing() const { return timer_service_ != nullptr; }
+	const outsourcing::TimerService *timer_service() const { return timer_service_.get(); }
+	KairosDevice *device() const { return device_.get(); }
+	const pvclock::EventChannels &events() const { return *events_; }
+	const pvclock::TimeService &time() const { return *time_; }
+
+private:
+	Paravirt(const Config &config, EventFd upcall) : config_(config), upcall_(std::move(upcall)) {}
+	Status create_timer_service(const VmFd &vm);
+
+	const Config &config_;
+	// Declared before what uses them: destroyed after.
+	EventFd upcall_;  // irqfd of the event-channel upcall line
+	std::unique_ptr<GuestAreas> areas_;
+	std::unique_ptr<pvclock::EventChannels> events_;
+	std::unique_ptr<pvclock::TimeService> time_;
+	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
+	std::shared_ptr<KairosDevice> device_;
+	std::optional<TimerFd> refresh_timer_;
+	std::optional<TimerFd> virtual_timer_;
+};
+
+} // namespace kairos::vmm
