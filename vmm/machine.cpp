@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
+#include "vmm/console_input.h"
 #include "vmm/guest_loader.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
@@ -25,8 +26,6 @@ constexpr int kVcpuStartWaitTries = 5000;
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 constexpr uint64_t kPanicGraceNs = 1'000'000'000;
-
-constexpr size_t kConsoleReadChunk = 256;
 
 // An ISA interrupt line on the in-kernel IOAPIC/PIC pair.
 class KvmIrqLine : public devices::IrqLine {
@@ -251,54 +250,17 @@ Status Machine::watch_host_events()
 	}));
 
 	if (config_.console.input_from_stdin) {
-		if (isatty(STDIN_FILENO)) {
-			auto raw = RawTerminal::enter(STDIN_FILENO);
-			if (!raw)
-				return raw.error();
-			raw_terminal_.emplace(std::move(*raw));
-		}
-		stdin_open_ = true;
-		KAIROS_TRY_ASSIGN(wanted, EventFd::create(EventFd::Mode::NonBlocking, "the console's input wake-up"));
-		input_wanted_ = std::move(wanted);
-		serial_->set_input_wanted([this] { input_wanted_->signal(); });
-		// Consuming is all: the run loop looks at the UART after every
-		// wake-up and watches stdin if the guest wants input.
-		KAIROS_TRY(loop_->watch(input_wanted_->fd(), [this] { input_wanted_->consume(); }));
+		ConsoleInput::Hooks hooks;
+		hooks.quit = [this] { shutdown_.request(StopReason::Signal, "quit from the console (Ctrl-A x)", SIGINT); };
+		// A line of host input is also a virtual console event.
+		hooks.line = [this] {
+			if (paravirt_)
+				paravirt_->raise_console_event();
+		};
+		KAIROS_TRY_ASSIGN(input, ConsoleInput::open(STDIN_FILENO, *serial_, *loop_, std::move(hooks)));
+		console_input_ = std::move(input);
 	}
 	return paravirt_ ? paravirt_->watch_periodic_timers(*loop_) : Status{};
-}
-
-// Reads stdin only while the UART has room, so typed or piped input waits
-// in the pipe instead of overflowing the guest's receive FIFO.
-void Machine::forward_console_input()
-{
-	if (!stdin_open_ || serial_->input_space() == 0)
-		return;
-	uint8_t buffer[kConsoleReadChunk];
-	size_t want = std::min(sizeof(buffer), serial_->input_space());
-	ssize_t got = ::read(STDIN_FILENO, buffer, want);
-	if (got <= 0) {
-		if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-			stdin_open_ = false;  // EOF: the guest keeps running without input
-			loop_->unwatch(STDIN_FILENO);
-		}
-		return;
-	}
-	std::vector<uint8_t> forward;
-	for (ssize_t i = 0; i < got; ++i) {
-		uint8_t byte = buffer[i];
-		auto action = raw_terminal_ ? escape_.feed(byte) : EscapeDetector::Action::Forward;
-		if (action == EscapeDetector::Action::Quit) {
-			shutdown_.request(StopReason::Signal, "quit from the console (Ctrl-A x)", SIGINT);
-			return;
-		}
-		if (action == EscapeDetector::Action::Forward)
-			forward.push_back(byte);
-	}
-	serial_->enqueue_input(forward);
-	// A line of host input is also a virtual console event for the guest.
-	if (paravirt_ && std::find(forward.begin(), forward.end(), '\n') != forward.end())
-		paravirt_->raise_console_event();
 }
 
 // From a vCPU thread (kairos.ko's panic command): the dump that follows
@@ -328,19 +290,9 @@ RunResult Machine::run()
 	if (paravirt_ && paravirt_->outsourcing())
 		hand_vcpus_to_timer_service();
 
-	bool stdin_watched = false;
 	while (!shutdown_.requested()) {
-		// Watch stdin only while the guest reads and has room: input waits
-		// in the pipe instead of being flushed at boot or overflowing.
-		bool want_stdin = stdin_open_ && serial_->guest_reads_input() && serial_->input_space() > 0;
-		if (want_stdin && !stdin_watched) {
-			if (!loop_->watch(STDIN_FILENO, [this] { forward_console_input(); }).ok())
-				stdin_open_ = false;
-			stdin_watched = stdin_open_;
-		} else if (!want_stdin && stdin_watched) {
-			loop_->unwatch(STDIN_FILENO);
-			stdin_watched = false;
-		}
+		if (console_input_)
+			console_input_->update_watch();
 		// No tick: every reason to look again is an fd the loop watches.
 		auto status = loop_->run_once(-1);
 		if (!status)
@@ -350,7 +302,8 @@ RunResult Machine::run()
 	if (paravirt_)
 		paravirt_->stop_timer_service();
 	stopped_ = std::chrono::steady_clock::now();
-	raw_terminal_.reset();
+	if (console_input_)
+		console_input_->restore_terminal();
 
 	StopReason reason = shutdown_.reason();
 	return {reason, shutdown_.detail(), exit_code_for(reason, shutdown_.signal_number())};

@@ -12,6 +12,7 @@
 #include "devices/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/console_input.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
@@ -47,7 +48,6 @@ private:
 	Status create_paravirt_device();
 	void hand_vcpus_to_timer_service();
 	Status watch_host_events();
-	void forward_console_input();
 	void stop_vcpus();
 	void note_panic();
 	Result<uint32_t> guest_tsc_khz() const;
@@ -64,15 +64,11 @@ private:
 	std::unique_ptr<ConsoleOutput> console_;
 	std::shared_ptr<devices::Serial> serial_;
 	std::unique_ptr<EventLoop> loop_;
-	std::optional<RawTerminal> raw_terminal_;
-	EscapeDetector escape_;
-	bool stdin_open_ = false;
+	std::unique_ptr<ConsoleInput> console_input_;  // null without console input
 	std::atomic<bool> guest_panicked_{false};
 	// Armed when kairos.ko reports a panic: the guest gets kPanicGrace to
 	// print its dump before the VM stops.
 	std::optional<TimerFd> panic_timer_;
-	// Signalled by the UART when the guest wants host input again.
-	std::optional<EventFd> input_wanted_;
 	UniqueFd signal_fd_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
