@@ -120,4 +120,17 @@ EscapeDetector::Action EscapeDetector::feed(uint8_t byte)
 	return Action::Forward;
 }
 
+Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::for_config(const Config::Console &console)
+{
+	switch (console.output) {
+	case Config::Console::Output::Stdout:
+		return to_stdout();
+	case Config::Console::Output::None:
+		return discard();
+	case Config::Console::Output::File:
+		return to_file(console.file);
+	}
+	return make_error("console.output: unknown kind");
+}
+
 } // namespace kairos::vmm

@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "vmm/config.h"
 
 namespace kairos::vmm {
 
@@ -33,6 +34,8 @@ public:
 	static std::unique_ptr<ConsoleOutput> to_stdout();
 	static Result<std::unique_ptr<ConsoleOutput>> to_file(const std::filesystem::path &path);
 	static std::unique_ptr<ConsoleOutput> discard();
+	// What config.console.output names: stdout, a file, or nothing.
+	static Result<std::unique_ptr<ConsoleOutput>> for_config(const Config::Console &console);
 
 	// Calls action (once) when a console line contains text. Register
 	// before the guest runs; actions run on a vCPU thread.

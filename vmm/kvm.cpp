@@ -339,4 +339,15 @@ int VcpuFd::run_once() const
 	return ioctl(fd_.get(), KVM_RUN, 0) < 0 ? errno : 0;
 }
 
+// --- KvmIrqLine ------------------------------------------------------------------
+
+void KvmIrqLine::set_level(bool high)
+{
+	auto status = vm_.set_irq_line(gsi_, high);
+	if (!status && !reported_) {
+		reported_ = true;
+		fmt::print(stderr, "kairos: interrupt line {}: {}\n", gsi_, status.error().message);
+	}
+}
+
 } // namespace kairos::vmm

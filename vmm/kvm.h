@@ -12,6 +12,7 @@
 #include "base/mapping.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "devices/irq_line.h"
 
 namespace kairos::vmm {
 
@@ -87,6 +88,21 @@ private:
 
 	UniqueFd fd_;
 	int run_size_;
+};
+
+// An ISA interrupt line on KVM's in-kernel IOAPIC/PIC pair
+// (KVM_IRQ_LINE), for devices that raise and lower a level.
+class KvmIrqLine : public devices::IrqLine {
+public:
+	KvmIrqLine(const VmFd &vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+	// KVM_IRQ_LINE fails only for a VM without an irqchip or a bad gsi,
+	// both wiring errors: the first failure is reported on stderr.
+	void set_level(bool high) override;
+
+private:
+	const VmFd &vm_;
+	uint32_t gsi_;
+	bool reported_ = false;
 };
 
 } // namespace kairos::vmm

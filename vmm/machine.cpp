@@ -1,15 +1,9 @@
 #include "vmm/machine.h"
 
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <thread>
-
-#include "devices/irq_line.h"
 #include "devices/serial.h"
-#include "base/clock.h"
 #include "base/error.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
@@ -18,25 +12,14 @@
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
 #include "vmm/stats.h"
+#include "vmm/stop_sources.h"
 
 namespace kairos::vmm {
 namespace {
 
-constexpr int kVcpuStartWaitTries = 5000;
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 constexpr uint64_t kPanicGraceNs = 1'000'000'000;
-
-// An ISA interrupt line on the in-kernel IOAPIC/PIC pair.
-class KvmIrqLine : public devices::IrqLine {
-public:
-	KvmIrqLine(const VmFd &vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-	void set_level(bool high) override { (void)vm_.set_irq_line(gsi_, high); }
-
-private:
-	const VmFd &vm_;
-	uint32_t gsi_;
-};
 
 } // namespace
 
@@ -53,21 +36,12 @@ Machine::~Machine()
 
 Result<std::unique_ptr<Machine>> Machine::create(const Config &config)
 {
-	auto kvm = Kvm::open();
-	if (!kvm)
-		return kvm.error();
-	auto vm = kvm->create_vm();
-	if (!vm)
-		return vm.error();
-	auto memory = GuestMemory::create(config.machine.memory_mib << 20);
-	if (!memory)
-		return memory.error();
-	auto shutdown = Shutdown::create();
-	if (!shutdown)
-		return shutdown.error();
-
-	std::unique_ptr<Machine> machine(new Machine(config, std::move(*kvm), std::move(*vm),
-						     std::move(*memory), std::move(*shutdown)));
+	KAIROS_TRY_ASSIGN(kvm, Kvm::open());
+	KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
+	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
+	KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
+	std::unique_ptr<Machine> machine(
+		new Machine(config, std::move(kvm), std::move(vm), std::move(memory), std::move(shutdown)));
 	KAIROS_TRY(machine->create_interrupt_controllers());
 	KAIROS_TRY(machine->register_memory());
 	KAIROS_TRY(machine->create_devices());
@@ -98,21 +72,8 @@ Status Machine::register_memory()
 
 Status Machine::create_devices()
 {
-	switch (config_.console.output) {
-	case Config::Console::Output::Stdout:
-		console_ = ConsoleOutput::to_stdout();
-		break;
-	case Config::Console::Output::None:
-		console_ = ConsoleOutput::discard();
-		break;
-	case Config::Console::Output::File: {
-		auto file = ConsoleOutput::to_file(config_.console.file);
-		if (!file)
-			return file.error();
-		console_ = std::move(*file);
-		break;
-	}
-	}
+	KAIROS_TRY_ASSIGN(console_output, ConsoleOutput::for_config(config_.console));
+	console_ = std::move(console_output);
 
 	ConsoleOutput *console = console_.get();
 	console->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
@@ -198,56 +159,17 @@ Status Machine::create_paravirt_device()
 	return {};
 }
 
-// Priority windows act on the vCPU threads, which exist only now.
-void Machine::hand_vcpus_to_timer_service()
-{
-	std::vector<outsourcing::VcpuThread> threads;
-	for (const auto &vcpu : vcpus_) {
-		// Set by the thread first thing; bounded wait (a thread that
-		// cannot start has already requested shutdown).
-		for (int tries = 0; vcpu->thread_id() == 0 && tries < kVcpuStartWaitTries; ++tries)
-			std::this_thread::sleep_for(std::chrono::milliseconds(1));
-		if (vcpu->thread_id() == 0)
-			return;
-		threads.push_back({vcpu->thread_id(), vcpu->cpu_clock()});
-	}
-	std::string warning = paravirt_->hand_vcpus_to_timer_service(std::move(threads));
-	if (!warning.empty())
-		fmt::print(stderr, "kairos: {}\n", warning);
-}
-
 Status Machine::watch_host_events()
 {
-	auto loop = EventLoop::create();
-	if (!loop)
-		return loop.error();
-	loop_ = std::move(*loop);
+	KAIROS_TRY_ASSIGN(loop, EventLoop::create());
+	loop_ = std::move(loop);
 
-	// SIGINT/SIGTERM arrive as readable data, blocked everywhere else.
-	sigset_t signals;
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-	signal_fd_ = UniqueFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-	if (!signal_fd_)
-		return errno_error("signalfd for SIGINT/SIGTERM");
-	KAIROS_TRY(loop_->watch(signal_fd_.get(), [this] {
-		signalfd_siginfo info{};
-		if (::read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info))
-			shutdown_.request(StopReason::Signal,
-					  fmt::format("received {}", sigabbrev_np(static_cast<int>(info.ssi_signo))),
-					  static_cast<int>(info.ssi_signo));
-	}));
+	KAIROS_TRY_ASSIGN(signals, StopSignals::watch(*loop_, shutdown_));
+	stop_signals_ = std::move(signals);
 	KAIROS_TRY(loop_->watch(shutdown_.wake_fd(), [] {}));
 
-	KAIROS_TRY_ASSIGN(panic_timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the guest's panic notice"));
-	panic_timer_ = std::move(panic_timer);
-	KAIROS_TRY(loop_->watch(panic_timer_->fd(), [this] {
-		if (panic_timer_->consume() > 0)
-			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
-	}));
+	KAIROS_TRY_ASSIGN(panic, PanicNotice::watch(*loop_, shutdown_, kPanicGraceNs));
+	panic_notice_ = std::move(panic);
 
 	if (config_.console.input_from_stdin) {
 		ConsoleInput::Hooks hooks;
@@ -268,11 +190,10 @@ Status Machine::watch_host_events()
 void Machine::note_panic()
 {
 	guest_panicked_ = true;
-	auto armed = panic_timer_ ? panic_timer_->arm_at(monotonic_now_ns() + kPanicGraceNs)
-				  : Status(make_error("no panic timer"));
-	if (!armed)
-		shutdown_.request(StopReason::GuestPanic,
-				  fmt::format("the guest kernel panicked (kairos.ko notice; {})", armed.error().message));
+	if (panic_notice_)
+		panic_notice_->notice();
+	else
+		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 }
 
 RunResult Machine::run()
@@ -287,8 +208,8 @@ RunResult Machine::run()
 	}
 	for (auto &vcpu : vcpus_)
 		vcpu->start();
-	if (paravirt_ && paravirt_->outsourcing())
-		hand_vcpus_to_timer_service();
+	if (paravirt_)
+		paravirt_->hand_vcpus_to_timer_service(vcpus_);
 
 	while (!shutdown_.requested()) {
 		if (console_input_)
@@ -320,11 +241,7 @@ void Machine::stop_vcpus()
 std::string Machine::stats_json(const RunResult &result) const
 {
 	StatsSources sources{config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-			     pio_bus_, mmio_bus_, vcpus_,
-			     paravirt_ ? paravirt_->timer_service() : nullptr,
-			     paravirt_ ? paravirt_->device() : nullptr,
-			     paravirt_ ? &paravirt_->events() : nullptr,
-			     paravirt_ ? &paravirt_->time() : nullptr};
+			     pio_bus_, mmio_bus_, vcpus_, paravirt_.get()};
 	return vmm::stats_json(sources);
 }
 

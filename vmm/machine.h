@@ -18,6 +18,7 @@
 #include "vmm/kvm.h"
 #include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
+#include "vmm/stop_sources.h"
 #include "vmm/vcpu.h"
 
 namespace kairos::devices {
@@ -46,7 +47,6 @@ private:
 	Status create_vcpus();
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
-	void hand_vcpus_to_timer_service();
 	Status watch_host_events();
 	void stop_vcpus();
 	void note_panic();
@@ -66,10 +66,8 @@ private:
 	std::unique_ptr<EventLoop> loop_;
 	std::unique_ptr<ConsoleInput> console_input_;  // null without console input
 	std::atomic<bool> guest_panicked_{false};
-	// Armed when kairos.ko reports a panic: the guest gets kPanicGrace to
-	// print its dump before the VM stops.
-	std::optional<TimerFd> panic_timer_;
-	UniqueFd signal_fd_;
+	std::optional<PanicNotice> panic_notice_;
+	std::optional<StopSignals> stop_signals_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
 	// Last: vCPU threads stop and join before anything they use goes away.

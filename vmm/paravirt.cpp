@@ -1,10 +1,15 @@
 #include "vmm/paravirt.h"
 
+#include <thread>
+
 #include "base/error.h"
 #include "vmm/layout.h"
 
 namespace kairos::vmm {
 namespace {
+
+// 5 s for a vCPU thread to report its thread id.
+constexpr int kVcpuStartWaitTries = 5000;
 
 Result<TimerFd> periodic_timer(uint64_t period_ns, const char *what)
 {
@@ -97,12 +102,24 @@ Result<std::string> Paravirt::start_timer_service()
 	return timer_service_->start();
 }
 
-std::string Paravirt::hand_vcpus_to_timer_service(std::vector<outsourcing::VcpuThread> threads)
+void Paravirt::hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus)
 {
 	if (!timer_service_)
-		return "";
-	return timer_service_->set_vcpu_scheduler(
+		return;
+	std::vector<outsourcing::VcpuThread> threads;
+	for (const auto &vcpu : vcpus) {
+		// Set by the thread first thing; bounded wait (a thread that
+		// cannot start has already requested shutdown).
+		for (int tries = 0; vcpu->thread_id() == 0 && tries < kVcpuStartWaitTries; ++tries)
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		if (vcpu->thread_id() == 0)
+			return;
+		threads.push_back({vcpu->thread_id(), vcpu->cpu_clock()});
+	}
+	std::string warning = timer_service_->set_vcpu_scheduler(
 		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+	if (!warning.empty())
+		fmt::print(stderr, "kairos: {}\n", warning);
 }
 
 void Paravirt::stop_timer_service()

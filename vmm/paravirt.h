@@ -25,6 +25,7 @@
 #include "vmm/guest_memory.h"
 #include "vmm/kairos_device.h"
 #include "vmm/kvm.h"
+#include "vmm/vcpu.h"
 
 namespace kairos::vmm {
 
@@ -50,9 +51,10 @@ public:
 	Status watch_periodic_timers(EventLoop &loop);
 	// The timer thread, before the vCPUs run: a warning to print, or "".
 	Result<std::string> start_timer_service();
-	// Priority windows act on the vCPU threads, known once they run: a
-	// warning to print, or "".
-	std::string hand_vcpus_to_timer_service(std::vector<outsourcing::VcpuThread> threads);
+	// Priority windows act on the vCPU threads, known once they run:
+	// waits (boundedly) for each to start, then hands them over. Prints
+	// what the timer service has to say about them.
+	void hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus);
 	// After the vCPUs stopped.
 	void stop_timer_service();
 	// A line of host console input is a virtual console event.

@@ -64,6 +64,7 @@ nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples)
 
 std::string stats_json(const StatsSources &in)
 {
+	const outsourcing::TimerService *timer_service = in.paravirt ? in.paravirt->timer_service() : nullptr;
 	nlohmann::json stats;
 	stats["exit"] = {{"reason", describe(in.result.reason)},
 			 {"detail", in.result.detail},
@@ -77,14 +78,16 @@ std::string stats_json(const StatsSources &in)
 	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();
 	nlohmann::json vcpus = nlohmann::json::array();
-	std::vector<uint64_t> windows = in.timer_service ? in.timer_service->window_raises() : std::vector<uint64_t>{};
+	std::vector<uint64_t> windows = timer_service ? timer_service->window_raises() : std::vector<uint64_t>{};
 	for (const auto &vcpu : in.vcpus)
 		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
 				 {"cpu_ns", vcpu->final_cpu_ns()}, {"run_delay_ns", vcpu->final_run_delay_ns()},
 				 {"preemptions", vcpu->final_preemptions()},
 				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
-	if (in.kairos_device && in.events && in.time) {
+	if (in.paravirt) {
+		const pvclock::EventChannels &events = in.paravirt->events();
+		KairosDevice &device = *in.paravirt->device();
 		nlohmann::json ports = nlohmann::json::object();
 		const std::pair<uint32_t, const char *> named[] = {
 			{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
@@ -92,7 +95,7 @@ std::string stats_json(const StatsSources &in)
 			{KAIROS_EVENT_DEBUG, "debug"},
 			{KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
 		for (const auto &[port, name] : named) {
-			auto port_stats = in.events->stats(port);
+			auto port_stats = events.stats(port);
 			ports[name] = {{"port", port},
 				       {"raised", port_stats.raised},
 				       {"injected", port_stats.injected},
@@ -100,13 +103,13 @@ std::string stats_json(const StatsSources &in)
 		}
 		nlohmann::json drift = nlohmann::json::object();
 		for (uint32_t tag = 0; tag < KAIROS_SAMPLE_TAGS; ++tag) {
-			auto samples = in.kairos_device->clock_samples(tag);
+			auto samples = device.clock_samples(tag);
 			if (samples.size() >= 2)
 				drift[std::to_string(tag)] = drift_json(samples);
 		}
 		stats["clock_drift"] = drift;
-		if (in.timer_service) {
-			auto t = in.timer_service->stats();
+		if (timer_service) {
+			auto t = timer_service->stats();
 			stats["outsourcing"] = {
 				{"priority", outsourcing::to_string(in.config.outsourcing.priority)},
 				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
@@ -120,17 +123,17 @@ std::string stats_json(const StatsSources &in)
 					    {"bad_completion_indices", t.bad_completion_indices}}},
 				{"armed", t.armed},
 				{"lateness_ns", lateness_json(t.lateness)},
-				{"timer_thread_cpu_ns", in.timer_service->timer_thread_cpu_ns()},
-				{"advance_ns", in.timer_service->advance_ns()},
-				{"window", window_json(*in.timer_service, in.config.outsourcing.window)},
+				{"timer_thread_cpu_ns", timer_service->timer_thread_cpu_ns()},
+				{"advance_ns", timer_service->advance_ns()},
+				{"window", window_json(*timer_service, in.config.outsourcing.window)},
 				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
-				{"failure", in.timer_service->failure()}};
+				{"failure", timer_service->failure()}};
 		}
-		stats["kairos"] = {{"registrations", in.kairos_device->registrations()},
-				   {"commands", in.kairos_device->commands()},
-				   {"failed_commands", in.kairos_device->failed_commands()},
-				   {"time_publishes", in.time->publishes()},
-				   {"upcalls", in.events->upcalls()},
+		stats["kairos"] = {{"registrations", device.registrations()},
+				   {"commands", device.commands()},
+				   {"failed_commands", device.failed_commands()},
+				   {"time_publishes", in.paravirt->time().publishes()},
+				   {"upcalls", events.upcalls()},
 				   {"events", ports}};
 	}
 	return stats.dump(2) + "\n";

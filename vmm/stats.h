@@ -11,20 +11,17 @@
 #include <nlohmann/json.hpp>
 
 #include "devices/bus.h"
-#include "outsourcing/timer_service.h"
 #include "pvclock/clock_drift.h"
-#include "pvclock/event_channels.h"
-#include "pvclock/time_service.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
-#include "vmm/kairos_device.h"
+#include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
 
 namespace kairos::vmm {
 
-// What the document is made of. The pointers are null for parts this VM
-// does not have (no Kairos device, outsourcing off).
+// What the document is made of. paravirt is null without the Kairos
+// device.
 struct StatsSources {
 	const Config &config;
 	const RunResult &result;
@@ -34,10 +31,7 @@ struct StatsSources {
 	const devices::Bus &pio_bus;
 	const devices::Bus &mmio_bus;
 	const std::vector<std::unique_ptr<Vcpu>> &vcpus;
-	const outsourcing::TimerService *timer_service;
-	KairosDevice *kairos_device;
-	const pvclock::EventChannels *events;
-	const pvclock::TimeService *time;
+	const Paravirt *paravirt;
 };
 
 // The whole document, pretty-printed, ending with a newline.

@@ -1,0 +1,58 @@
+#include "vmm/stop_sources.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/clock.h"
+#include "base/error.h"
+
+namespace kairos::vmm {
+
+Result<StopSignals> StopSignals::watch(EventLoop &loop, Shutdown &shutdown)
+{
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	// Before any other thread starts: they inherit the mask.
+	pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+	UniqueFd fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+	if (!fd)
+		return errno_error("signalfd for SIGINT/SIGTERM/SIGHUP");
+	int raw = fd.get();
+	KAIROS_TRY(loop.watch(raw, [raw, &shutdown] {
+		signalfd_siginfo info{};
+		if (::read(raw, &info, sizeof(info)) == sizeof(info))
+			shutdown.request(StopReason::Signal,
+					 fmt::format("received {}", sigabbrev_np(static_cast<int>(info.ssi_signo))),
+					 static_cast<int>(info.ssi_signo));
+	}));
+	return StopSignals(std::move(fd));
+}
+
+Result<PanicNotice> PanicNotice::watch(EventLoop &loop, Shutdown &shutdown, uint64_t grace_ns)
+{
+	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the guest's panic notice"));
+	PanicNotice notice(std::move(timer), shutdown, grace_ns);
+	int fd = notice.timer_.fd();
+	KAIROS_TRY(loop.watch(fd, [fd, &shutdown] {
+		uint64_t expirations = 0;
+		if (::read(fd, &expirations, sizeof(expirations)) == sizeof(expirations) && expirations > 0)
+			shutdown.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
+	}));
+	return notice;
+}
+
+void PanicNotice::notice()
+{
+	auto armed = timer_.arm_at(monotonic_now_ns() + grace_ns_);
+	if (!armed)
+		shutdown_->request(StopReason::GuestPanic,
+				   fmt::format("the guest kernel panicked (kairos.ko notice; {})", armed.error().message));
+}
+
+} // namespace kairos::vmm
