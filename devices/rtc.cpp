@@ -22,7 +22,7 @@ constexpr uint8_t kRegisterA = 0x0a;
 constexpr uint8_t kRegisterB = 0x0b;
 constexpr uint8_t kRegisterC = 0x0c;
 constexpr uint8_t kRegisterD = 0x0d;
-constexpr uint8_t kCentury = 0x32;
+constexpr uint8_t kCentury = Rtc::kCenturyIndex;
 
 // Register A: UIP (bit 7) reads 0, since the time is computed at each read
 // and never mid-update. The power-on value selects the 32.768 kHz time base

@@ -29,6 +29,9 @@ namespace kairos::devices {
 
 class Rtc : public BusDevice {
 public:
+	// The century register's CMOS index: not in the MC146818A, a PC
+	// convention that ACPI's FADT CENTURY field points at.
+	static constexpr uint8_t kCenturyIndex = 0x32;
 	// The host time the guest's clock runs from; tests inject their own.
 	using Clock = std::function<struct timespec()>;
 

@@ -56,6 +56,11 @@ inline constexpr uint64_t kTssAddr = 0xfeffd000;
 inline constexpr uint64_t kIoapicAddr = 0xfec00000;
 inline constexpr uint64_t kLapicAddr = 0xfee00000;
 inline constexpr uint32_t kIoapicPins = 24;
+// ISA interrupt lines 0-15: identity-mapped to IOAPIC pins (MP table, MADT).
+inline constexpr uint32_t kIsaIrqCount = 16;
+// xAPIC ids are 8 bits and 0xff is the broadcast id: 254 CPUs at most
+// (MP table and MADT alike).
+inline constexpr uint32_t kMaxApicCpus = 254;
 
 // --- I/O ports and ISA interrupt lines ---------------------------------------------
 inline constexpr uint16_t kPortCom1 = 0x3f8;

@@ -118,9 +118,7 @@ Status Machine::load_guest()
 
 Status Machine::create_vcpus()
 {
-	auto supported = kvm_.supported_cpuid();
-	if (!supported)
-		return supported.error();
+	KAIROS_TRY_ASSIGN(supported, kvm_.supported_cpuid());
 	KAIROS_TRY(install_vcpu_kick_handler());
 
 	CpuidOptions options;
@@ -136,7 +134,7 @@ Status Machine::create_vcpus()
 		if (!fd)
 			return fd.error();
 		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, shutdown_);
-		KAIROS_TRY(vcpu->configure(build_cpuid(*supported, id, options)));
+		KAIROS_TRY(vcpu->configure(build_cpuid(supported, id, options)));
 		vcpus_.push_back(std::move(vcpu));
 	}
 	return {};
@@ -219,9 +217,11 @@ RunResult Machine::run()
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
-	stop_vcpus();
+	// The timer thread first: it closes every window, so no vCPU thread
+	// exits in SCHED_DEADLINE (a 6.1 host hung after such exits).
 	if (paravirt_)
 		paravirt_->stop_timer_service();
+	stop_vcpus();
 	stopped_ = std::chrono::steady_clock::now();
 	if (console_input_)
 		console_input_->restore_terminal();

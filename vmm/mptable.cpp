@@ -24,7 +24,6 @@ constexpr uint8_t kLapicVersion = 0x14;
 constexpr uint8_t kIoapicVersion = 0x11;
 constexpr uint8_t kAllLapics = 0xff;
 constexpr uint8_t kIsaBusId = 0;
-constexpr uint32_t kIsaIrqs = 16;
 
 void processor_entry(TableWriter &w, uint8_t lapic_id, bool bootstrap)
 {
@@ -108,7 +107,7 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 	++entries;
 
 	// ISA IRQ n arrives on IOAPIC pin n, as KVM's default GSI routing does.
-	for (uint8_t irq = 0; irq < kIsaIrqs; ++irq, ++entries)
+	for (uint8_t irq = 0; irq < layout::kIsaIrqCount; ++irq, ++entries)
 		io_interrupt_entry(w, kInterruptInt, irq, ioapic_id, irq);
 
 	// Virtual-wire mode: the 8259 on LINT0, NMI on LINT1 (spec 3.6.2.2).

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "vmm/layout.h"
+
 namespace kairos::vmm {
 
-inline constexpr uint32_t kMaxMpCpus = 254;  // LAPIC ids 0..253, 0xff is broadcast
+inline constexpr uint32_t kMaxMpCpus = layout::kMaxApicCpus;
 
 // Floating pointer + configuration table, laid out for guest address
 // `address`, with all checksums filled in. The IOAPIC's id is vcpu_count.
