@@ -82,8 +82,13 @@ log "windows: opened=$opened closed_by_guest=$by_guest" \
     "advance_ns=$(stat_value .outsourcing.advance_ns)"
 
 # --- 2. a hostile guest: never done, then a 10 us storm for 10 s ----------------
+# FIFO windows: with SCHED_DEADLINE, thousands of budget cuts in 10 s have
+# left the emulated machine's own kernel (Debian 6.1, TCG) hung after kairos
+# had exited cleanly (with-kvm timed out with the stats written). The
+# budget under test is Kairos's bucket, the same for either policy; the
+# first boot covers DEADLINE.
 write_config hostile.json 2 256 "$BASE_CMDLINE $SELFTEST kairos.args=never-done,50,5000,10,200" \
-	"$KAIROS_TEST_INITRAMFS_KAIROS"
+	"$KAIROS_TEST_INITRAMFS_KAIROS" '"outsourcing": {"window": {"policy": "fifo"}}'
 run hostile
 expect_rc 0
 expect_value window-no-done ok
