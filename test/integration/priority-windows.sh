@@ -8,7 +8,8 @@
 #      10 s: its windows end by timeout, the CPU budget cuts them, and the
 #      CPU time its vCPUs spent at raised priority stays within
 #      runtime/period of the run (plus one banked runtime per vCPU);
-#   3. kairos.ko unloaded while a window is open: the window closes
+#   3. kairos.ko unloaded while a window is open (the guest owes its
+#      work): the window closes
 #      (closed_by_detach), the module reloads and sleeps again.
 # Asserts counts and bounds from --stats, never a time.
 source "$(dirname "$0")/lib.sh"
@@ -123,21 +124,22 @@ log "hostile: opened=$(stat_value .outsourcing.window.opened)" \
     "budget_exhausted=$(stat_value .outsourcing.window.budget_exhausted) cpu_ns=$cpu run_ms=$run_ms"
 
 # --- 3. unload while a window is open ------------------------------------------
-# A lead of 60 ms opens the window for the arm-far timer (50 ms out) at
-# once. kairos.ko's exit forgets its timers without deleting them, so the
-# window stays open until the ring goes: if rmmod is slower than the 50 ms,
-# the expiry is owed and the window waits for the timeout, 1 s (the most
-# allowed; a CI host under load has taken more than 250 ms). Nothing else
-# may close it first: FIFO (the emulated machine's kernel has refused
-# DEADLINE admission at random) and a budget of 0.9 s per second, which the
-# sleeps before cannot empty (in that machine a wake-up has cost a vCPU
-# 40 ms of CPU, and a 22 ms bucket ran dry). This boot is about detach;
-# the budget's bound is the storm's, above.
-write_config unload.json 2 256 "$BASE_CMDLINE $SELFTEST kairos.args=done,5,5000,0,50" \
+# The guest never reports done (as in 2), so each window stays open until
+# its timeout, 1 s (the most allowed) after the last expiry it covers; the
+# arm-far timer (50 ms out, within the 60 ms lead) extends it, and rmmod
+# follows at once. A guest that reports done cannot test this here: in the
+# emulated machine rmmod has come after the 50 ms, the timer fired, its
+# callback reported done and the window closed first. Nothing else may
+# close it: FIFO (the emulated machine's kernel has refused DEADLINE
+# admission at random) and a budget of 0.9 s per second, which the sleeps
+# cannot empty (there a wake-up has cost a vCPU 40 ms of CPU). This boot is
+# about detach; the budget's bound is the storm's, above.
+write_config unload.json 2 256 "$BASE_CMDLINE $SELFTEST kairos.args=never-done,5,5000,0,50" \
 	"$KAIROS_TEST_INITRAMFS_KAIROS" \
 	'"outsourcing": {"window": {"policy": "fifo", "lead_us": 60000, "timeout_us": 1000000, "runtime_us": 900000, "period_us": 1000000}}'
 run unload
 expect_rc 0
+expect_value window-no-done ok
 expect_value window-arm-far ok
 expect_value window-rmmod ok
 expect_value window-reload ok
