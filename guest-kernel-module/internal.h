@@ -35,6 +35,13 @@ struct kairos_state {
 extern struct kairos_state kairos;
 
 /* main.c */
+/*
+ * kairos_command - send KAIROS_CMD_* @cmd with arguments @arg0 and @arg1 to
+ * the monitor (commands are serialised) and return its KAIROS_OK or
+ * negative KAIROS_E* status. Any context. Internal: other modules use the
+ * timer and event APIs of kairos.h, never the transport.
+ */
+int kairos_command(u32 cmd, u32 arg0, u32 arg1);
 int kairos_status_to_errno(int status);
 u16 kairos_cpu_to_vcpu(unsigned int cpu);
 

@@ -56,13 +56,6 @@ void kairos_event_unmask(unsigned int port);
 u64 kairos_system_time_ns(void);
 
 /*
- * kairos_command - send KAIROS_CMD_* @cmd with arguments @arg0 and @arg1 to
- * the monitor (commands are serialised) and return its KAIROS_OK or
- * negative KAIROS_E* status. Any context.
- */
-int kairos_command(u32 cmd, u32 arg0, u32 arg1);
-
-/*
  * Outsourced timers (DESIGN.md section 5): timer_list semantics, with the
  * deadline kept by the monitor. Deadlines are absolute kairos system time
  * (kairos_system_time_ns(), the host's CLOCK_MONOTONIC). Callbacks run in

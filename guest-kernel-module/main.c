@@ -59,7 +59,6 @@ int kairos_command(u32 cmd, u32 arg0, u32 arg1)
 	raw_spin_unlock_irqrestore(&kairos_command_lock, flags);
 	return status;
 }
-EXPORT_SYMBOL_GPL(kairos_command);
 
 int kairos_status_to_errno(int status)
 {
