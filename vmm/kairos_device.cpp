@@ -5,15 +5,64 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace kairos::vmm {
+namespace {
+
+const char *command_name(uint32_t command)
+{
+	switch (command) {
+	case KAIROS_CMD_REGISTER_SHARED_INFO:
+		return "REGISTER_SHARED_INFO";
+	case KAIROS_CMD_UNREGISTER_SHARED_INFO:
+		return "UNREGISTER_SHARED_INFO";
+	case KAIROS_CMD_REGISTER_RING:
+		return "REGISTER_RING";
+	case KAIROS_CMD_UNREGISTER_RING:
+		return "UNREGISTER_RING";
+	case KAIROS_CMD_RAISE_DEBUG:
+		return "RAISE_DEBUG";
+	case KAIROS_CMD_GUEST_PANIC:
+		return "GUEST_PANIC";
+	case KAIROS_CMD_REFRESH_TIME:
+		return "REFRESH_TIME";
+	case KAIROS_CMD_SET_UPCALL_VCPU:
+		return "SET_UPCALL_VCPU";
+	default:
+		return "unknown";
+	}
+}
+
+const char *status_name(int32_t status)
+{
+	switch (status) {
+	case KAIROS_EINVAL:
+		return "EINVAL";
+	case KAIROS_ERANGE:
+		return "ERANGE";
+	case KAIROS_EBUSY:
+		return "EBUSY";
+	case KAIROS_ENOENT:
+		return "ENOENT";
+	case KAIROS_ENOSYS:
+		return "ENOSYS";
+	default:
+		return "an unknown status";
+	}
+}
+
+} // namespace
 
 KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
 			   std::function<void()> on_guest_panic)
 	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events), timers_(timers),
-	  on_guest_panic_(std::move(on_guest_panic))
+	  on_guest_panic_(std::move(on_guest_panic)),
+	  log_([](const std::string &line) { fmt::print(stderr, "kairos: {}\n", line); })
 {
 }
 
@@ -78,13 +127,27 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 		break;
 	case KAIROS_PORT_COMMAND:
 		++commands_;
+		failure_detail_.clear();
 		status_ = execute(value);
-		if (status_ != KAIROS_OK)
+		if (status_ != KAIROS_OK) {
 			++failed_commands_;
+			log_failure(value, status_);
+		}
 		break;
 	default:
 		break;
 	}
+}
+
+void KairosDevice::log_failure(uint32_t command, int32_t status)
+{
+	size_t index = std::min<uint32_t>(command, 15) * 8 + std::min<uint32_t>(static_cast<uint32_t>(-status), 7);
+	if (logged_failures_.test(index) || !log_)
+		return;
+	logged_failures_.set(index);
+	log_(fmt::format("guest command {} {} (arg0 {:#x}, arg1 {:#x}) failed with {}{}{}; later ones are only counted",
+			 command, command_name(command), arg0_, arg1_, status_name(status),
+			 failure_detail_.empty() ? "" : ": ", failure_detail_));
 }
 
 std::vector<pvclock::ClockSample> KairosDevice::clock_samples(uint32_t tag)
@@ -152,7 +215,8 @@ int32_t KairosDevice::register_ring(uint64_t pfn, uint64_t pages)
 	int32_t status = areas_.add(GuestArea::Ring, pfn, pages, &area);
 	if (status != KAIROS_OK)
 		return status;
-	if (!timers_->attach(area).ok()) {
+	if (auto attached = timers_->attach(area); !attached) {
+		failure_detail_ = attached.error().message;
 		areas_.remove(GuestArea::Ring);
 		return KAIROS_EINVAL;
 	}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,12 +40,19 @@ public:
 
 	static constexpr size_t kMaxSamplesPerTag = 100000;
 
+	// Where the first failure of each (command, status) goes, with its
+	// arguments and why (default: a line on stderr). A guest retrying a
+	// failing command cannot flood it: later ones are only counted.
+	using Log = std::function<void(const std::string &)>;
+	void set_log(Log log) { log_ = std::move(log); }
+
 private:
 	int32_t execute(uint32_t command);
 	int32_t register_shared_info(uint64_t pfn);
 	int32_t unregister_shared_info();
 	int32_t register_ring(uint64_t pfn, uint64_t pages);
 	int32_t unregister_ring();
+	void log_failure(uint32_t command, int32_t status);
 
 	GuestAreas &areas_;
 	uint32_t vcpu_count_;
@@ -52,6 +60,7 @@ private:
 	pvclock::EventChannels &events_;
 	outsourcing::TimerService *timers_;
 	std::function<void()> on_guest_panic_;
+	Log log_;
 
 	std::mutex mutex_;
 	uint32_t arg0_ = 0;
@@ -61,6 +70,9 @@ private:
 	uint64_t commands_ = 0;
 	uint64_t failed_commands_ = 0;
 	uint64_t registrations_ = 0;
+	std::string failure_detail_;  // why the current command failed, if known
+	// (command < 16) x (-status < 8): whether that failure was logged.
+	std::bitset<16 * 8> logged_failures_;
 	uint32_t sample_low_ = 0;
 	uint32_t sample_high_ = 0;
 	std::array<std::vector<pvclock::ClockSample>, KAIROS_SAMPLE_TAGS> samples_;

@@ -134,3 +134,22 @@ TEST_CASE("the VMRPC ring is validated and handed to the timer service", "[kairo
 	CHECK_FALSE(rig.timers->attached());
 	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_ENOENT);
 }
+
+TEST_CASE("the first failure of each kind is logged with its arguments, later ones counted", "[kairos-device]")
+{
+	Rig rig;
+	std::vector<std::string> lines;
+	rig.device.set_log([&](const std::string &line) { lines.push_back(line); });
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0xffffffffu) == KAIROS_ERANGE);
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0xfffffffeu) == KAIROS_ERANGE);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_ENOENT);
+	CHECK(rig.command(999) == KAIROS_ENOSYS);
+	CHECK(rig.command(1000) == KAIROS_ENOSYS);  // also "unknown": the same kind
+	CHECK(rig.command(KAIROS_CMD_REFRESH_TIME) == KAIROS_OK);
+	CHECK(rig.device.failed_commands() == 5);
+	REQUIRE(lines.size() == 3);
+	CHECK_THAT(lines[0], Catch::Contains("REGISTER_SHARED_INFO") && Catch::Contains("arg0 0xffffffff") &&
+				     Catch::Contains("ERANGE"));
+	CHECK_THAT(lines[1], Catch::Contains("UNREGISTER_SHARED_INFO") && Catch::Contains("ENOENT"));
+	CHECK_THAT(lines[2], Catch::Contains("999 unknown") && Catch::Contains("ENOSYS"));
+}
