@@ -10,6 +10,9 @@
 // and drops its default ISA IRQ 0-15 identity routing, so an ISA device's
 // interrupt works only if the DSDT names the device and its IRQ
 // (AcpiIsaDevice); a driver's hard-coded IRQ number maps to nothing.
+//
+// This file holds what this machine puts in its tables; how tables and AML
+// are encoded, for any machine, is in vmm/acpi/ (tables.h, aml.h).
 #pragma once
 
 #include <cstdint>
