@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -78,11 +79,23 @@ constexpr size_t kConsoleReadChunk = 256;
 class KvmIrqLine : public devices::IrqLine {
 public:
 	KvmIrqLine(const VmFd &vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-	void set_level(bool high) override { (void)vm_.set_irq_line(gsi_, high); }
+	void set_level(bool high) override
+	{
+		// A device cannot act on a failure, and the guest may still run
+		// (it polls, or the next edge gets through), so this is no reason
+		// to stop. But a lost interrupt shows up as a hung driver, so say
+		// why, once per line: the device may raise it on every access.
+		auto status = vm_.set_irq_line(gsi_, high);
+		if (!status && !failure_reported_.exchange(true))
+			fmt::print(stderr, "kairos: interrupt lost, the guest may hang: {} (later failures on GSI {} "
+				   "are not reported)\n",
+				   status.error().message, gsi_);
+	}
 
 private:
 	const VmFd &vm_;
 	uint32_t gsi_;
+	std::atomic<bool> failure_reported_{false};
 };
 
 // Port 0x80: Linux writes it to delay I/O. Claim it so it is not counted
@@ -318,6 +331,8 @@ Status Machine::create_paravirt_device()
 	int upcall = upcall_fd_.get();
 	events_ = std::make_unique<pvclock::EventChannels>([upcall] {
 		uint64_t one = 1;
+		// The only failure of a nonblocking eventfd write is EAGAIN, a
+		// counter already near 2^64: the upcall is pending anyway.
 		[[maybe_unused]] auto written = ::write(upcall, &one, sizeof(one));
 	});
 
@@ -439,7 +454,9 @@ Status Machine::watch_host_events()
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+	// Unblocked, they would kill the process instead of stopping it cleanly.
+	if (int error = pthread_sigmask(SIG_BLOCK, &signals, nullptr); error != 0)
+		return errno_error("pthread_sigmask blocking SIGINT/SIGTERM/SIGHUP", error);
 	signal_fd_ = UniqueFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
 	if (!signal_fd_)
 		return errno_error("signalfd for SIGINT/SIGTERM");
@@ -518,8 +535,11 @@ RunResult Machine::run()
 		// in the pipe instead of being flushed at boot or overflowing.
 		bool want_stdin = stdin_open_ && serial_->guest_reads_input() && serial_->input_space() > 0;
 		if (want_stdin && !stdin_watched) {
-			if (!loop_->watch(STDIN_FILENO, [this] { forward_console_input(); }).ok())
+			// The guest runs on without input; say why it gets none.
+			if (auto watched = loop_->watch(STDIN_FILENO, [this] { forward_console_input(); }); !watched) {
+				fmt::print(stderr, "kairos: console input stops: {}\n", watched.error().message);
 				stdin_open_ = false;
+			}
 			stdin_watched = stdin_open_;
 		} else if (!want_stdin && stdin_watched) {
 			loop_->unwatch(STDIN_FILENO);
