@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "devices/bus.h"
@@ -87,6 +89,15 @@ struct Fixture {
 	std::shared_ptr<Recorder> port_device = std::make_shared<Recorder>();
 	std::shared_ptr<Recorder> mmio_device = std::make_shared<Recorder>();
 };
+
+// The stop must carry the reason the process exits with and a detail
+// that says which vCPU and what happened.
+void check_stop(const std::optional<kairos::vmm::VcpuStop> &stop, StopReason reason, const std::string &detail)
+{
+	REQUIRE(stop.has_value());
+	CHECK(stop->reason == reason);
+	CHECK(stop->detail == detail);
+}
 
 } // namespace
 
@@ -183,68 +194,41 @@ TEST_CASE("vCPU exit: a triple fault stops the machine as one", "[vcpu_exit]")
 {
 	Fixture f;
 	f.page->run.exit_reason = KVM_EXIT_SHUTDOWN;
-	auto stop = f.dispatch(3);
-	REQUIRE(stop.has_value());
-	CHECK(stop->reason == StopReason::TripleFault);
-	CHECK(stop->detail == "vCPU 3 triple-faulted");
+	check_stop(f.dispatch(3), StopReason::TripleFault, "vCPU 3 triple-faulted");
 }
 
 TEST_CASE("vCPU exit: each system event stops with its own reason", "[vcpu_exit]")
 {
 	Fixture f;
 	f.page->run.exit_reason = KVM_EXIT_SYSTEM_EVENT;
-
 	f.page->run.system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
-	auto shutdown = f.dispatch();
-	REQUIRE(shutdown.has_value());
-	CHECK(shutdown->reason == StopReason::PowerOff);
-	CHECK(shutdown->detail == "system event: shutdown");
-
+	check_stop(f.dispatch(), StopReason::PowerOff, "system event: shutdown");
 	f.page->run.system_event.type = KVM_SYSTEM_EVENT_RESET;
-	auto reset = f.dispatch();
-	REQUIRE(reset.has_value());
-	CHECK(reset->reason == StopReason::Reset);
-	CHECK(reset->detail == "system event: reset");
-
+	check_stop(f.dispatch(), StopReason::Reset, "system event: reset");
 	f.page->run.system_event.type = KVM_SYSTEM_EVENT_CRASH;
-	auto crash = f.dispatch();
-	REQUIRE(crash.has_value());
-	CHECK(crash->reason == StopReason::GuestPanic);
-	CHECK(crash->detail == "system event 3");
+	check_stop(f.dispatch(), StopReason::GuestPanic, "system event 3");
 }
 
 TEST_CASE("vCPU exit: HLT, a failed entry and an internal error are guest errors that say which", "[vcpu_exit]")
 {
 	Fixture f;
 	f.page->run.exit_reason = KVM_EXIT_HLT;
-	auto halt = f.dispatch(1);
-	REQUIRE(halt.has_value());
-	CHECK(halt->reason == StopReason::GuestError);
-	CHECK(halt->detail == "vCPU 1 halted");
+	check_stop(f.dispatch(1), StopReason::GuestError, "vCPU 1 halted");
 
 	f.page->run.exit_reason = KVM_EXIT_FAIL_ENTRY;
 	f.page->run.fail_entry.hardware_entry_failure_reason = 0x80000021;
-	auto entry = f.dispatch(2);
-	REQUIRE(entry.has_value());
-	CHECK(entry->reason == StopReason::GuestError);
-	CHECK(entry->detail == "vCPU 2: VM entry failed, hardware reason 0x80000021");
+	check_stop(f.dispatch(2), StopReason::GuestError, "vCPU 2: VM entry failed, hardware reason 0x80000021");
 
 	f.page->run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
 	f.page->run.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	auto internal = f.dispatch(0);
-	REQUIRE(internal.has_value());
-	CHECK(internal->reason == StopReason::GuestError);
-	CHECK(internal->detail == "vCPU 0: KVM internal error, suberror 1");
+	check_stop(f.dispatch(0), StopReason::GuestError, "vCPU 0: KVM internal error, suberror 1");
 }
 
 TEST_CASE("vCPU exit: an exit reason Kairos does not handle stops with its number", "[vcpu_exit]")
 {
 	Fixture f;
 	f.page->run.exit_reason = KVM_EXIT_DEBUG;
-	auto stop = f.dispatch(0);
-	REQUIRE(stop.has_value());
-	CHECK(stop->reason == StopReason::GuestError);
-	CHECK(stop->detail == "vCPU 0: unexpected exit reason 4");
+	check_stop(f.dispatch(0), StopReason::GuestError, "vCPU 0: unexpected exit reason 4");
 	CHECK(f.port_device->writes.empty());
 	CHECK(f.mmio_device->writes.empty());
 }
