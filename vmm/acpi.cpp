@@ -54,7 +54,6 @@ constexpr uint8_t kAllProcessors = 0xff;
 constexpr uint16_t kInterruptFlagsConforming = 0;
 constexpr uint8_t kNmiLint = 1;  // as the MP table says (virtual wire: NMI on LINT1)
 
-constexpr uint8_t kIsaIrqs = 16;
 constexpr size_t kEisaIdLength = 7;
 constexpr size_t kAcpiIdLength = 8;
 
@@ -99,7 +98,7 @@ Status validate(const AcpiOptions &options)
 			return make_error("ACPI device {}: _HID \"{}\" is neither an EISA id like PNP0501 "
 					  "nor an ACPI id like KAIR0001",
 					  device.name, device.hid);
-		if (device.irq && *device.irq >= kIsaIrqs)
+		if (device.irq && *device.irq >= aml::kIrqDescriptorIrqs)
 			return make_error("ACPI device {}: IRQ {} is not an ISA IRQ (0-15)", device.name,
 					  *device.irq);
 		for (const auto &range : device.io)

@@ -36,7 +36,6 @@ constexpr uint8_t kIrqDescriptor = 0x22;     // IRQ, 2 bytes: no information byt
 constexpr uint8_t kIoDescriptor = 0x47;      // I/O port, 7 bytes
 constexpr uint8_t kIoDecode16 = 0x01;        // the device decodes 16 address bits
 constexpr uint8_t kEndTagDescriptor = 0x79;  // end tag, 1 byte: the checksum
-constexpr uint8_t kIsaIrqs = 16;
 
 // Every encoder reserves its output's final size before appending. Growing
 // a one-byte vector through insert() makes GCC 12 at -O3 (the Release
@@ -236,7 +235,7 @@ Bytes irq_no_flags(uint8_t irq)
 	TableWriter w;
 	w.u8(kIrqDescriptor);
 	// A mask of ISA IRQs; one bit names one IRQ, none beyond 15.
-	w.u16(irq < kIsaIrqs ? static_cast<uint16_t>(1u << irq) : 0);
+	w.u16(irq < kIrqDescriptorIrqs ? static_cast<uint16_t>(1u << irq) : 0);
 	return w.bytes;
 }
 

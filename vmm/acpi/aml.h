@@ -62,8 +62,10 @@ Bytes buffer(const Bytes &data);
 // maximum, alignment, length).
 Bytes io_port(uint16_t minimum, uint16_t maximum, uint8_t alignment, uint8_t length);
 // IRQ Descriptor (6.4.2.1) without the information byte, which means edge
-// triggered, active high, not shared: IRQNoFlags () {irq}. The mask holds
-// ISA IRQs 0-15 only: a larger irq gives an empty mask (no IRQ).
+// triggered, active high, not shared: IRQNoFlags () {irq}. Its 16-bit mask
+// names ISA IRQs 0 to kIrqDescriptorIrqs - 1 only: a larger irq gives an
+// empty mask (no IRQ).
+inline constexpr uint8_t kIrqDescriptorIrqs = 16;
 Bytes irq_no_flags(uint8_t irq);
 // ResourceTemplate () { descriptors } (6.4.1): a Buffer holding the
 // descriptors and an End Tag (6.4.2.9) whose checksum is 0, which means
