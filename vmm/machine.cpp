@@ -255,8 +255,13 @@ std::string Machine::guest_cmdline() const
 	if (config_.clock.kvmclock || cmdline.find("tsc_early_khz=") != std::string::npos || vcpus_.empty())
 		return cmdline;
 	auto khz = vcpus_.front()->tsc_khz();
-	if (!khz)
+	if (!khz) {
+		// The guest still boots where the PIT is fast enough to calibrate
+		// against; where it is not, this line explains the stall.
+		fmt::print(stderr, "kairos: no tsc_early_khz for the guest, it calibrates its TSC itself: {}\n",
+			   khz.error().message);
 		return cmdline;
+	}
 	return cmdline + fmt::format(" tsc_early_khz={}", *khz);
 }
 
