@@ -10,6 +10,9 @@
 // and drops its default ISA IRQ 0-15 identity routing, so an ISA device's
 // interrupt works only if the DSDT names the device and its IRQ
 // (AcpiIsaDevice); a driver's hard-coded IRQ number maps to nothing.
+//
+// This file holds what this machine puts in its tables; how tables and AML
+// are encoded, for any machine, is in vmm/acpi/ (tables.h, aml.h).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "vmm/layout.h"
 
 namespace kairos::vmm {
 
@@ -33,7 +37,7 @@ inline constexpr uint64_t kAcpiTablesMaxSize = 0x10000;
 
 // As for the MP table: LAPIC ids 0..253, the IOAPIC takes id vcpu_count, and
 // 0xff is the xAPIC broadcast id (Intel SDM vol. 3A 10.6.2.1).
-inline constexpr uint32_t kAcpiMaxVcpus = 254;
+inline constexpr uint32_t kAcpiMaxVcpus = layout::kMaxApicCpus;
 
 struct AcpiIoRange {
 	uint16_t base;

@@ -50,24 +50,28 @@ Result<boot_params> read_setup_header(std::span<const uint8_t> image)
 	return params;
 }
 
-void write_identity_page_tables(const GuestMemory &memory)
+// The writes land in low RAM, which every guest has; if one still fails
+// (a layout.h address outside the memory map), the vCPU would start on
+// garbage tables and triple-fault with no clue, so the error is returned.
+Status write_identity_page_tables(const GuestMemory &memory)
 {
 	// PML4[0] -> PDPT, PDPT[0] -> PD, PD maps 1 GiB in 2 MiB pages.
 	constexpr uint64_t kPresentWritable = 0x3;
 	constexpr uint64_t kLargePage = 0x80;
-	(void)memory.write<uint64_t>(layout::kPml4Addr, layout::kPdptAddr | kPresentWritable);
-	(void)memory.write<uint64_t>(layout::kPdptAddr, layout::kPdAddr | kPresentWritable);
+	KAIROS_TRY(memory.write<uint64_t>(layout::kPml4Addr, layout::kPdptAddr | kPresentWritable));
+	KAIROS_TRY(memory.write<uint64_t>(layout::kPdptAddr, layout::kPdAddr | kPresentWritable));
 	for (uint64_t i = 0; i < 512; ++i)
-		(void)memory.write<uint64_t>(layout::kPdAddr + i * 8,
-					     (i << 21) | kPresentWritable | kLargePage);
+		KAIROS_TRY(memory.write<uint64_t>(layout::kPdAddr + i * 8,
+						  (i << 21) | kPresentWritable | kLargePage));
+	return {};
 }
 
-void write_boot_gdt(const GuestMemory &memory)
+Status write_boot_gdt(const GuestMemory &memory)
 {
 	auto entries = boot_gdt_entries();
 	for (size_t i = 0; i < entries.size(); ++i)
-		(void)memory.write<uint64_t>(layout::kGdtAddr + i * 8, entries[i]);
-	(void)memory.write<uint64_t>(layout::kIdtAddr, 0);
+		KAIROS_TRY(memory.write<uint64_t>(layout::kGdtAddr + i * 8, entries[i]));
+	return memory.write<uint64_t>(layout::kIdtAddr, 0);
 }
 
 } // namespace
@@ -154,8 +158,10 @@ Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files
 	}
 	KAIROS_TRY(memory.write(layout::kZeroPageAddr, params));
 
-	write_identity_page_tables(memory);
-	write_boot_gdt(memory);
+	if (auto tables = write_identity_page_tables(memory); !tables)
+		return make_error("boot page tables: {}", tables.error().message);
+	if (auto gdt = write_boot_gdt(memory); !gdt)
+		return make_error("boot GDT: {}", gdt.error().message);
 	return BootEntry{layout::kHighMemoryStart + k64BitEntryOffset, layout::kZeroPageAddr};
 }
 

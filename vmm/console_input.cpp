@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace kairos::vmm {
 namespace {
 
@@ -34,8 +36,11 @@ void ConsoleInput::update_watch()
 {
 	bool want = open_ && serial_.guest_reads_input() && serial_.input_space() > 0;
 	if (want && !watched_) {
-		if (!loop_.watch(fd_, [this] { forward(); }).ok())
+		// The guest runs on without input; say why it gets none.
+		if (auto watched = loop_.watch(fd_, [this] { forward(); }); !watched) {
+			fmt::print(stderr, "kairos: console input stops: {}\n", watched.error().message);
 			open_ = false;
+		}
 		watched_ = open_;
 	} else if (!want && watched_) {
 		loop_.unwatch(fd_);

@@ -344,10 +344,9 @@ int VcpuFd::run_once() const
 void KvmIrqLine::set_level(bool high)
 {
 	auto status = vm_.set_irq_line(gsi_, high);
-	if (!status && !reported_) {
-		reported_ = true;
-		fmt::print(stderr, "kairos: interrupt line {}: {}\n", gsi_, status.error().message);
-	}
+	if (!status && !reported_.exchange(true))
+		fmt::print(stderr, "kairos: interrupt lost, the guest may hang: {} (later failures on GSI {} are not reported)\n",
+			   status.error().message, gsi_);
 }
 
 } // namespace kairos::vmm

@@ -5,6 +5,7 @@
 
 #include <linux/kvm.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -95,14 +96,17 @@ private:
 class KvmIrqLine : public devices::IrqLine {
 public:
 	KvmIrqLine(const VmFd &vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-	// KVM_IRQ_LINE fails only for a VM without an irqchip or a bad gsi,
-	// both wiring errors: the first failure is reported on stderr.
+	// A device cannot act on a failure, and the guest may still run (it
+	// polls, or the next edge gets through), so this is no reason to stop.
+	// But a lost interrupt shows up as a hung driver: the first failure on
+	// the line is reported on stderr (a device may raise it on every
+	// access, from any vCPU thread).
 	void set_level(bool high) override;
 
 private:
 	const VmFd &vm_;
 	uint32_t gsi_;
-	bool reported_ = false;
+	std::atomic<bool> reported_{false};
 };
 
 } // namespace kairos::vmm

@@ -15,13 +15,10 @@
 #include "vmm/stop_sources.h"
 
 namespace kairos::vmm {
-namespace {
 
 // After kairos.ko's panic notice the kernel still prints the end of the
 // panic report; panic=-1 then resets at once. Give it this long to do so.
-constexpr uint64_t kPanicGraceNs = 1'000'000'000;
-
-} // namespace
+static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
 Machine::Machine(const Config &config, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown)
 	: config_(config), kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
@@ -112,6 +109,9 @@ Result<uint32_t> Machine::guest_tsc_khz() const
 Status Machine::load_guest()
 {
 	auto khz = guest_tsc_khz();
+	if (!khz && !config_.clock.kvmclock)  // if the guest's own calibration stalls, this says why
+		fmt::print(stderr, "kairos: no tsc_early_khz for the guest, it calibrates its TSC itself: {}\n",
+			   khz.error().message);
 	KAIROS_TRY_ASSIGN(entry, vmm::load_guest(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
 	return vcpus_.front()->set_boot_state(entry);
 }
@@ -240,9 +240,8 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	StatsSources sources{config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-			     pio_bus_, mmio_bus_, vcpus_, paravirt_.get()};
-	return vmm::stats_json(sources);
+	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
+				pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
 }
 
 } // namespace kairos::vmm

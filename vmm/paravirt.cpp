@@ -35,6 +35,8 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 	KAIROS_TRY(vm.register_irqfd(upcall.fd(), layout::kIrqKairosUpcall));
 	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, std::move(upcall)));
 	Paravirt *self = paravirt.get();
+	// EventFd::signal fails only at a counter near 2^64: the upcall is
+	// pending anyway.
 	paravirt->events_ = std::make_unique<pvclock::EventChannels>([self] { self->upcall_.signal(); });
 	paravirt->time_ = std::make_unique<pvclock::TimeService>(vcpus.tsc_hz, std::move(vcpus.tsc_offsets));
 	paravirt->time_->set_vcpu_threads(std::move(vcpus.thread_id_of));

@@ -18,8 +18,10 @@ Result<StopSignals> StopSignals::watch(EventLoop &loop, Shutdown &shutdown)
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGHUP);
-	// Before any other thread starts: they inherit the mask.
-	pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+	// Before any other thread starts: they inherit the mask. Unblocked,
+	// the signals would kill the process instead of stopping it cleanly.
+	if (int error = pthread_sigmask(SIG_BLOCK, &signals, nullptr); error != 0)
+		return errno_error("pthread_sigmask blocking SIGINT/SIGTERM/SIGHUP", error);
 	UniqueFd fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
 	if (!fd)
 		return errno_error("signalfd for SIGINT/SIGTERM/SIGHUP");

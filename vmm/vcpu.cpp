@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "pvclock/host_clock.h"
 #include "vmm/layout.h"
+#include "vmm/vcpu_exit.h"
 
 namespace kairos::vmm {
 namespace {
@@ -179,79 +180,10 @@ void Vcpu::run_guest()
 			return;
 		}
 		exits_.fetch_add(1, std::memory_order_relaxed);
-		if (!handle_exit())
+		if (auto stop = handle_vcpu_exit(*fd_.run(), id_, pio_, mmio_)) {
+			shutdown_.request(stop->reason, std::move(stop->detail));
 			return;
-	}
-}
-
-void Vcpu::handle_port_io(kvm_run *run)
-{
-	auto *data = reinterpret_cast<uint8_t *>(run) + run->io.data_offset;
-	for (uint32_t i = 0; i < run->io.count; ++i) {
-		std::span<uint8_t> chunk(data + i * run->io.size, run->io.size);
-		if (run->io.direction == KVM_EXIT_IO_OUT)
-			pio_.write(run->io.port, chunk);
-		else
-			pio_.read(run->io.port, chunk);
-	}
-}
-
-void Vcpu::handle_mmio(kvm_run *run)
-{
-	uint32_t length = std::min<uint32_t>(run->mmio.len, sizeof(run->mmio.data));
-	std::span<uint8_t> data(run->mmio.data, length);
-	if (run->mmio.is_write)
-		mmio_.write(run->mmio.phys_addr, data);
-	else
-		mmio_.read(run->mmio.phys_addr, data);
-}
-
-bool Vcpu::handle_exit()
-{
-	kvm_run *run = fd_.run();
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_port_io(run);
-		return true;
-	case KVM_EXIT_MMIO:
-		handle_mmio(run);
-		return true;
-	case KVM_EXIT_INTR:
-		return true;
-	case KVM_EXIT_SHUTDOWN:
-		shutdown_.request(StopReason::TripleFault, fmt::format("vCPU {} triple-faulted", id_));
-		return false;
-	case KVM_EXIT_SYSTEM_EVENT:
-		switch (run->system_event.type) {
-		case KVM_SYSTEM_EVENT_SHUTDOWN:
-			shutdown_.request(StopReason::PowerOff, "system event: shutdown");
-			break;
-		case KVM_SYSTEM_EVENT_RESET:
-			shutdown_.request(StopReason::Reset, "system event: reset");
-			break;
-		default:
-			shutdown_.request(StopReason::GuestPanic,
-					  fmt::format("system event {}", run->system_event.type));
-			break;
 		}
-		return false;
-	case KVM_EXIT_HLT:
-		shutdown_.request(StopReason::GuestError, fmt::format("vCPU {} halted", id_));
-		return false;
-	case KVM_EXIT_FAIL_ENTRY:
-		shutdown_.request(StopReason::GuestError,
-				  fmt::format("vCPU {}: VM entry failed, hardware reason {:#x}", id_,
-					      run->fail_entry.hardware_entry_failure_reason));
-		return false;
-	case KVM_EXIT_INTERNAL_ERROR:
-		shutdown_.request(StopReason::GuestError,
-				  fmt::format("vCPU {}: KVM internal error, suberror {}", id_,
-					      run->internal.suberror));
-		return false;
-	default:
-		shutdown_.request(StopReason::GuestError,
-				  fmt::format("vCPU {}: unexpected exit reason {}", id_, run->exit_reason));
-		return false;
 	}
 }
 

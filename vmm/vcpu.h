@@ -60,10 +60,6 @@ public:
 private:
 	void run_loop();
 	void run_guest();
-	// Returns false when the vCPU must stop.
-	bool handle_exit();
-	void handle_port_io(kvm_run *run);
-	void handle_mmio(kvm_run *run);
 
 	uint32_t id_;
 	VcpuFd fd_;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "devices/acpi_pm.h"
 #include "vmm/acpi.h"
 #include "vmm/layout.h"
@@ -353,7 +355,7 @@ TEST_CASE("ACPI: a large DSDT still gets a correct multi-byte PkgLength", "[acpi
 {
 	AcpiOptions options = acpi_options_for_machine(1);
 	for (uint32_t i = 0; i < 200; ++i)
-		options.isa_devices.push_back({"D" + std::to_string(i), "PNP0C02", i, {{0x1000, 1}}, 5});
+		options.isa_devices.push_back({fmt::format("D{}", i), "PNP0C02", i, {{0x1000, 1}}, 5});
 	Bytes blob = build(options);
 	size_t dsdt = find_tables(blob).dsdt;
 	size_t end = dsdt + field<uint32_t>(blob, dsdt + 4);
