@@ -189,13 +189,16 @@ int32_t KairosDevice::execute(uint32_t command)
 
 int32_t KairosDevice::register_shared_info(uint64_t pfn)
 {
-	// A reload registers a new page: let go of the old one first, so
-	// nothing writes to a page the guest may have freed.
-	unregister_shared_info();
+	// A failed command changes nothing: the new page is validated (and
+	// takes the old one's place in the areas) before the old one goes.
 	std::span<uint8_t> page;
 	int32_t status = areas_.add(GuestArea::SharedInfo, pfn, 1, &page);
 	if (status != KAIROS_OK)
 		return status;
+	// A reload registers a new page: let go of the old one before the
+	// new one is written, so nothing writes to a page the guest freed.
+	events_.detach();
+	time_.detach();
 	shared_info_ = std::make_unique<pvclock::SharedInfo>(page, vcpu_count_);
 	shared_info_->initialise();
 	time_.attach(shared_info_.get());
@@ -210,11 +213,14 @@ int32_t KairosDevice::register_ring(uint64_t pfn, uint64_t pages)
 		return KAIROS_ENOSYS;  // outsourcing is off for this VM
 	if (pages != KAIROS_RING_PAGES)
 		return KAIROS_EINVAL;
-	unregister_ring();
+	// Validated first, so a refused ring leaves the old one working.
+	bool replacing = areas_.registered(GuestArea::Ring);
 	std::span<uint8_t> area;
 	int32_t status = areas_.add(GuestArea::Ring, pfn, pages, &area);
 	if (status != KAIROS_OK)
 		return status;
+	if (replacing)
+		timers_->detach();  // returns once the timer thread lets go of it
 	if (auto attached = timers_->attach(area); !attached) {
 		failure_detail_ = attached.error().message;
 		areas_.remove(GuestArea::Ring);

@@ -153,3 +153,30 @@ TEST_CASE("the first failure of each kind is logged with its arguments, later on
 	CHECK_THAT(lines[1], Catch::Contains("UNREGISTER_SHARED_INFO") && Catch::Contains("ENOENT"));
 	CHECK_THAT(lines[2], Catch::Contains("999 unknown") && Catch::Contains("ENOSYS"));
 }
+
+TEST_CASE("a failed re-registration changes nothing (issue 12, 7)", "[kairos-device]")
+{
+	Rig rig;
+	auto ring = [&rig](uint32_t pfn) {
+		rig.out(KAIROS_PORT_ARG0, pfn);
+		rig.out(KAIROS_PORT_ARG1, KAIROS_RING_PAGES);
+		rig.out(KAIROS_PORT_COMMAND, KAIROS_CMD_REGISTER_RING);
+		return rig.status();
+	};
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x300) == KAIROS_OK);
+	REQUIRE(ring(0x500) == KAIROS_OK);
+	// The shared info cannot move onto the ring: EBUSY, and the old page
+	// keeps being published.
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x501) == KAIROS_EBUSY);
+	uint64_t before = rig.page_at(0x300).publish_count;
+	CHECK(rig.command(KAIROS_CMD_REFRESH_TIME) == KAIROS_OK);
+	CHECK(rig.page_at(0x300).publish_count == before + 1);
+	// Nor can the ring move onto the shared info: the old ring stays.
+	CHECK(ring(0x2ff) == KAIROS_EBUSY);
+	CHECK(rig.timers->attached());
+	// A good move of the ring works, and both still unregister.
+	CHECK(ring(0x600) == KAIROS_OK);
+	CHECK(rig.timers->attached());
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_OK);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_OK);
+}
