@@ -1,5 +1,6 @@
 // kairos: the command-line front end.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "vmm/config.h"
 #include "vmm/kvm.h"
 #include "vmm/machine.h"
+#include "vmm/stop_sources.h"
 
 namespace {
 
@@ -70,6 +72,13 @@ int check_command(const std::string &config_path)
 
 int run_command(const std::string &config_path, const std::string &stats_path)
 {
+	// A stop signal during setup waits for the loop, which stops the VM
+	// the one way (stats, last line) instead of the signal killing us.
+	if (auto blocked = kairos::vmm::block_stop_signals(); !blocked)
+		return fail(kExitHostError, blocked.error().message);
+	// A console reader that goes away (kairos run | head) must not kill
+	// the VMM: its writes fail with EPIPE, and the guest runs on.
+	signal(SIGPIPE, SIG_IGN);
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);

@@ -11,17 +11,35 @@
 
 namespace kairos::vmm {
 
-Result<StopSignals> StopSignals::watch(EventLoop &loop, Shutdown &shutdown)
+namespace {
+
+sigset_t stop_signal_set()
 {
 	sigset_t signals;
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGHUP);
+	return signals;
+}
+
+} // namespace
+
+Status block_stop_signals()
+{
+	sigset_t signals = stop_signal_set();
 	// Before any other thread starts: they inherit the mask. Unblocked,
 	// the signals would kill the process instead of stopping it cleanly.
 	if (int error = pthread_sigmask(SIG_BLOCK, &signals, nullptr); error != 0)
 		return errno_error("pthread_sigmask blocking SIGINT/SIGTERM/SIGHUP", error);
+	return {};
+}
+
+Result<StopSignals> StopSignals::watch(EventLoop &loop, Shutdown &shutdown)
+{
+	KAIROS_TRY(block_stop_signals());
+	sigset_t signals = stop_signal_set();
+	// A signal that came during setup is pending: the first read gets it.
 	UniqueFd fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
 	if (!fd)
 		return errno_error("signalfd for SIGINT/SIGTERM/SIGHUP");

@@ -13,6 +13,11 @@
 
 namespace kairos::vmm {
 
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread
+// it starts later. Called first thing in `kairos run`, so that one arriving
+// during setup waits for the loop instead of killing the process.
+Status block_stop_signals();
+
 // SIGINT, SIGTERM and SIGHUP as readable data (a signalfd), blocked in
 // every thread created after watch(): each stops the VM with its name.
 class StopSignals {
