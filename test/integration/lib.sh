@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the guest integration tests. Each test script sources
 # this, boots a real guest through scripts/with-kvm and asserts on what the
 # guest printed (its /init reports "KAIROS-GUEST key=value" lines), on the
@@ -70,6 +71,7 @@ JSON
 }
 
 # The command line every test starts from: the init mode is appended.
+# shellcheck disable=SC2034 # used by the tests that source this file
 BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
 
 # in_kvm INPUT COMMAND...: runs COMMAND in the KVM machine, stdin from
