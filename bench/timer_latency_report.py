@@ -344,8 +344,10 @@ def price_of(boot, loops):
                if l["load"] == boot.get("load") and l["phase"].startswith("anchor")]
     anchor = None
     if anchors:
-        anchor = {"iterations_per_s": add(l["iterations_per_s"] for l in anchors) / len(anchors),
-                  "cpu_share": add(l["cpu_share"] for l in anchors) / len(anchors)}
+        def mean(key):
+            total = add(l[key] for l in anchors)
+            return None if total is None else total / len(anchors)
+        anchor = {"iterations_per_s": mean("iterations_per_s"), "cpu_share": mean("cpu_share")}
     measured_s = boot.get("measured_s")
     runtime_ms = stats.get("runtime_ms")
     wakeups = boot.get("timer_wakeups")
