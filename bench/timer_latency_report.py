@@ -457,8 +457,6 @@ def read_boots(work):
     """Each Kairos boot with the --stats figures the price and decomposition use."""
     boots = []
     for path in sorted(work.glob("boot-*.json")):
-        if path.stat().st_size == 0:
-            continue
         boot = read_json(path)
         if boot is None:
             continue
@@ -650,9 +648,12 @@ def build_report(work, config):
 # ------------------------------------------------------------ the tables
 
 
-def row(fmt, values):
-    """A table row, printf-style: every value right- or left-aligned text."""
-    return fmt % tuple(text(v, null="") for v in values)
+def table(columns, rows):
+    """A table as printf's %Ns (right-aligned) and %-Ns (left) make it:
+    COLUMNS are (heading, width) pairs, a negative width for the left."""
+    fmt = " ".join(f"%{width}s" for _, width in columns)
+    return ([fmt % tuple(heading for heading, _ in columns)] +
+            [fmt % tuple(text(v, null="") for v in values) for values in rows])
 
 
 def ms(ns):
@@ -663,17 +664,20 @@ def dash(value):
     return "-" if value is None or value is False else value
 
 
+def thousandth(value):
+    return None if value is None else jq_round(value * 1000) / 1000
+
+
 def tables(report, with_drift):
     """The readable tables, as lines."""
     out = [""]
-    cells_fmt = "%-5s %-24s %8s %5s %10s %10s %21s %10s %10s %7s"
-    out.append(cells_fmt % ("load", "mode", "interval", "runs", "p50_us", "p99_us",
-                            "p99 range (runs)", "p99.9_us", "max_us", "missed"))
-    for c in report["cells"]:
-        out.append(row(cells_fmt, [
-            c["load"], c["mode"], c["interval_us"], c["runs"], c["p50_us"], c["p99_us"],
-            f"{text(c['p99_min_us'])}-{text(c['p99_max_us'])}", c["p999_us"], c["max_us"],
-            c["missed"]]))
+    out += table(
+        [("load", -5), ("mode", -24), ("interval", 8), ("runs", 5), ("p50_us", 10),
+         ("p99_us", 10), ("p99 range (runs)", 21), ("p99.9_us", 10), ("max_us", 10),
+         ("missed", 7)],
+        [[c["load"], c["mode"], c["interval_us"], c["runs"], c["p50_us"], c["p99_us"],
+          f"{text(c['p99_min_us'])}-{text(c['p99_max_us'])}", c["p999_us"], c["max_us"],
+          c["missed"]] for c in report["cells"]])
     out += ["", "p99 ratio against emulated (same load, same interval):"]
     for r in report["ratios_p99_vs_emulated"]:
         mode = r["mode"]
@@ -687,16 +691,15 @@ def tables(report, with_drift):
             "price per boot, from the guest's ready line to the VM's exit (raised: CPU time at raised",
             "priority; loops, loops_cpu: the busy loops' iterations per second and CPU share against the",
             "host anchors at that load, 1 = no loss):"]
-    price_fmt = "%-5s %-8s %10s %14s %12s %20s %12s %15s %8s %9s"
-    out.append(price_fmt % ("load", "variant", "measured_s", "raised_cpu_ms", "raised_ms/s",
-                            "raised_ms/s (whole)", "vmm_cpu_ms", "vcpu_us/wakeup", "loops",
-                            "loops_cpu"))
-    for p in report["price"]:
-        out.append(row(price_fmt, [
-            p["load"], p["variant"], dash(p["measured_s"]), ms(p["raised_cpu_ns"]),
-            dash(p["raised_cpu_ms_per_s"]), dash(p["raised_cpu_ms_per_s_whole_run"]),
-            ms(p["vmm_cpu_ns"]), dash(p["vcpu_cpu_per_wakeup_us"]),
-            dash(p["throughput_fraction"]), dash(p["loops_cpu_share_fraction"])]))
+    out += table(
+        [("load", -5), ("variant", -8), ("measured_s", 10), ("raised_cpu_ms", 14),
+         ("raised_ms/s", 12), ("raised_ms/s (whole)", 20), ("vmm_cpu_ms", 12),
+         ("vcpu_us/wakeup", 15), ("loops", 8), ("loops_cpu", 9)],
+        [[p["load"], p["variant"], dash(p["measured_s"]), ms(p["raised_cpu_ns"]),
+          dash(p["raised_cpu_ms_per_s"]), dash(p["raised_cpu_ms_per_s_whole_run"]),
+          ms(p["vmm_cpu_ns"]), dash(p["vcpu_cpu_per_wakeup_us"]),
+          dash(p["throughput_fraction"]), dash(p["loops_cpu_share_fraction"])]
+         for p in report["price"]])
     for p in report["price"]:
         w = p["window"]
         if w is None or not (p["variant"] == "window" or alt(w.get("opened"), 0) > 0):
@@ -721,15 +724,14 @@ def tables(report, with_drift):
             "where the time went, us: host timer = the VMM timer thread's lateness (per boot, pooled over",
             "its modes); run delay = the vCPU's run-queue wait per wake-up (the cell's guest steal time,",
             "else per boot); rest = guest mean - host timer p50 - run delay (the guest's own processing):"]
-    decomposition_fmt = "%-5s %-24s %8s %10s %10s %15s %15s %17s %11s"
-    out.append(decomposition_fmt % ("load", "mode", "interval", "guest_p50", "guest_mean",
-                                    "host_timer_p50", "host_timer_p99", "run_delay/wakeup",
-                                    "guest_rest"))
-    for d in report["decomposition"]:
-        out.append(row(decomposition_fmt, [
-            d["load"], d["mode"], d["interval_us"], d["guest_p50_us"], dash(d["guest_mean_us"]),
-            dash(d["host_timer_lateness_p50_us"]), dash(d["host_timer_lateness_p99_us"]),
-            dash(d["vcpu_run_delay_per_wakeup_us"]), dash(d["guest_rest_us"])]))
+    out += table(
+        [("load", -5), ("mode", -24), ("interval", 8), ("guest_p50", 10), ("guest_mean", 10),
+         ("host_timer_p50", 15), ("host_timer_p99", 15), ("run_delay/wakeup", 17),
+         ("guest_rest", 11)],
+        [[d["load"], d["mode"], d["interval_us"], d["guest_p50_us"], dash(d["guest_mean_us"]),
+          dash(d["host_timer_lateness_p50_us"]), dash(d["host_timer_lateness_p99_us"]),
+          dash(d["vcpu_run_delay_per_wakeup_us"]), dash(d["guest_rest_us"])]
+         for d in report["decomposition"]])
     out += ["", "priority window: outsourced+window against (same load, same interval; raised CPU "
                 "per second):"]
     if not report["ratios_window"]:
@@ -744,17 +746,14 @@ def tables(report, with_drift):
             f"{shown('p50_outsourced_window_vs_emulated')}, raised CPU window / rtvcpu = "
             f"{shown('raised_cpu_window_vs_rtvcpu')}")
     if with_drift:
-        drift_fmt = "%-5s %-10s %8s %20s %20s %18s"
-        out += ["", drift_fmt % ("load", "clocksource", "samples", "drift us/s (env.)",
-                                 "drift us/s (plain)", "max deviation us")]
-        for d in report["drift"]:
-            def thousandth(value):
-                return None if value is None else jq_round(value * 1000) / 1000
-            deviation = d["max_deviation_us"]
-            out.append(row(drift_fmt, [
-                d["load"], d["clocksource"], d["samples"], thousandth(d["drift_us_per_s"]),
-                thousandth(d["drift_plain_fit_us_per_s"]),
-                None if deviation is None else jq_round(deviation)]))
+        out.append("")
+        out += table(
+            [("load", -5), ("clocksource", -10), ("samples", 8), ("drift us/s (env.)", 20),
+             ("drift us/s (plain)", 20), ("max deviation us", 18)],
+            [[d["load"], d["clocksource"], d["samples"], thousandth(d["drift_us_per_s"]),
+              thousandth(d["drift_plain_fit_us_per_s"]),
+              None if d["max_deviation_us"] is None else jq_round(d["max_deviation_us"])]
+             for d in report["drift"]])
     return out
 
 
