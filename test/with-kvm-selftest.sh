@@ -89,6 +89,7 @@ INNER
 echo "# with-kvm self-test (mode ${KAIROS_WITH_KVM:-auto})"
 
 # --- boot 1: everything that can share a machine --------------------------
+# shellcheck disable=SC2016 # a literal $HOME: it must arrive unexpanded
 args=("a b" "it's" '"dq"' '$HOME' '')
 start=$(date +%s.%N)
 (cd "$work" && printf 'stdin payload\nline 2' |
@@ -109,6 +110,7 @@ check "working directory is the caller's" has out "pwd=$work"
 check "arg with space" has out "arg=[a b]"
 check "arg with single quote" has out "arg=[it's]"
 check "arg with double quotes" has out 'arg=["dq"]'
+# shellcheck disable=SC2016 # a literal $HOME, as sent
 check "arg with \$ is not expanded" has out 'arg=[$HOME]'
 check "empty arg survives" has out "arg=[]"
 check "exactly 5 args arrive" test "$(grep -c '^arg=' "$tmp/out")" -eq 5

@@ -28,7 +28,7 @@ if grep -q '"reason": "guest powered off"' stats.json; then pass "stats record t
 runtime_ms=$(grep -o '"runtime_ms": [0-9]*' stats.json | grep -o '[0-9]*$' || true)
 wakeups=$(grep -A1 '"event_loop"' stats.json | grep -o '"wakeups": [0-9]*' | grep -o '[0-9]*$' || true)
 if [[ $runtime_ms =~ ^[0-9]+$ && $wakeups =~ ^[0-9]+$ ]] &&
-	[ "$wakeups" -le $((runtime_ms / 1000 * 2 + 20)) ]; then
+	[ "$wakeups" -le $((runtime_ms * 2 / 1000 + 20)) ]; then
 	pass "the event loop woke $wakeups times in $runtime_ms ms"
 else
 	fail "the event loop woke '${wakeups}' times in '${runtime_ms}' ms (a tick?)"

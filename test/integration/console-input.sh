@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 require_kvm
 
+# shellcheck disable=SC2016 # for the guest's shell to expand, not this one
 printf 'echo "typed-$((6 * 7))-back"\npoweroff -f\n' >input.txt
 write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=shell"
 run_guest vm.json input.txt

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the guest integration tests. Each test script sources
 # this, boots a real guest through scripts/with-kvm and asserts on what the
 # guest printed (its /init reports "KAIROS-GUEST key=value" lines), on the
@@ -12,8 +13,7 @@ set -euo pipefail
 : "${KAIROS_TEST_KERNEL:?}"
 : "${KAIROS_TEST_INITRAMFS:?}"
 
-# KAIROS_TEST_WITH_KVM: a stand-in, for lib-selftest.sh only.
-WITH_KVM="${KAIROS_TEST_WITH_KVM:-$KAIROS_SOURCE_DIR/scripts/with-kvm}"
+WITH_KVM="$KAIROS_SOURCE_DIR/scripts/with-kvm"
 TEST_NAME=$(basename "$0" .sh)
 # with-kvm shares the current directory writable with the emulated machine,
 # so everything a test writes lives under it.
@@ -71,43 +71,34 @@ JSON
 }
 
 # The command line every test starts from: the init mode is appended.
+# shellcheck disable=SC2034 # used by the tests that source this file
 BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
 
 # in_kvm INPUT COMMAND...: runs COMMAND in the KVM machine, stdin from
 # INPUT; sets RC and leaves out.txt and err.txt. When the emulated machine
-# of scripts/with-kvm itself dies (exit 125 with its own message: TCG's
-# nested-SVM emulation has, rarely, reset the whole machine under a busy
-# host), COMMAND never got to report and that run says nothing about
-# kairos: it is retried once, loudly, keeping the first run's messages.
-# KAIROS_TEST_RETRY_TRIPLE_FAULT=1 (run_guest sets it) also retries once a
-# guest that triple-faulted (kairos exit 4): seen in that machine during
-# the guest kernel's own early boot, before kairos.ko or any guest program
-# of this project ran; a triple fault kairos causes would come back.
+# of scripts/with-kvm dies before COMMAND could report, or (with
+# KAIROS_TEST_RETRY_TRIPLE_FAULT=1, as run_guest sets) the guest
+# triple-faulted, with-kvm runs it once more (its --retry-infra, where the
+# rule is); that first attempt's messages go to attempt1.err and are shown
+# here, so that err.txt holds the attempt whose verdict counts.
 in_kvm() {
-	local input=$1 attempt
+	local input=$1 retry=--retry-infra marker
 	shift
-	for attempt in 1 2; do
-		set +e
-		"$WITH_KVM" --timeout 420 -- "$@" <"$input" >out.txt 2>err.txt
-		RC=$?
-		set -e
-		[ "$attempt" = 1 ] && emulated_machine_died || return 0
-		log "INFRA: the emulated machine or its guest died (exit $RC) before the command" \
-		    "could report; retrying once. Its messages (kept in attempt1.err):"
-		sed 's/^/  | /' err.txt | tail -n 25
-		mv err.txt attempt1.err
-	done
-}
-
-# Whether the last with-kvm run ended because its machine died (exit 125),
-# or (with KAIROS_TEST_RETRY_TRIPLE_FAULT=1) its guest triple-faulted.
-emulated_machine_died() {
-	if [ "$RC" -eq 125 ] &&
-		grep -qE '^with-kvm: emulated machine (stopped without|failed)' err.txt; then
-		return 0
-	fi
-	[ "${KAIROS_TEST_RETRY_TRIPLE_FAULT:-0}" = 1 ] && [ "$RC" -eq 4 ] &&
-		grep -q '^kairos: guest triple fault' err.txt
+	[ "${KAIROS_TEST_RETRY_TRIPLE_FAULT:-0}" = 1 ] && retry=--retry-triple-fault
+	set +e
+	"$WITH_KVM" --timeout 420 "$retry" -- "$@" <"$input" >out.txt 2>err.txt
+	RC=$?
+	set -e
+	# with-kvm's line between the attempts (no test runs a retrying with-kvm
+	# inside one).
+	marker=$(grep -n -m 1 '^with-kvm: INFRA: ' err.txt | cut -d: -f1 || true)
+	[ -n "$marker" ] || return 0
+	head -n "$marker" err.txt >attempt1.err
+	tail -n +"$((marker + 1))" err.txt >err.retried
+	mv err.retried err.txt
+	log "INFRA: the emulated machine or its guest died before the command could report;" \
+	    "with-kvm ran it once more. The first attempt's messages (kept in attempt1.err):"
+	sed 's/^/  | /' attempt1.err | tail -n 25
 }
 
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and

@@ -51,7 +51,7 @@ run() {
 write_config done.json 2 256 "$BASE_CMDLINE $SELFTEST kairos.args=done,50,20000,0,200" \
 	"$KAIROS_TEST_INITRAMFS_KAIROS" \
 	'"outsourcing": {"window": {"runtime_us": 40000, "period_us": 100000, "timeout_us": 100000}}'
-run done
+run "done"
 expect_rc 0
 expect_value window-load ok
 expect_value window-hooks on
