@@ -26,7 +26,7 @@ for cs in kairos tsc kvm-clock; do
 done
 SCRIPT
 chmod +x drift-run
-"$KAIROS_SOURCE_DIR/scripts/guest-image/build-initramfs" --output drift.cpio \
+"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output drift.cpio \
 	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
 	--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" \
 	--extra drift-run:/usr/bin/drift-run >/dev/null

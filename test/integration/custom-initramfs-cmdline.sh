@@ -10,7 +10,7 @@ echo "KAIROS-GUEST custom-program=ran-with-$#-args"
 echo "KAIROS-GUEST custom-cpus=$(grep -c ^processor /proc/cpuinfo)"
 SCRIPT
 chmod +x hello.sh
-"$KAIROS_SOURCE_DIR/scripts/guest-image/build-initramfs" --output custom.cpio --extra hello.sh:/usr/bin/hello >/dev/null
+"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output custom.cpio --extra hello.sh:/usr/bin/hello >/dev/null
 write_config vm.json 4 512 "$BASE_CMDLINE kairos.init=run:/usr/bin/hello kairos.args=a,b custom.marker=42" "$WORK/custom.cpio"
 run_guest vm.json
 expect_rc 0

@@ -5,7 +5,7 @@
 # unmask (exactly once), rmmod (after switching clocksource) and a second
 # insmod work, and the build for ABI version 999 refuses to load with one
 # clear line. The guest side is /usr/bin/kairos-selftest (from
-# guest-kernel-module/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS
+# guest/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS
 # (KAIROS_GUEST_INITRAMFS_KAIROS in CMake).
 source "$(dirname "$0")/lib.sh"
 require_kvm

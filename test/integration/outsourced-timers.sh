@@ -9,7 +9,7 @@
 # monitor's --stats show the requests and expiries. A second boot with a
 # host quota of 1000 timers checks that refusals reach the guest.
 # The guest side is /usr/bin/kairos-timers-selftest (from
-# guest-kernel-module/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS.
+# guest/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS.
 source "$(dirname "$0")/lib.sh"
 require_kvm
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Priority windows (DESIGN.md 5, kairos_abi.h "Priority windows") with real
 # guests of 2 vCPUs, the sleeper pinned to vCPU 1 and the upcall on vCPU 0
-# (guest-kernel-module/selftest/kairos-window-selftest):
+# (guest/selftest/kairos-window-selftest):
 #   1. windows open and close around outsourced timers, on both vCPUs the
 #      work needs, and close because the guest reported the work done;
 #   2. a guest that never reports done, then arms a timer every 10 us for

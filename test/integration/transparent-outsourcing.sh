@@ -17,7 +17,7 @@
 #    timers (3 s spread). The still-armed ones go back to the kernel's timer
 #    wheel and every timer still fires exactly once, none early.
 # The guest side is /usr/bin/kairos-plain-selftest (from
-# guest-kernel-module/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS.
+# guest/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS.
 source "$(dirname "$0")/lib.sh"
 require_kvm
 

@@ -18,7 +18,7 @@ echo "KAIROS-GUEST ticks=$((c1 - c0))"
 echo "KAIROS-GUEST tick_window_ms=$(((t1 - t0) / 1000000))"
 SCRIPT
 chmod +x count-ticks
-"$KAIROS_SOURCE_DIR/scripts/guest-image/build-initramfs" --output ticks.cpio \
+"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output ticks.cpio \
 	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
 	--extra count-ticks:/usr/bin/count-ticks >/dev/null
 write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=run:/usr/bin/count-ticks" "$WORK/ticks.cpio" \

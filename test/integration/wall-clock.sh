@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 require_kvm
 : "${KAIROS_MODULE_KO:?}" "${KAIROS_CLOCK_PROBE:?}"
 
-"$KAIROS_SOURCE_DIR/scripts/guest-image/build-initramfs" --output wall.cpio \
+"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output wall.cpio \
 	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
 	--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" >/dev/null
 write_config vm.json 1 256 \
