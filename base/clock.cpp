@@ -35,4 +35,4 @@ Result<uint64_t> clock_read_ns(clockid_t clock)
 	return timespec_to_ns(now);
 }
 
-} // namespace kairos
+}  // namespace kairos

@@ -22,9 +22,12 @@ timespec ns_to_timespec(uint64_t ns);
 // clocks this process always has); returns 0 if the kernel refuses.
 uint64_t clock_now_ns(clockid_t clock);
 // CLOCK_MONOTONIC in ns: Kairos's system time.
-inline uint64_t monotonic_now_ns() { return clock_now_ns(CLOCK_MONOTONIC); }
+inline uint64_t monotonic_now_ns()
+{
+	return clock_now_ns(CLOCK_MONOTONIC);
+}
 // clock_gettime(clock) in ns, or why it failed (a thread's CPU clock fails
 // with EINVAL once that thread has exited).
 Result<uint64_t> clock_read_ns(clockid_t clock);
 
-} // namespace kairos
+}  // namespace kairos

@@ -15,4 +15,4 @@ Error errno_error(const std::string &what)
 	return errno_error(what, errno);
 }
 
-} // namespace kairos
+}  // namespace kairos

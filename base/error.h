@@ -17,4 +17,4 @@ Error make_error(fmt::format_string<Args...> format, Args &&...args)
 	return Error{fmt::format(format, std::forward<Args>(args)...)};
 }
 
-} // namespace kairos
+}  // namespace kairos

@@ -29,4 +29,4 @@ uint64_t EventFd::consume() const
 	return value;
 }
 
-} // namespace kairos
+}  // namespace kairos

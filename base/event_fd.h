@@ -32,4 +32,4 @@ private:
 	UniqueFd fd_;
 };
 
-} // namespace kairos
+}  // namespace kairos

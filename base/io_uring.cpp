@@ -19,4 +19,4 @@ Result<IoUring> IoUring::create(unsigned entries, const char *purpose)
 	return IoUring(std::unique_ptr<io_uring, Exit>(ring.release()));
 }
 
-} // namespace kairos
+}  // namespace kairos

@@ -27,4 +27,4 @@ private:
 	std::unique_ptr<io_uring, Exit> ring_;
 };
 
-} // namespace kairos
+}  // namespace kairos

@@ -8,8 +8,7 @@ namespace kairos {
 
 Result<Mapping> Mapping::anonymous(size_t size, const char *purpose)
 {
-	void *address = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *address = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (address == MAP_FAILED)
 		return errno_error(fmt::format("mmap {} MiB for {}", size >> 20, purpose));
 	return Mapping(address, size);
@@ -31,4 +30,4 @@ void Mapping::reset()
 	size_ = 0;
 }
 
-} // namespace kairos
+}  // namespace kairos

@@ -45,4 +45,4 @@ private:
 	size_t size_ = 0;
 };
 
-} // namespace kairos
+}  // namespace kairos

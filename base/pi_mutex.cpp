@@ -37,4 +37,4 @@ bool PiMutex::try_lock()
 	return pthread_mutex_trylock(&mutex_) == 0;
 }
 
-} // namespace kairos
+}  // namespace kairos

@@ -26,4 +26,4 @@ private:
 	pthread_mutex_t mutex_;
 };
 
-} // namespace kairos
+}  // namespace kairos

@@ -55,20 +55,20 @@ private:
 
 using Status = Result<void>;
 
-} // namespace kairos
+}  // namespace kairos
 
 // Propagate a failed Result from the enclosing function.
 #define KAIROS_TRY(expr)                                   \
-	do {                                                   \
-		auto kairos_try_result_ = (expr);                  \
-		if (!kairos_try_result_.ok())                      \
-			return kairos_try_result_.error();             \
+	do {                                               \
+		auto kairos_try_result_ = (expr);          \
+		if (!kairos_try_result_.ok())              \
+			return kairos_try_result_.error(); \
 	} while (0)
 
 // Declare `name` as the value of a Result, or propagate its error from the
 // enclosing function.
-#define KAIROS_TRY_ASSIGN(name, expr)                      \
-	auto name##_result_ = (expr);                          \
-	if (!name##_result_.ok())                              \
-		return name##_result_.error();                     \
+#define KAIROS_TRY_ASSIGN(name, expr)          \
+	auto name##_result_ = (expr);          \
+	if (!name##_result_.ok())              \
+		return name##_result_.error(); \
 	auto name = std::move(name##_result_).value()

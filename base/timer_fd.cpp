@@ -49,4 +49,4 @@ uint64_t TimerFd::consume() const
 	return expirations;
 }
 
-} // namespace kairos
+}  // namespace kairos

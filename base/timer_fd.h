@@ -33,4 +33,4 @@ private:
 	const char *purpose_;
 };
 
-} // namespace kairos
+}  // namespace kairos

@@ -107,7 +107,7 @@ int usage()
 	return 2;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char **argv)
 {
@@ -149,9 +149,10 @@ int main(int argc, char **argv)
 
 	const double base_init = median(candidates.front().to_init_ms);
 	const double base_exit = median(candidates.front().to_exit_ms);
-	nlohmann::json json = {{"runs", runs}, {"baseline", candidates.front().label}, {"candidates", nlohmann::json::array()}};
-	fmt::print("\n{:<22} {:>6} {:>16} {:>16} {:>14} {:>14}\n", "vmm", "ok", "to /init (ms)",
-		   "to exit (ms)", "init ratio", "exit ratio");
+	nlohmann::json json = {
+		{"runs", runs}, {"baseline", candidates.front().label}, {"candidates", nlohmann::json::array()}};
+	fmt::print("\n{:<22} {:>6} {:>16} {:>16} {:>14} {:>14}\n", "vmm", "ok", "to /init (ms)", "to exit (ms)",
+		   "init ratio", "exit ratio");
 	for (const auto &candidate : candidates) {
 		double init = median(candidate.to_init_ms);
 		double exit = median(candidate.to_exit_ms);

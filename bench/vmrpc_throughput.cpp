@@ -69,7 +69,7 @@ Result measure_requests(size_t batch, size_t total)
 			uint32_t id = static_cast<uint32_t>((done + i) % 50000);
 			bool cancel = (done + i) % 3 == 2;
 			requests[i] = make_request(cancel ? uint32_t{KAIROS_TIMER_DEL} : uint32_t{KAIROS_TIMER_ADD}, id,
-				       now + 3'600'000'000'000ULL + random() % 1'000'000'000ULL);
+						   now + 3'600'000'000'000ULL + random() % 1'000'000'000ULL);
 		}
 		guest.post(requests);
 		engine.process(now, {.doorbell = true});
@@ -108,7 +108,7 @@ double measure_expiry_ns(size_t count)
 	return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / static_cast<double>(count);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char **argv)
 {

@@ -50,4 +50,4 @@ void AcpiPm::write_register(uint64_t offset, uint8_t value)
 	}
 }
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -34,7 +34,7 @@ public:
 	// Sleep control register fields (ACPI 6.4 4.8.3.7).
 	static constexpr uint8_t kSleepTypeShift = 2;
 	static constexpr uint8_t kSleepTypeMask = 0x7 << kSleepTypeShift;  // SLP_TYPx
-	static constexpr uint8_t kSleepEnable = 1 << 5;                     // SLP_EN
+	static constexpr uint8_t kSleepEnable = 1 << 5;                    // SLP_EN
 	// Sleep status register (ACPI 6.4 4.8.3.7): WAK_STS, never set here,
 	// since a machine that was powered off does not wake up.
 	static constexpr uint8_t kWakeStatus = 1 << 7;
@@ -68,4 +68,4 @@ private:
 	std::atomic<bool> reset_{false};
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -9,12 +9,11 @@ namespace kairos::devices {
 Status Bus::add(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> device)
 {
 	if (length == 0 || base + length < base)
-		return make_error("bus range for {} at {:#x} has bad length {:#x}", device->name(), base,
-				  length);
+		return make_error("bus range for {} at {:#x} has bad length {:#x}", device->name(), base, length);
 	auto next = ranges_.lower_bound(base);
 	if (next != ranges_.end() && next->first < base + length)
-		return make_error("{} at {:#x} overlaps {} at {:#x}", device->name(), base,
-				  next->second.device->name(), next->first);
+		return make_error("{} at {:#x} overlaps {} at {:#x}", device->name(), base, next->second.device->name(),
+				  next->first);
 	if (next != ranges_.begin()) {
 		auto prev = std::prev(next);
 		if (prev->first + prev->second.length > base)
@@ -62,4 +61,4 @@ bool Bus::write(uint64_t address, std::span<const uint8_t> data) const
 	return true;
 }
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

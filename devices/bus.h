@@ -44,8 +44,8 @@ private:
 	// Finds the device whose range holds address, and the offset into it.
 	BusDevice *find(uint64_t address, uint64_t *offset) const;
 
-	std::map<uint64_t, Range> ranges_;  // keyed by base; written before vCPUs start
+	std::map<uint64_t, Range> ranges_;            // keyed by base; written before vCPUs start
 	mutable std::atomic<uint64_t> unclaimed_{0};  // statistics only
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -49,7 +49,7 @@ constexpr uint8_t kInterfaceTestPassed = 0x00;
 constexpr uint8_t kOutputPortReset = 0x01;  // active low: 0 holds the CPU in reset
 constexpr uint8_t kOutputPortA20 = 0x02;
 
-} // namespace
+}  // namespace
 
 class I8042::Controller {
 public:
@@ -211,15 +211,9 @@ class I8042::Port : public BusDevice {
 public:
 	enum class Kind { data, command };
 
-	Port(std::shared_ptr<Controller> controller, Kind kind)
-		: controller_(std::move(controller)), kind_(kind)
-	{
-	}
+	Port(std::shared_ptr<Controller> controller, Kind kind) : controller_(std::move(controller)), kind_(kind) {}
 
-	std::string name() const override
-	{
-		return kind_ == Kind::data ? "i8042 data" : "i8042 command";
-	}
+	std::string name() const override { return kind_ == Kind::data ? "i8042 data" : "i8042 command"; }
 
 	void read(uint64_t offset, std::span<uint8_t> data) override
 	{
@@ -229,8 +223,7 @@ public:
 			if (offset + i != 0)
 				data[i] = 0xff;
 			else
-				data[i] = kind_ == Kind::data ? controller_->read_data()
-							      : controller_->read_status();
+				data[i] = kind_ == Kind::data ? controller_->read_data() : controller_->read_status();
 		}
 	}
 
@@ -256,4 +249,4 @@ I8042::I8042(ResetCallback reset)
 {
 }
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

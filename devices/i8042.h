@@ -43,4 +43,4 @@ private:
 	std::shared_ptr<BusDevice> command_port_;
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

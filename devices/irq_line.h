@@ -12,4 +12,4 @@ public:
 	virtual void set_level(bool high) = 0;
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -31,10 +31,10 @@ constexpr uint8_t kUpdateInProgress = 0x80;
 constexpr uint8_t kRegisterADefault = 0x26;
 
 // Register B.
-constexpr uint8_t kSet = 0x80;            // halt updates while the time is set
+constexpr uint8_t kSet = 0x80;               // halt updates while the time is set
 constexpr uint8_t kInterruptEnables = 0x70;  // PIE, AIE, UIE: same bits as PF, AF, UF in C
 constexpr uint8_t kUpdateInterruptEnable = 0x10;
-constexpr uint8_t kBinary = 0x04;         // DM: binary, else BCD
+constexpr uint8_t kBinary = 0x04;  // DM: binary, else BCD
 constexpr uint8_t k24Hour = 0x02;
 // 24-hour BCD, as PC firmware leaves it.
 constexpr uint8_t kRegisterBDefault = k24Hour;
@@ -73,13 +73,11 @@ struct timespec realtime_now()
 	return now;
 }
 
-} // namespace
+}  // namespace
 
 Rtc::Rtc(Clock clock)
-	: clock_(clock ? std::move(clock) : Clock(realtime_now)),
-	  register_a_(kRegisterADefault),
-	  register_b_(kRegisterBDefault),
-	  flags_read_second_(host_seconds())
+	: clock_(clock ? std::move(clock) : Clock(realtime_now)), register_a_(kRegisterADefault),
+	  register_b_(kRegisterBDefault), flags_read_second_(host_seconds())
 {
 }
 
@@ -293,4 +291,4 @@ int Rtc::decode_hour(uint8_t value) const
 	return decode(static_cast<uint8_t>(value & ~kPm)) % 12 + ((value & kPm) ? 12 : 0);
 }
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

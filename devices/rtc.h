@@ -74,4 +74,4 @@ private:
 	time_t flags_read_second_;
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -56,10 +56,9 @@ constexpr uint8_t kMsrDsr = 0x20;
 constexpr uint8_t kMsrRi = 0x40;
 constexpr uint8_t kMsrDcd = 0x80;
 
-} // namespace
+}  // namespace
 
-Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output)
-	: irq_(std::move(irq)), output_(std::move(output))
+Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output) : irq_(std::move(irq)), output_(std::move(output))
 {
 }
 
@@ -316,8 +315,8 @@ void Serial::update_irq()
 	// On the PC, OUT2 enables the buffer between INTR and the ISA line, and
 	// loopback forces OUT2's pin inactive (PC16550D MCR bit 4), so loopback
 	// interrupts show in IIR but never reach the interrupt controller.
-	bool level = interrupt_identification() != kIirNone && (modem_control_ & kMcrOut2) &&
-		     !(modem_control_ & kMcrLoop);
+	bool level =
+		interrupt_identification() != kIirNone && (modem_control_ & kMcrOut2) && !(modem_control_ & kMcrLoop);
 	if (level == irq_level_)
 		return;
 	irq_level_ = level;
@@ -325,4 +324,4 @@ void Serial::update_irq()
 		irq_->set_level(level);
 }
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

@@ -105,4 +105,4 @@ private:
 	bool irq_level_ = false;
 };
 
-} // namespace kairos::devices
+}  // namespace kairos::devices

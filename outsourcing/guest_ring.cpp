@@ -19,8 +19,7 @@ void GuestRing::initialise(std::span<uint8_t> area, uint32_t first_index)
 }
 
 GuestRing::GuestRing(std::span<uint8_t> area)
-	: header_(reinterpret_cast<kairos_ring_header *>(area.data())),
-	  requests_(area.data() + kRequestsOffset),
+	: header_(reinterpret_cast<kairos_ring_header *>(area.data())), requests_(area.data() + kRequestsOffset),
 	  completions_(area.data() + kCompletionsOffset),
 	  request_producer_(std::atomic_ref<__u32>(header_->request_producer).load(std::memory_order_relaxed)),
 	  completion_consumer_(std::atomic_ref<__u32>(header_->completion_consumer).load(std::memory_order_relaxed))
@@ -51,9 +50,8 @@ size_t GuestRing::post(std::span<const kairos_timer_request> requests)
 
 uint32_t GuestRing::completions_available() const
 {
-	uint32_t available =
-		std::atomic_ref<__u32>(header_->completion_producer).load(std::memory_order_acquire) -
-		completion_consumer_;
+	uint32_t available = std::atomic_ref<__u32>(header_->completion_producer).load(std::memory_order_acquire) -
+			     completion_consumer_;
 	// More than a ring: not something a correct host publishes. Take nothing.
 	return available > KAIROS_RING_COMPLETIONS ? 0 : available;
 }
@@ -75,4 +73,4 @@ size_t GuestRing::take(std::vector<kairos_timer_completion> &out, size_t max)
 	return count;
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

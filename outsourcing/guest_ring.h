@@ -54,4 +54,4 @@ private:
 	uint32_t completion_consumer_;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -59,4 +59,4 @@ void LatenessHistogram::clear()
 	max_ = 0;
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -41,4 +41,4 @@ private:
 	uint64_t max_ = 0;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -24,7 +24,7 @@ int whole_number(std::string_view text)
 	return value;
 }
 
-} // namespace
+}  // namespace
 
 Result<Priority> parse_priority(const std::string &text)
 {
@@ -82,4 +82,4 @@ Status apply_priority_to_this_thread(const Priority &priority)
 	return {};
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -28,4 +28,4 @@ std::string to_string(const Priority &priority);
 // text, e.g. when the process may not raise its priority (EPERM, EACCES).
 Status apply_priority_to_this_thread(const Priority &priority);
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

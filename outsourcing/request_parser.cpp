@@ -38,4 +38,4 @@ ParsedRequest parse_request(const kairos_timer_request &request, const TimerHeap
 	return parse_request(request, TimerCounts{timers.contains(request.timer_id), timers.size(), timers.quota()});
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

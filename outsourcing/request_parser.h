@@ -16,9 +16,9 @@ namespace kairos::outsourcing {
 struct TimerAction {
 	enum class Kind : uint8_t { Arm, Cancel };
 	Kind kind;
-	uint32_t op;           // the request's KAIROS_TIMER_*, kept for statistics
+	uint32_t op;  // the request's KAIROS_TIMER_*, kept for statistics
 	uint32_t timer_id;
-	uint64_t deadline_ns;  // any value: 0 or past fires at once, huge never
+	uint64_t deadline_ns;      // any value: 0 or past fires at once, huge never
 	uint16_t vcpu = kAnyVcpu;  // a valid APIC id, or kAnyVcpu
 };
 
@@ -48,4 +48,4 @@ ParsedRequest parse_request(const kairos_timer_request &request, const TimerHeap
 // The completion that reports `result` (a KAIROS_TIMER_E*) for `request`.
 kairos_timer_completion error_completion(const kairos_timer_request &request, int16_t result);
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

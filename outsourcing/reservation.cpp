@@ -41,7 +41,7 @@ std::string errno_text(int error)
 	return std::strerror(error);
 }
 
-} // namespace
+}  // namespace
 
 ThreadReservations::ThreadReservations(std::vector<VcpuThread> threads, const WindowConfig &config)
 	: threads_(std::move(threads)), original_(threads_.size()), config_(config), policy_(config.policy)
@@ -120,7 +120,8 @@ Status ThreadReservations::lower(uint32_t vcpu)
 	attr.sched_nice = original_[vcpu].nice;
 	attr.sched_priority = static_cast<uint32_t>(original_[vcpu].priority);
 	if (sched_setattr(threads_[vcpu].tid, attr) != 0)
-		return errno_error(fmt::format("sched_setattr(normal) of vCPU {} (thread {})", vcpu, threads_[vcpu].tid));
+		return errno_error(
+			fmt::format("sched_setattr(normal) of vCPU {} (thread {})", vcpu, threads_[vcpu].tid));
 	return {};
 }
 
@@ -134,4 +135,4 @@ std::string ThreadReservations::take_note()
 	return std::exchange(note_, {});
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

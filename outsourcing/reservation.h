@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "outsourcing/window.h"
 #include "base/result.h"
+#include "outsourcing/window.h"
 
 namespace kairos::outsourcing {
 
@@ -37,8 +37,8 @@ public:
 };
 
 struct VcpuThread {
-	uint64_t tid = 0;          // Linux thread id
-	clockid_t cpu_clock = 0;   // pthread_getcpuclockid of the thread
+	uint64_t tid = 0;         // Linux thread id
+	clockid_t cpu_clock = 0;  // pthread_getcpuclockid of the thread
 };
 
 // The real one. raise() puts the thread into SCHED_DEADLINE (runtime
@@ -83,4 +83,4 @@ private:
 	static constexpr uint32_t kMaxBusyInARow = 16;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

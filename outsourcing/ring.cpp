@@ -21,7 +21,7 @@ void store_release(__u32 &index, uint32_t value)
 	std::atomic_ref<__u32>(index).store(value, std::memory_order_release);
 }
 
-} // namespace
+}  // namespace
 
 bool ring_area_usable(std::span<const uint8_t> area)
 {
@@ -30,8 +30,7 @@ bool ring_area_usable(std::span<const uint8_t> area)
 }
 
 RequestConsumer::RequestConsumer(std::span<uint8_t> area)
-	: header_(reinterpret_cast<kairos_ring_header *>(area.data())),
-	  requests_(area.data() + kRequestsOffset),
+	: header_(reinterpret_cast<kairos_ring_header *>(area.data())), requests_(area.data() + kRequestsOffset),
 	  consumer_(load_relaxed(header_->request_consumer))
 {
 }
@@ -49,8 +48,7 @@ DrainResult RequestConsumer::drain(std::span<kairos_timer_request, KAIROS_RING_R
 	for (uint32_t i = 0; i < available; ++i) {
 		uint32_t slot = (consumer_ + i) % KAIROS_RING_REQUESTS;
 		// One copy out of guest memory; only the copy is looked at.
-		std::memcpy(&out[i], requests_ + slot * sizeof(kairos_timer_request),
-			    sizeof(kairos_timer_request));
+		std::memcpy(&out[i], requests_ + slot * sizeof(kairos_timer_request), sizeof(kairos_timer_request));
 	}
 	consumer_ += available;
 	// Release: our copies are done before the guest may reuse the slots.
@@ -72,11 +70,8 @@ bool RequestConsumer::requests_waiting() const
 }
 
 CompletionProducer::CompletionProducer(std::span<uint8_t> area)
-	: header_(reinterpret_cast<kairos_ring_header *>(area.data())),
-	  completions_(area.data() + kCompletionsOffset),
-	  published_(load_relaxed(header_->completion_producer)),
-	  staged_(published_),
-	  consumer_(published_)
+	: header_(reinterpret_cast<kairos_ring_header *>(area.data())), completions_(area.data() + kCompletionsOffset),
+	  published_(load_relaxed(header_->completion_producer)), staged_(published_), consumer_(published_)
 {
 }
 
@@ -134,7 +129,7 @@ void set_flag(__u32 &flag, bool wanted)
 	std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-} // namespace
+}  // namespace
 
 void CompletionProducer::set_wants_ack(bool wanted)
 {
@@ -156,4 +151,4 @@ int32_t CompletionProducer::arrival_ns() const
 	return std::atomic_ref<__s32>(header_->arrival_ns).load(std::memory_order_relaxed);
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -21,8 +21,7 @@ namespace kairos::outsourcing {
 inline constexpr size_t kRingAreaSize = KAIROS_RING_PAGES * KAIROS_PAGE_SIZE;
 inline constexpr size_t kRequestsOffset = 1 * KAIROS_PAGE_SIZE;
 inline constexpr size_t kCompletionsOffset = 2 * KAIROS_PAGE_SIZE;
-static_assert(kCompletionsOffset + KAIROS_RING_COMPLETIONS * sizeof(kairos_timer_completion) <=
-	      kRingAreaSize);
+static_assert(kCompletionsOffset + KAIROS_RING_COMPLETIONS * sizeof(kairos_timer_completion) <= kRingAreaSize);
 
 // Is `area` usable as a ring area: at least kRingAreaSize bytes, and aligned
 // so that the header's indices can be accessed atomically? The VMM passes
@@ -106,7 +105,7 @@ public:
 
 	// What the guest reports for priority windows and the advance
 	// (kairos_abi.h "Priority windows"): raw, untrusted values.
-	uint32_t work_done() const;   // acquire
+	uint32_t work_done() const;  // acquire
 	int32_t arrival_ns() const;
 
 private:
@@ -119,4 +118,4 @@ private:
 	uint64_t bad_indices_ = 0;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

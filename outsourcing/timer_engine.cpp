@@ -47,7 +47,7 @@ void TimerEngine::reset_timers()
 }
 
 PassOutcome TimerEngine::process(uint64_t now_ns, Triggers triggers,
-				  const std::function<void()> &before_expiries_visible, uint64_t advance_ns)
+				 const std::function<void()> &before_expiries_visible, uint64_t advance_ns)
 {
 	PassOutcome outcome;
 	outcome.acked = triggers.ack;
@@ -128,8 +128,8 @@ void TimerEngine::drain_polling(uint64_t now_ns, PassOutcome &outcome)
 
 void TimerEngine::apply(const kairos_timer_request &request, uint64_t now_ns, PassOutcome &outcome)
 {
-	TimerCounts counts{heap_.contains(request.timer_id) || held_expiries_.contains(request.timer_id),
-			   outstanding(), heap_.quota(), vcpu_count_};
+	TimerCounts counts{heap_.contains(request.timer_id) || held_expiries_.contains(request.timer_id), outstanding(),
+			   heap_.quota(), vcpu_count_};
 	ParsedRequest parsed = parse_request(request, counts);
 	if (auto *error = std::get_if<kairos_timer_completion>(&parsed)) {
 		switch (error->result) {
@@ -286,4 +286,4 @@ TimerStats TimerEngine::stats() const
 	return stats;
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

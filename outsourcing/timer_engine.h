@@ -25,11 +25,11 @@
 #include <unordered_map>
 
 #include "abi/kairos_abi.h"
+#include "base/result.h"
 #include "outsourcing/lateness_histogram.h"
 #include "outsourcing/request_parser.h"
 #include "outsourcing/ring.h"
 #include "outsourcing/timer_heap.h"
-#include "base/result.h"
 
 namespace kairos::outsourcing {
 
@@ -44,7 +44,7 @@ struct TimerStats {
 	uint64_t adds = 0;
 	uint64_t mods = 0;
 	uint64_t dels = 0;
-	uint64_t immediate = 0;   // armed with a deadline already passed
+	uint64_t immediate = 0;  // armed with a deadline already passed
 	// Expiries.
 	uint64_t expiries = 0;    // timers that fired
 	uint64_t delivered = 0;   // EXPIRED completions written to the ring
@@ -79,9 +79,9 @@ struct Triggers {
 
 // What the caller must do after a pass (TimerService calls its hooks).
 struct PassOutcome {
-	uint32_t expiries_delivered = 0;  // EXPIRED completions written this pass
-	uint32_t completions_written = 0; // of any kind
-	bool raise_event = false;         // the guest has completions to look at
+	uint32_t expiries_delivered = 0;   // EXPIRED completions written this pass
+	uint32_t completions_written = 0;  // of any kind
+	bool raise_event = false;          // the guest has completions to look at
 	bool acked = false;
 	bool bad_request_producer = false;
 	// vCPUs named by the expiries written this pass (priority windows).
@@ -178,4 +178,4 @@ private:
 	uint64_t bad_completion_indices_before_ = 0;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -128,4 +128,4 @@ void TimerHeap::remove_at(size_t position)
 		sift_down(position);
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

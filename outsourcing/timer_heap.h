@@ -93,4 +93,4 @@ private:
 	std::unordered_map<uint32_t, uint32_t> slot_of_;  // id -> slot
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

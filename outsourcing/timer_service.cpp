@@ -25,7 +25,7 @@ const char *source_name(uint64_t source)
 	return source < std::size(kNames) ? kNames[source] : "unknown source";
 }
 
-} // namespace
+}  // namespace
 
 // Blocking fds: io_uring waits for them itself (poll-driven retry).
 Result<TimerService::Wakeups> TimerService::Wakeups::create()
@@ -37,8 +37,8 @@ Result<TimerService::Wakeups> TimerService::Wakeups::create()
 	KAIROS_TRY_ASSIGN(done, EventFd::create(kBlocking, "the timer service's work-done reports"));
 	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::Blocking, "the timer service"));
 	KAIROS_TRY_ASSIGN(ring, IoUring::create(kRingEntries, "the timer service"));
-	return Wakeups{std::move(doorbell), std::move(ack), std::move(stop), std::move(done), std::move(timer),
-		       std::move(ring)};
+	return Wakeups{std::move(doorbell), std::move(ack),   std::move(stop),
+		       std::move(done),     std::move(timer), std::move(ring)};
 }
 
 TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups)
@@ -443,7 +443,7 @@ Status TimerService::loop()
 		if (outcome.raise_event && hooks_.raise_event)
 			hooks_.raise_event();
 		if (outcome.requests_waiting)
-			ring_doorbell(); // what the guest published while we polled
+			ring_doorbell();  // what the guest published while we polled
 
 		KAIROS_TRY(arm_timer(next));
 		for (uint64_t source = 0; source < kSourceCount; ++source)
@@ -452,4 +452,4 @@ Status TimerService::loop()
 	}
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

@@ -46,11 +46,11 @@ struct TimerHooks {
 };
 
 struct TimerServiceConfig {
-	size_t max_timers = kDefaultMaxTimers;  // outsourcing.max_timers
-	Priority priority;                      // outsourcing.priority
-	uint32_t vcpu_count = KAIROS_MAX_VCPUS; // valid request.vcpu values
-	WindowConfig window;                    // outsourcing.window
-	std::optional<uint64_t> advance_ns = 0; // outsourcing.advance_us; nullopt: learned
+	size_t max_timers = kDefaultMaxTimers;   // outsourcing.max_timers
+	Priority priority;                       // outsourcing.priority
+	uint32_t vcpu_count = KAIROS_MAX_VCPUS;  // valid request.vcpu values
+	WindowConfig window;                     // outsourcing.window
+	std::optional<uint64_t> advance_ns = 0;  // outsourcing.advance_us; nullopt: learned
 };
 
 class TimerService {
@@ -153,7 +153,7 @@ private:
 	std::unique_ptr<VcpuScheduler> scheduler_;
 	std::optional<WindowPlanner> planner_;  // set by the probe, unless windows are off
 	bool probed_ = false;
-	VcpuSet raised_;                        // vCPU threads in the reservation now
+	VcpuSet raised_;  // vCPU threads in the reservation now
 	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
 	uint64_t raise_failures_ = 0;
 	uint64_t admission_refusals_ = 0;
@@ -167,4 +167,4 @@ private:
 	std::thread thread_;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

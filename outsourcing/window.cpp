@@ -82,8 +82,8 @@ uint64_t CpuBudget::available_at(uint64_t now_ns) const
 }
 
 WindowPlanner::WindowPlanner(WindowConfig config, uint32_t vcpu_count, uint64_t now_ns)
-	: config_(config), vcpu_count_(std::min<uint32_t>(vcpu_count, KAIROS_MAX_VCPUS)),
-	  wake_lateness_(kMinLeadNs), cpu_at_(vcpu_count_, 0)
+	: config_(config), vcpu_count_(std::min<uint32_t>(vcpu_count, KAIROS_MAX_VCPUS)), wake_lateness_(kMinLeadNs),
+	  cpu_at_(vcpu_count_, 0)
 {
 	// Kairos's bucket is 3/4 of the kernel's reservation, and charged
 	// often enough (next_wakeup) that Kairos ends a greedy window before
@@ -240,8 +240,7 @@ void WindowPlanner::charge(uint64_t now_ns, const CpuTime &cpu_time, WindowActio
 	}
 }
 
-void WindowPlanner::close_window(uint64_t now_ns, CloseReason reason, const CpuTime &cpu_time,
-				 WindowActions &actions)
+void WindowPlanner::close_window(uint64_t now_ns, CloseReason reason, const CpuTime &cpu_time, WindowActions &actions)
 {
 	charge(now_ns, cpu_time, actions);
 	if (!is_open())
@@ -314,4 +313,4 @@ WindowStats WindowPlanner::stats() const
 	return stats;
 }
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

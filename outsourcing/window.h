@@ -34,11 +34,11 @@ namespace kairos::outsourcing {
 struct WindowConfig {
 	enum class Policy { Off, Deadline, Fifo };
 	Policy policy = Policy::Deadline;
-	uint64_t runtime_ns = 1'000'000;   // reservation runtime per period, and the bucket's size
-	uint64_t period_ns = 10'000'000;   // reservation period (its deadline too)
-	std::optional<uint64_t> lead_ns;   // fixed lead; nullopt: learned (auto)
-	uint64_t timeout_ns = 5'000'000;   // after the last covered deadline
-	int fifo_priority = 40;            // policy Fifo only
+	uint64_t runtime_ns = 1'000'000;  // reservation runtime per period, and the bucket's size
+	uint64_t period_ns = 10'000'000;  // reservation period (its deadline too)
+	std::optional<uint64_t> lead_ns;  // fixed lead; nullopt: learned (auto)
+	uint64_t timeout_ns = 5'000'000;  // after the last covered deadline
+	int fifo_priority = 40;           // policy Fifo only
 
 	bool operator==(const WindowConfig &) const = default;
 };
@@ -51,15 +51,15 @@ using VcpuSet = std::bitset<KAIROS_MAX_VCPUS>;
 
 struct WindowStats {
 	uint64_t opened = 0;
-	uint64_t closed_by_guest = 0;    // the guest reported the work done
-	uint64_t closed_by_timeout = 0;  // it did not, in time
-	uint64_t closed_by_detach = 0;   // the ring went away (module unload, stop)
-	uint64_t closed_by_budget = 0;   // the bucket ran dry inside it
-	uint64_t budget_exhausted = 0;   // episodes of windows refused or cut by the bucket
-	uint64_t admission_refusals = 0; // the kernel had no bandwidth for a vCPU (set by the service)
-	uint64_t cpu_ns = 0;             // vCPU CPU time spent inside windows
-	uint64_t open_ns = 0;            // wall time windows were open
-	uint64_t lead_ns = 0;            // the lead in force now
+	uint64_t closed_by_guest = 0;     // the guest reported the work done
+	uint64_t closed_by_timeout = 0;   // it did not, in time
+	uint64_t closed_by_detach = 0;    // the ring went away (module unload, stop)
+	uint64_t closed_by_budget = 0;    // the bucket ran dry inside it
+	uint64_t budget_exhausted = 0;    // episodes of windows refused or cut by the bucket
+	uint64_t admission_refusals = 0;  // the kernel had no bandwidth for a vCPU (set by the service)
+	uint64_t cpu_ns = 0;              // vCPU CPU time spent inside windows
+	uint64_t open_ns = 0;             // wall time windows were open
+	uint64_t lead_ns = 0;             // the lead in force now
 };
 
 // A decaying maximum of non-negative samples: follows a spike at once and
@@ -117,10 +117,10 @@ private:
 // What the timer service knows after a pass.
 struct WindowInputs {
 	uint64_t now_ns = 0;
-	std::optional<uint64_t> next_fire_ns;  // when the earliest armed timer fires
-	uint16_t next_vcpu = 0xffff;           // the vCPU it names (KAIROS_VCPU_ANY: none)
-	uint32_t delivered = 0;                // expiries delivered since the ring was attached
-	uint32_t work_done = 0;                // the guest's kairos_ring_header.work_done (untrusted)
+	std::optional<uint64_t> next_fire_ns;       // when the earliest armed timer fires
+	uint16_t next_vcpu = 0xffff;                // the vCPU it names (KAIROS_VCPU_ANY: none)
+	uint32_t delivered = 0;                     // expiries delivered since the ring was attached
+	uint32_t work_done = 0;                     // the guest's kairos_ring_header.work_done (untrusted)
 	std::bitset<KAIROS_MAX_VCPUS> fired_vcpus;  // named by expiries delivered in this pass
 };
 
@@ -196,4 +196,4 @@ private:
 	WindowStats stats_;
 };
 
-} // namespace kairos::outsourcing
+}  // namespace kairos::outsourcing

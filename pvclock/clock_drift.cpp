@@ -49,7 +49,7 @@ double envelope_slope(const std::vector<double> &x, const std::vector<double> &y
 	return ex.size() >= 2 ? slope(ex, ey) : 0;
 }
 
-} // namespace
+}  // namespace
 
 DriftSummary summarise_drift(const std::vector<ClockSample> &samples)
 {
@@ -75,7 +75,9 @@ DriftSummary summarise_drift(const std::vector<ClockSample> &samples)
 	summary.envelope_drift_ppm = envelope_slope(x, y);
 	double best = -1e300;
 	for (const auto &sample : samples)
-		best = std::max(best, static_cast<double>(static_cast<int64_t>(sample.guest_ns - sample.host_realtime_ns)) / 1e6);
+		best = std::max(best,
+				static_cast<double>(static_cast<int64_t>(sample.guest_ns - sample.host_realtime_ns)) /
+					1e6);
 	summary.realtime_offset_ms = best;
 	for (size_t i = 0; i < x.size(); ++i)
 		summary.max_deviation_us =
@@ -83,4 +85,4 @@ DriftSummary summarise_drift(const std::vector<ClockSample> &samples)
 	return summary;
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

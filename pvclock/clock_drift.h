@@ -16,10 +16,10 @@ struct ClockSample {
 
 struct DriftSummary {
 	size_t samples = 0;
-	double span_s = 0;           // host time from first to last sample
-	double drift_ppm = 0;        // least-squares slope of (guest - host): us per s
-	double end_to_end_us = 0;    // (guest - host) at the last sample minus at the first
-	double max_deviation_us = 0; // worst distance from the fitted line (jitter)
+	double span_s = 0;            // host time from first to last sample
+	double drift_ppm = 0;         // least-squares slope of (guest - host): us per s
+	double end_to_end_us = 0;     // (guest - host) at the last sample minus at the first
+	double max_deviation_us = 0;  // worst distance from the fitted line (jitter)
 	// The same slope fitted to the upper envelope: the largest (guest - host)
 	// in each of kEnvelopeWindows equal spans of host time. Reading latency
 	// (a vCPU preempted between its clock read and the sample exit) only
@@ -35,4 +35,4 @@ inline constexpr size_t kEnvelopeWindows = 10;
 
 DriftSummary summarise_drift(const std::vector<ClockSample> &samples);
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

@@ -71,4 +71,4 @@ uint64_t EventChannels::invalid_ports() const
 	return invalid_ports_;
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

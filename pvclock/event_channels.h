@@ -17,9 +17,9 @@
 namespace kairos::pvclock {
 
 struct EventStats {
-	uint64_t raised = 0;     // raise() calls for this port
-	uint64_t injected = 0;   // of which sent an upcall interrupt at once
-	uint64_t held = 0;       // of which arrived before the page was registered
+	uint64_t raised = 0;    // raise() calls for this port
+	uint64_t injected = 0;  // of which sent an upcall interrupt at once
+	uint64_t held = 0;      // of which arrived before the page was registered
 };
 
 class EventChannels {
@@ -52,4 +52,4 @@ private:
 	uint64_t invalid_ports_ = 0;
 };
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

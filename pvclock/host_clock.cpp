@@ -17,7 +17,7 @@ namespace {
 // jitter (a microsecond or so) is negligible against them.
 constexpr uint64_t kMinimumRateIntervalNs = 50'000'000;
 
-} // namespace
+}  // namespace
 
 ClockReading HostClock::read_now()
 {
@@ -71,4 +71,4 @@ uint64_t thread_involuntary_switches(uint64_t thread_id)
 	return 0;
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

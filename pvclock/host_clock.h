@@ -54,4 +54,4 @@ uint64_t thread_run_delay_ns(uint64_t thread_id);
 // in /proc/self/task/TID/status); 0 when it cannot be read.
 uint64_t thread_involuntary_switches(uint64_t thread_id);
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

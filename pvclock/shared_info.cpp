@@ -21,7 +21,7 @@ void store(T &field, V value)
 	atomic(field).store(static_cast<T>(value), std::memory_order_relaxed);
 }
 
-} // namespace
+}  // namespace
 
 SharedInfo::SharedInfo(std::span<uint8_t> page, uint32_t vcpu_count)
 	: info_(reinterpret_cast<kairos_shared_info *>(page.data())),
@@ -115,4 +115,4 @@ uint64_t system_time_at(const TimeRecord &record, uint64_t tsc)
 	return record.system_time + scale_delta(tsc - record.tsc_timestamp, record.scale);
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

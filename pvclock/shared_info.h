@@ -54,4 +54,4 @@ TimeRecord read_time(const kairos_shared_info &info, uint32_t vcpu);
 // System time at guest TSC value `tsc` from a record.
 uint64_t system_time_at(const TimeRecord &record, uint64_t tsc);
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

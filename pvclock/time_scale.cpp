@@ -40,4 +40,4 @@ uint64_t scale_delta(uint64_t delta, TimeScale scale)
 	return static_cast<uint64_t>((static_cast<unsigned __int128>(delta) * scale.mul) >> 32);
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

@@ -21,4 +21,4 @@ TimeScale time_scale_for_interval(uint64_t ticks, uint64_t nanoseconds);
 // The guest's conversion: ((shift < 0 ? d >> -shift : d << shift) * mul) >> 32.
 uint64_t scale_delta(uint64_t delta, TimeScale scale);
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

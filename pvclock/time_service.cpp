@@ -17,15 +17,15 @@ timespec wall_clock_at_boot()
 	return ns_to_timespec(realtime > monotonic ? realtime - monotonic : 0);
 }
 
-} // namespace
+}  // namespace
 
 TimeService::TimeService(uint64_t tsc_hz, std::vector<int64_t> tsc_offsets)
 	: clock_(tsc_hz), tsc_offsets_(std::move(tsc_offsets))
 {
 	// With one TSC offset for all vCPUs, guest TSCs agree across CPUs and
 	// the guest may skip its cross-CPU monotonic guard.
-	bool same = std::adjacent_find(tsc_offsets_.begin(), tsc_offsets_.end(),
-				       std::not_equal_to<>()) == tsc_offsets_.end();
+	bool same = std::adjacent_find(tsc_offsets_.begin(), tsc_offsets_.end(), std::not_equal_to<>()) ==
+		    tsc_offsets_.end();
 	flags_ = same ? KAIROS_TIME_TSC_STABLE : 0;
 }
 
@@ -85,8 +85,8 @@ void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 		return;
 	ClockReading anchor = clock_.refresh();
 	for (uint32_t vcpu = 0; vcpu < tsc_offsets_.size(); ++vcpu) {
-		TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]),
-					   anchor.monotonic_ns, clock_.scale(), flags_};
+		TimeRecord record{anchor.tsc + static_cast<uint64_t>(tsc_offsets_[vcpu]), anchor.monotonic_ns,
+				  clock_.scale(), flags_};
 		page_->publish_time(vcpu, record);
 		// UINT64_MAX: the vCPU thread had not started; nothing to say.
 		if (vcpu < run_delays.size() && run_delays[vcpu] != UINT64_MAX)
@@ -99,4 +99,4 @@ void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 	last_system_time_.store(anchor.monotonic_ns);
 }
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

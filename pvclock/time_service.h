@@ -58,4 +58,4 @@ private:
 	std::atomic<uint64_t> last_system_time_{0};
 };
 
-} // namespace kairos::pvclock
+}  // namespace kairos::pvclock

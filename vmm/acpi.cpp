@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <string_view>
 
+#include "base/error.h"
 #include "devices/acpi_pm.h"
 #include "devices/rtc.h"
-#include "base/error.h"
 #include "vmm/acpi/aml.h"
 #include "vmm/acpi/tables.h"
 #include "vmm/layout.h"
@@ -19,8 +19,7 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 // The FADT must describe the registers devices::AcpiPm implements.
-static_assert(layout::kPortAcpiSleepStatus - layout::kPortAcpiSleepControl ==
-	      devices::AcpiPm::kSleepStatusOffset);
+static_assert(layout::kPortAcpiSleepStatus - layout::kPortAcpiSleepControl == devices::AcpiPm::kSleepStatusOffset);
 static_assert(layout::kPortAcpiReset - layout::kPortAcpiSleepControl == devices::AcpiPm::kResetOffset);
 
 // Who made the tables (5.2.6 header fields).
@@ -87,8 +86,8 @@ bool valid_hardware_id(std::string_view id)
 Status validate(const AcpiOptions &options)
 {
 	if (options.vcpu_count == 0 || options.vcpu_count > kAcpiMaxVcpus)
-		return make_error("ACPI tables for {} vCPUs: the MADT holds 1 to {} xAPIC ids",
-				  options.vcpu_count, kAcpiMaxVcpus);
+		return make_error("ACPI tables for {} vCPUs: the MADT holds 1 to {} xAPIC ids", options.vcpu_count,
+				  kAcpiMaxVcpus);
 	for (const auto &device : options.isa_devices) {
 		if (!aml::valid_name_segment(device.name))
 			return make_error("ACPI device name \"{}\": need 1-4 of A-Z, 0-9, _, not starting with a digit",
@@ -98,12 +97,10 @@ Status validate(const AcpiOptions &options)
 					  "nor an ACPI id like KAIR0001",
 					  device.name, device.hid);
 		if (device.irq && *device.irq >= aml::kIrqDescriptorIrqs)
-			return make_error("ACPI device {}: IRQ {} is not an ISA IRQ (0-15)", device.name,
-					  *device.irq);
+			return make_error("ACPI device {}: IRQ {} is not an ISA IRQ (0-15)", device.name, *device.irq);
 		for (const auto &range : device.io)
 			if (range.length == 0)
-				return make_error("ACPI device {}: empty I/O range at {:#x}", device.name,
-						  range.base);
+				return make_error("ACPI device {}: empty I/O range at {:#x}", device.name, range.base);
 	}
 	return {};
 }
@@ -130,10 +127,10 @@ Bytes build_dsdt(const AcpiOptions &options)
 {
 	// SLP_TYPa, SLP_TYPb, reserved, reserved. Hardware-reduced ACPI writes
 	// SLP_TYPa to the sleep control register (4.8.3.7).
-	std::vector<Bytes> terms = {aml::name(
-		aml::root_name("_S5"), aml::package({aml::integer(options.soft_off_sleep_type),
-						     aml::integer(options.soft_off_sleep_type), aml::integer(0),
-						     aml::integer(0)}))};
+	std::vector<Bytes> terms = {
+		aml::name(aml::root_name("_S5"),
+			  aml::package({aml::integer(options.soft_off_sleep_type),
+					aml::integer(options.soft_off_sleep_type), aml::integer(0), aml::integer(0)}))};
 	if (!options.isa_devices.empty()) {
 		std::vector<Bytes> devices;
 		for (const auto &device : options.isa_devices)
@@ -154,8 +151,7 @@ Bytes build_madt(const AcpiOptions &options)
 		auto id = static_cast<uint8_t>(cpu);
 		controllers.push_back(acpi::madt_local_apic(id, id, kLocalApicEnabled));
 	}
-	controllers.push_back(
-		acpi::madt_io_apic(options.ioapic_id, options.ioapic_address, options.ioapic_gsi_base));
+	controllers.push_back(acpi::madt_io_apic(options.ioapic_id, options.ioapic_address, options.ioapic_gsi_base));
 	controllers.push_back(acpi::madt_local_apic_nmi(kAllProcessors, kInterruptFlagsConforming, kNmiLint));
 	return acpi::madt(kTableIds, options.lapic_address, kMadtPcatCompat, controllers);
 }
@@ -185,7 +181,7 @@ size_t align_up(size_t value)
 	return (value + kTableAlignment - 1) / kTableAlignment * kTableAlignment;
 }
 
-} // namespace
+}  // namespace
 
 AcpiOptions acpi_options_for_machine(uint32_t vcpu_count)
 {
@@ -202,7 +198,10 @@ AcpiOptions acpi_options_for_machine(uint32_t vcpu_count)
 	options.soft_off_sleep_type = devices::AcpiPm::kSleepTypeSoftOff;
 	options.rtc_century_index = devices::Rtc::kCenturyIndex;
 	options.isa_devices = {
-		{"COM1", "PNP0501", 1, {{layout::kPortCom1, static_cast<uint8_t>(layout::kComPortSize)}},
+		{"COM1",
+		 "PNP0501",
+		 1,
+		 {{layout::kPortCom1, static_cast<uint8_t>(layout::kComPortSize)}},
 		 static_cast<uint8_t>(layout::kIrqCom1)},
 		// The i8042's ports are 0x60 and 0x64, in that order (Linux's
 		// i8042_pnp_kbd_probe takes data then command).
@@ -268,4 +267,4 @@ uint64_t acpi_rsdp_address(uint64_t base_address)
 	return base_address;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

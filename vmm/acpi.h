@@ -30,7 +30,6 @@ namespace kairos::vmm {
 // covers all three registers as one bus range. Not 0xcf9, which is the PCI
 // reset control register on PC chipsets. To move into vmm/layout.h.
 
-
 // The tables share the BIOS area with the MP table: they must end before it
 // (layout::kMpTableAddr - layout::kAcpiTablesAddr).
 inline constexpr uint64_t kAcpiTablesMaxSize = 0x10000;
@@ -103,4 +102,4 @@ std::vector<uint8_t> build_reset_vector(const AcpiOptions &options);
 // zero-page.rst). Optional, since Linux also finds the RSDP by scanning.
 uint64_t acpi_rsdp_address(uint64_t base_address);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -20,7 +20,10 @@ constexpr uint64_t k64BitEntryOffset = 0x200;  // boot.rst "64-bit BOOT PROTOCOL
 constexpr uint8_t kLoaderTypeUndefined = 0xff;
 constexpr uint64_t kPageSize = 4096;
 
-constexpr uint64_t align_down(uint64_t value, uint64_t alignment) { return value & ~(alignment - 1); }
+constexpr uint64_t align_down(uint64_t value, uint64_t alignment)
+{
+	return value & ~(alignment - 1);
+}
 constexpr uint64_t align_up(uint64_t value, uint64_t alignment)
 {
 	return align_down(value + alignment - 1, alignment);
@@ -35,8 +38,8 @@ Result<boot_params> read_setup_header(std::span<const uint8_t> image)
 	boot_params params{};
 	uint64_t header_end = kSetupJumpOffset + 1 + image[kSetupJumpOffset];
 	header_end = std::min<uint64_t>(header_end, offsetof(boot_params, hdr) + sizeof(setup_header));
-	std::memcpy(reinterpret_cast<uint8_t *>(&params) + kSetupHeaderOffset,
-		    image.data() + kSetupHeaderOffset, header_end - kSetupHeaderOffset);
+	std::memcpy(reinterpret_cast<uint8_t *>(&params) + kSetupHeaderOffset, image.data() + kSetupHeaderOffset,
+		    header_end - kSetupHeaderOffset);
 	const setup_header &hdr = params.hdr;
 	if (hdr.boot_flag != kBootFlag || hdr.header != kHeaderMagic)
 		return make_error("not a bzImage: no \"HdrS\" setup header");
@@ -61,8 +64,7 @@ Status write_identity_page_tables(const GuestMemory &memory)
 	KAIROS_TRY(memory.write<uint64_t>(layout::kPml4Addr, layout::kPdptAddr | kPresentWritable));
 	KAIROS_TRY(memory.write<uint64_t>(layout::kPdptAddr, layout::kPdAddr | kPresentWritable));
 	for (uint64_t i = 0; i < 512; ++i)
-		KAIROS_TRY(memory.write<uint64_t>(layout::kPdAddr + i * 8,
-						  (i << 21) | kPresentWritable | kLargePage));
+		KAIROS_TRY(memory.write<uint64_t>(layout::kPdAddr + i * 8, (i << 21) | kPresentWritable | kLargePage));
 	return {};
 }
 
@@ -74,7 +76,7 @@ Status write_boot_gdt(const GuestMemory &memory)
 	return memory.write<uint64_t>(layout::kIdtAddr, 0);
 }
 
-} // namespace
+}  // namespace
 
 std::vector<uint64_t> boot_gdt_entries()
 {
@@ -92,8 +94,7 @@ std::vector<E820Entry> build_e820_map(uint64_t ram_size)
 	std::vector<E820Entry> map;
 	map.push_back({0, layout::kEbdaStart, kE820Ram});
 	map.push_back({layout::kEbdaStart, layout::kLowMemoryEnd - layout::kEbdaStart, kE820Reserved});
-	map.push_back({layout::kBiosAreaStart, layout::kBiosAreaEnd - layout::kBiosAreaStart,
-		       kE820Reserved});
+	map.push_back({layout::kBiosAreaStart, layout::kBiosAreaEnd - layout::kBiosAreaStart, kE820Reserved});
 	uint64_t below_gap = std::min(ram_size, layout::kMmioGapStart);
 	if (below_gap > layout::kHighMemoryStart)
 		map.push_back({layout::kHighMemoryStart, below_gap - layout::kHighMemoryStart, kE820Ram});
@@ -118,8 +119,8 @@ Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files
 
 	// The kernel needs init_size bytes from its load address to decompress.
 	uint64_t low_ram_end = memory.regions().front().end();
-	uint64_t kernel_end = layout::kHighMemoryStart +
-			      align_up(std::max<uint64_t>(kernel.size(), hdr.init_size), kPageSize);
+	uint64_t kernel_end =
+		layout::kHighMemoryStart + align_up(std::max<uint64_t>(kernel.size(), hdr.init_size), kPageSize);
 	if (kernel_end > low_ram_end)
 		return make_error("the kernel needs {} MiB to decompress but the guest has {} MiB",
 				  (kernel_end + (1 << 20) - 1) >> 20, low_ram_end >> 20);
@@ -138,8 +139,7 @@ Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files
 	// The initrd goes as high as the kernel allows, above the kernel.
 	if (!files.initrd.empty()) {
 		uint64_t highest = std::min<uint64_t>(uint64_t{hdr.initrd_addr_max} + 1, low_ram_end);
-		if (files.initrd.size() > highest ||
-		    align_down(highest - files.initrd.size(), kPageSize) < kernel_end)
+		if (files.initrd.size() > highest || align_down(highest - files.initrd.size(), kPageSize) < kernel_end)
 			return make_error("the initrd ({} MiB) and kernel do not fit in {} MiB of guest RAM",
 					  files.initrd.size() >> 20, low_ram_end >> 20);
 		uint64_t initrd_address = align_down(highest - files.initrd.size(), kPageSize);
@@ -165,4 +165,4 @@ Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files
 	return BootEntry{layout::kHighMemoryStart + k64BitEntryOffset, layout::kZeroPageAddr};
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

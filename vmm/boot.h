@@ -47,4 +47,4 @@ inline constexpr uint16_t kBootDataSelector = 0x18;  // __BOOT_DS
 inline constexpr uint16_t kBootTssSelector = 0x20;
 std::vector<uint64_t> boot_gdt_entries();
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "outsourcing/priority.h"
 #include "base/error.h"
+#include "outsourcing/priority.h"
 
 namespace kairos::vmm {
 namespace {
@@ -91,13 +91,13 @@ public:
 		if (value && value->is_string()) {
 			get(key);
 			if (value->get<std::string>() != "auto")
-				fail(path_of(key), fmt::format("must be \"auto\" or an integer {}..{}, got {}", min, max,
-							       value->dump()));
+				fail(path_of(key), fmt::format("must be \"auto\" or an integer {}..{}, got {}", min,
+							       max, value->dump()));
 			return std::nullopt;
 		}
 		if (value && !value->is_number_integer())
-			fail(path_of(key), fmt::format("must be \"auto\" or an integer {}..{}, got {}", min, max,
-						       type_of(*value)));
+			fail(path_of(key),
+			     fmt::format("must be \"auto\" or an integer {}..{}, got {}", min, max, type_of(*value)));
 		if (!value) {
 			get(key);
 			return fallback;
@@ -142,8 +142,8 @@ private:
 	std::set<std::string> seen_;
 };
 
-std::filesystem::path readable_file(ObjectReader &reader, const std::string &key,
-				    const std::string &value, const std::filesystem::path &base_dir)
+std::filesystem::path readable_file(ObjectReader &reader, const std::string &key, const std::string &value,
+				    const std::filesystem::path &base_dir)
 {
 	if (value.empty())
 		ObjectReader::fail(reader.path_of(key), "must not be empty");
@@ -219,8 +219,8 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 		ObjectReader::fail("console.output", "must be \"stdout\", \"none\" or a file path");
 	} else {
 		config.console.output = Config::Console::Output::File;
-		config.console.file = std::filesystem::path(output).is_relative() ? base_dir / output
-										   : std::filesystem::path(output);
+		config.console.file =
+			std::filesystem::path(output).is_relative() ? base_dir / output : std::filesystem::path(output);
 	}
 	std::string input = console.string("input", "stdin");
 	if (input != "stdin" && input != "none")
@@ -264,7 +264,7 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	return config;
 }
 
-} // namespace
+}  // namespace
 
 Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir)
 {
@@ -299,4 +299,4 @@ Result<Config> load_config(const std::filesystem::path &file)
 	return config;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -48,13 +48,13 @@ struct Config {
 		bool input_from_stdin = true;
 	} console;
 	struct Clock {
-		bool kvmclock = true;      // advertise KVM's paravirtual clock
-		bool kairos = true;        // the Kairos device: CPUID leaves, shared info, events
+		bool kvmclock = true;        // advertise KVM's paravirtual clock
+		bool kairos = true;          // the Kairos device: CPUID leaves, shared info, events
 		uint32_t refresh_ms = 1000;  // how often host time is re-published
 	} clock;
 	struct Outsourcing {
-		bool enabled = true;            // accept a guest's VMRPC ring (needs clock.kairos)
-		uint64_t max_timers = 65536;    // per-VM quota of armed timers
+		bool enabled = true;                     // accept a guest's VMRPC ring (needs clock.kairos)
+		uint64_t max_timers = 65536;             // per-VM quota of armed timers
 		kairos::outsourcing::Priority priority;  // timer thread: normal, nice:-N or fifo:N
 		// Priority windows for the vCPUs that run timer work (DESIGN.md 5).
 		kairos::outsourcing::WindowConfig window;
@@ -71,4 +71,4 @@ Result<Config> parse_config(const std::string &json_text, const std::filesystem:
 // Reads and parses a config file; errors start with the file name.
 Result<Config> load_config(const std::filesystem::path &file);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -26,7 +26,7 @@ void write_all(int fd, const uint8_t *data, size_t size)
 	}
 }
 
-} // namespace
+}  // namespace
 
 std::unique_ptr<ConsoleOutput> ConsoleOutput::to_stdout()
 {
@@ -133,4 +133,4 @@ Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::for_config(const Config::C
 	return make_error("console.output: unknown kind");
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -88,4 +88,4 @@ private:
 	bool after_escape_ = false;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

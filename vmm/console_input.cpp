@@ -13,10 +13,9 @@ namespace {
 
 constexpr size_t kReadChunk = 256;
 
-} // namespace
+}  // namespace
 
-Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop,
-							 Hooks hooks)
+Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks)
 {
 	KAIROS_TRY_ASSIGN(wanted, EventFd::create(EventFd::Mode::NonBlocking, "the console's input wake-up"));
 	std::unique_ptr<ConsoleInput> input(new ConsoleInput(fd, serial, loop, std::move(hooks), std::move(wanted)));
@@ -79,4 +78,4 @@ void ConsoleInput::forward()
 		hooks_.line();
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -57,4 +57,4 @@ private:
 	bool watched_ = false;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -9,9 +9,9 @@ namespace {
 constexpr uint32_t kLeafFeatures = 1;
 constexpr uint32_t kLeafExtendedTopology = 0xb;
 constexpr uint32_t kLeafExtendedTopologyV2 = 0x1f;
-constexpr uint32_t kEcxHypervisor = 1u << 31;          // SDM vol. 2A, CPUID.01H:ECX[31]
-constexpr uint32_t kEbxInitialApicIdShift = 24;        // CPUID.01H:EBX[31:24]
-constexpr uint32_t kEbxLogicalCountShift = 16;         // CPUID.01H:EBX[23:16]
+constexpr uint32_t kEcxHypervisor = 1u << 31;    // SDM vol. 2A, CPUID.01H:ECX[31]
+constexpr uint32_t kEbxInitialApicIdShift = 24;  // CPUID.01H:EBX[31:24]
+constexpr uint32_t kEbxLogicalCountShift = 16;   // CPUID.01H:EBX[23:16]
 constexpr uint32_t kEdxHtt = 1u << 28;
 constexpr uint32_t kEcxTscDeadline = 1u << 24;  // CPUID.01H:ECX[24]
 // Linux arch/x86/include/uapi/asm/kvm_para.h
@@ -26,10 +26,9 @@ uint32_t signature_word(const char *text, int word)
 	return value;
 }
 
-} // namespace
+}  // namespace
 
-const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries, uint32_t function,
-				   uint32_t index)
+const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries, uint32_t function, uint32_t index)
 {
 	for (const auto &entry : entries) {
 		bool indexed = entry.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
@@ -39,8 +38,8 @@ const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries,
 	return nullptr;
 }
 
-std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported,
-					  uint32_t vcpu_id, const CpuidOptions &options)
+std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported, uint32_t vcpu_id,
+					  const CpuidOptions &options)
 {
 	std::vector<kvm_cpuid_entry2> entries;
 	for (auto entry : supported) {
@@ -91,4 +90,4 @@ std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &s
 	return entries;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

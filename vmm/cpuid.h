@@ -34,11 +34,10 @@ struct CpuidOptions {
 	uint32_t kairos_upcall_irq = 0;
 };
 
-std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported,
-					  uint32_t vcpu_id, const CpuidOptions &options);
+std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported, uint32_t vcpu_id,
+					  const CpuidOptions &options);
 
 // The entry for (function, index), or nullptr.
-const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries, uint32_t function,
-				   uint32_t index = 0);
+const kvm_cpuid_entry2 *find_cpuid(const std::vector<kvm_cpuid_entry2> &entries, uint32_t function, uint32_t index = 0);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -92,4 +92,4 @@ Status EventLoop::run_once(int timeout_ms)
 	return {};
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -44,4 +44,4 @@ private:
 	uint64_t wakeups_ = 0;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

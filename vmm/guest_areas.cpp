@@ -47,4 +47,4 @@ uint64_t GuestAreas::gpa_of(GuestArea area) const
 	return it == areas_.end() ? 0 : it->second.gpa;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -41,4 +41,4 @@ private:
 
 inline constexpr uint64_t kMaxRingPages = 64;
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

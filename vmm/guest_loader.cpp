@@ -39,7 +39,7 @@ Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus)
 	return memory.write_bytes(layout::kResetVectorAddr, build_reset_vector(acpi));
 }
 
-} // namespace
+}  // namespace
 
 std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
 {
@@ -64,4 +64,4 @@ Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, st
 	return *entry;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -28,4 +28,4 @@ std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
 // the boot vCPU enters.
 Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

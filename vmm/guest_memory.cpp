@@ -64,4 +64,4 @@ Status GuestMemory::read_bytes(uint64_t gpa, std::span<uint8_t> bytes) const
 	return {};
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

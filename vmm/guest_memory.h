@@ -65,4 +65,4 @@ private:
 	uint64_t ram_size_ = 0;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -55,7 +55,7 @@ const char *status_name(int32_t status)
 	}
 }
 
-} // namespace
+}  // namespace
 
 KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
@@ -121,8 +121,8 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 	case KAIROS_PORT_SAMPLE_TAG:
 		if (value < KAIROS_SAMPLE_TAGS && samples_[value].size() < kMaxSamplesPerTag) {
 			uint64_t host_ns = monotonic_now_ns();
-			samples_[value].push_back({host_ns, (uint64_t{sample_high_} << 32) | sample_low_,
-						   clock_now_ns(CLOCK_REALTIME)});
+			samples_[value].push_back(
+				{host_ns, (uint64_t{sample_high_} << 32) | sample_low_, clock_now_ns(CLOCK_REALTIME)});
 		}
 		break;
 	case KAIROS_PORT_COMMAND:
@@ -248,4 +248,4 @@ int32_t KairosDevice::unregister_shared_info()
 	return areas_.remove(GuestArea::SharedInfo);
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -23,9 +23,8 @@ namespace kairos::vmm {
 class KairosDevice : public devices::BusDevice {
 public:
 	// timers may be null: outsourcing is off, ring registration fails.
-	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
-		     pvclock::EventChannels &events, outsourcing::TimerService *timers,
-		     std::function<void()> on_guest_panic);
+	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time, pvclock::EventChannels &events,
+		     outsourcing::TimerService *timers, std::function<void()> on_guest_panic);
 	~KairosDevice() override;
 
 	std::string name() const override { return "kairos"; }
@@ -78,4 +77,4 @@ private:
 	std::array<std::vector<pvclock::ClockSample>, KAIROS_SAMPLE_TAGS> samples_;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -47,8 +47,7 @@ constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, FlexArrayHeader);
 template <typename Entry>
 class FlexArray {
 public:
-	explicit FlexArray(size_t count)
-		: bytes_(sizeof(FlexArrayHeader) + count * sizeof(Entry), 0)
+	explicit FlexArray(size_t count) : bytes_(sizeof(FlexArrayHeader) + count * sizeof(Entry), 0)
 	{
 		header()->count = static_cast<uint32_t>(count);
 	}
@@ -77,7 +76,7 @@ Status checked_ioctl(int fd, unsigned long request, Arg arg, const std::string &
 	return {};
 }
 
-} // namespace
+}  // namespace
 
 std::string kvm_unusable_reason(const std::string &device_path)
 {
@@ -86,8 +85,7 @@ std::string kvm_unusable_reason(const std::string &device_path)
 				   "scripts/with-kvm to get an emulated hardware-assisted KVM",
 				   device_path);
 	if (access(device_path.c_str(), R_OK | W_OK) != 0)
-		return fmt::format("{} is not accessible to this user (add yourself to group kvm)",
-				   device_path);
+		return fmt::format("{} is not accessible to this user (add yourself to group kvm)", device_path);
 	if (!cpu_has_hardware_virtualization() && !std::getenv("KAIROS_ALLOW_SOFTWARE_KVM"))
 		return fmt::format("{} has no hardware virtualization behind it (no vmx/svm in "
 				   "/proc/cpuinfo), so guests would crawl; run under scripts/with-kvm "
@@ -150,9 +148,9 @@ Status VmFd::set_user_memory_region(uint32_t slot, uint64_t gpa, uint64_t size, 
 	region.guest_phys_addr = gpa;
 	region.memory_size = size;
 	region.userspace_addr = reinterpret_cast<uint64_t>(host);
-	return checked_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region,
-			     fmt::format("KVM_SET_USER_MEMORY_REGION slot {} ({} MiB at {:#x})", slot,
-					 size >> 20, gpa));
+	return checked_ioctl(
+		fd_.get(), KVM_SET_USER_MEMORY_REGION, &region,
+		fmt::format("KVM_SET_USER_MEMORY_REGION slot {} ({} MiB at {:#x})", slot, size >> 20, gpa));
 }
 
 Status VmFd::set_tss_addr(uint64_t address) const
@@ -204,8 +202,7 @@ Status VmFd::unregister_irqfd(int eventfd, uint32_t gsi) const
 	irqfd.fd = static_cast<uint32_t>(eventfd);
 	irqfd.gsi = gsi;
 	irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
-	return checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd,
-			     fmt::format("KVM_IRQFD deassign gsi {}", gsi));
+	return checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, fmt::format("KVM_IRQFD deassign gsi {}", gsi));
 }
 
 Status VmFd::register_ioeventfd(int eventfd, uint16_t port, uint32_t length) const
@@ -299,8 +296,7 @@ Status VcpuFd::set_msrs(const std::vector<kvm_msr_entry> &entries) const
 	if (written < 0)
 		return errno_error("KVM_SET_MSRS");
 	if (static_cast<size_t>(written) != entries.size())
-		return make_error("KVM_SET_MSRS: MSR {:#x} was refused",
-				  entries[static_cast<size_t>(written)].index);
+		return make_error("KVM_SET_MSRS: MSR {:#x} was refused", entries[static_cast<size_t>(written)].index);
 	return {};
 }
 
@@ -345,8 +341,10 @@ void KvmIrqLine::set_level(bool high)
 {
 	auto status = vm_.set_irq_line(gsi_, high);
 	if (!status && !reported_.exchange(true))
-		fmt::print(stderr, "kairos: interrupt lost, the guest may hang: {} (later failures on GSI {} are not reported)\n",
-			   status.error().message, gsi_);
+		fmt::print(
+			stderr,
+			"kairos: interrupt lost, the guest may hang: {} (later failures on GSI {} are not reported)\n",
+			status.error().message, gsi_);
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -109,4 +109,4 @@ private:
 	std::atomic<bool> reported_{false};
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -82,4 +82,4 @@ inline constexpr uint16_t kPortKairosBase = 0x5c0;
 // The IOAPIC line of the Kairos event-channel upcall.
 inline constexpr uint32_t kIrqKairosUpcall = 10;
 
-} // namespace kairos::layout
+}  // namespace kairos::layout

@@ -19,7 +19,7 @@ public:
 	void write(uint64_t, std::span<const uint8_t>) override {}
 };
 
-} // namespace
+}  // namespace
 
 Result<LegacyDevices> LegacyDevices::attach(devices::Bus &pio_bus, const IrqLineFor &irq_line_for,
 					    devices::Serial::OutputCallback console_output, LegacyEvents events)
@@ -35,11 +35,11 @@ Result<LegacyDevices> LegacyDevices::attach(devices::Bus &pio_bus, const IrqLine
 	KAIROS_TRY(pio_bus.add(layout::kPortI8042Command, 1, i8042->command_port()));
 
 	KAIROS_TRY(pio_bus.add(layout::kPortRtc, layout::kRtcPortSize, std::make_shared<devices::Rtc>()));
-	auto acpi_pm = std::make_shared<devices::AcpiPm>(events.power_off,
-							 [reset] { reset("the ACPI reset register"); });
+	auto acpi_pm =
+		std::make_shared<devices::AcpiPm>(events.power_off, [reset] { reset("the ACPI reset register"); });
 	KAIROS_TRY(pio_bus.add(layout::kPortAcpiSleepControl, devices::AcpiPm::kPortCount, acpi_pm));
 	KAIROS_TRY(pio_bus.add(layout::kPortPostCode, 1, std::make_shared<PostCodePort>()));
 	return LegacyDevices(std::move(serial));
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -38,4 +38,4 @@ private:
 	std::shared_ptr<devices::Serial> serial_;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

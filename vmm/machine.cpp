@@ -3,12 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "devices/serial.h"
 #include "base/error.h"
-#include "vmm/cpuid.h"
-#include "vmm/layout.h"
+#include "devices/serial.h"
 #include "vmm/console_input.h"
+#include "vmm/cpuid.h"
 #include "vmm/guest_loader.h"
+#include "vmm/layout.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
 #include "vmm/stats.h"
@@ -62,8 +62,7 @@ Status Machine::register_memory()
 {
 	uint32_t slot = 0;
 	for (const auto &region : memory_.regions())
-		KAIROS_TRY(vm_.set_user_memory_region(slot++, region.gpa, region.size(),
-						      region.mapping.data()));
+		KAIROS_TRY(vm_.set_user_memory_region(slot++, region.gpa, region.size(), region.mapping.data()));
 	return {};
 }
 
@@ -87,9 +86,11 @@ Status Machine::create_devices()
 		else
 			shutdown_.request(StopReason::Reset, std::string("the guest reset through ") + how);
 	};
-	KAIROS_TRY_ASSIGN(legacy, LegacyDevices::attach(
-					  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
-					  [console](std::span<const uint8_t> bytes) { console->write(bytes); }, std::move(events)));
+	KAIROS_TRY_ASSIGN(legacy,
+			  LegacyDevices::attach(
+				  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
+				  [console](std::span<const uint8_t> bytes) { console->write(bytes); },
+				  std::move(events)));
 	serial_ = legacy.serial();
 	return {};
 }
@@ -171,7 +172,9 @@ Status Machine::watch_host_events()
 
 	if (config_.console.input_from_stdin) {
 		ConsoleInput::Hooks hooks;
-		hooks.quit = [this] { shutdown_.request(StopReason::Signal, "quit from the console (Ctrl-A x)", SIGINT); };
+		hooks.quit = [this] {
+			shutdown_.request(StopReason::Signal, "quit from the console (Ctrl-A x)", SIGINT);
+		};
 		// A line of host input is also a virtual console event.
 		hooks.line = [this] {
 			if (paravirt_)
@@ -240,8 +243,8 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-				pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
+	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0, pio_bus_,
+				mmio_bus_, vcpus_, paravirt_.get()});
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -74,4 +74,4 @@ private:
 	std::vector<std::unique_ptr<Vcpu>> vcpus_;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

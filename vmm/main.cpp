@@ -97,8 +97,7 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 			fmt::print(stderr, "kairos: could not write --stats {}\n", stats_path);
 	}
 	std::string detail = result.detail.empty() ? "" : ": " + result.detail;
-	fmt::print(stderr, "kairos: {}{} (exit {})\n", kairos::vmm::describe(result.reason), detail,
-		   result.exit_code);
+	fmt::print(stderr, "kairos: {}{} (exit {})\n", kairos::vmm::describe(result.reason), detail, result.exit_code);
 	return result.exit_code;
 }
 
@@ -113,7 +112,7 @@ void open_missing_standard_fds()
 	}
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char **argv)
 {

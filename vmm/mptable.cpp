@@ -1,6 +1,5 @@
 #include "vmm/mptable.h"
 
-
 #include "vmm/layout.h"
 #include "vmm/table_writer.h"
 
@@ -58,7 +57,7 @@ void local_interrupt_entry(TableWriter &w, uint8_t type, uint8_t lint)
 	w.u8(lint);
 }
 
-} // namespace
+}  // namespace
 
 std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 {
@@ -71,7 +70,7 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 	w.u32(static_cast<uint32_t>(address + kFloatingSize));
 	w.u8(1);  // length in 16-byte units
 	w.u8(kSpecRevision);
-	w.u8(0);  // checksum
+	w.u8(0);     // checksum
 	w.zeros(5);  // feature bytes: 0 = a configuration table follows
 
 	// Configuration table header (spec 4.2); counts filled in below.
@@ -124,4 +123,4 @@ std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count)
 	return table;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -16,4 +16,4 @@ inline constexpr uint32_t kMaxMpCpus = layout::kMaxApicCpus;
 // `address`, with all checksums filled in. The IOAPIC's id is vcpu_count.
 std::vector<uint8_t> build_mp_table(uint64_t address, uint32_t vcpu_count);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -23,7 +23,7 @@ uint16_t kairos_port(uint32_t offset)
 	return static_cast<uint16_t>(layout::kPortKairosBase + offset);
 }
 
-} // namespace
+}  // namespace
 
 Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
 						   ParavirtVcpus vcpus, devices::Bus &pio_bus,
@@ -43,9 +43,9 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 	paravirt->areas_ = std::make_unique<GuestAreas>(memory);
 	if (config.outsourcing.enabled)
 		KAIROS_TRY(paravirt->create_timer_service(vm));
-	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
-							   *paravirt->events_, paravirt->timer_service_.get(),
-							   std::move(on_panic));
+	paravirt->device_ =
+		std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
+					       *paravirt->events_, paravirt->timer_service_.get(), std::move(on_panic));
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
 	return paravirt;
 }
@@ -77,7 +77,8 @@ Status Paravirt::create_timer_service(const VmFd &vm)
 
 Status Paravirt::watch_periodic_timers(EventLoop &loop)
 {
-	KAIROS_TRY_ASSIGN(refresh, periodic_timer(uint64_t{config_.clock.refresh_ms} * 1'000'000ULL, "clock.refresh_ms"));
+	KAIROS_TRY_ASSIGN(refresh,
+			  periodic_timer(uint64_t{config_.clock.refresh_ms} * 1'000'000ULL, "clock.refresh_ms"));
 	refresh_timer_ = std::move(refresh);
 	KAIROS_TRY(loop.watch(refresh_timer_->fd(), [this] {
 		if (refresh_timer_->consume() > 0)
@@ -85,8 +86,8 @@ Status Paravirt::watch_periodic_timers(EventLoop &loop)
 	}));
 	if (config_.events.virtual_timer_hz == 0)
 		return {};
-	KAIROS_TRY_ASSIGN(tick, periodic_timer(1'000'000'000ULL / config_.events.virtual_timer_hz,
-					       "events.virtual_timer_hz"));
+	KAIROS_TRY_ASSIGN(
+		tick, periodic_timer(1'000'000'000ULL / config_.events.virtual_timer_hz, "events.virtual_timer_hz"));
 	virtual_timer_ = std::move(tick);
 	return loop.watch(virtual_timer_->fd(), [this] {
 		if (virtual_timer_->consume() == 0)
@@ -135,4 +136,4 @@ void Paravirt::raise_console_event()
 	events_->raise(KAIROS_EVENT_CONSOLE);
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

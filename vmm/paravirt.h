@@ -42,9 +42,9 @@ public:
 	// service's ioeventfds with KVM, and puts the device on `pio_bus` at
 	// layout::kPortKairosBase. `on_panic` runs on a vCPU thread when
 	// kairos.ko reports a guest panic.
-	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory,
-							const Config &config, ParavirtVcpus vcpus,
-							devices::Bus &pio_bus, std::function<void()> on_panic);
+	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory, const Config &config,
+							ParavirtVcpus vcpus, devices::Bus &pio_bus,
+							std::function<void()> on_panic);
 
 	// The periodic time refresh (clock.refresh_ms) and virtual timer
 	// events (events.virtual_timer_hz) on the main loop.
@@ -82,4 +82,4 @@ private:
 	std::optional<TimerFd> virtual_timer_;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -1,6 +1,5 @@
 #include "vmm/shutdown.h"
 
-
 #include "base/error.h"
 
 namespace kairos::vmm {
@@ -86,4 +85,4 @@ int Shutdown::signal_number() const
 	return signal_number_;
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -60,4 +60,4 @@ private:
 	int signal_number_ = 0;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -11,8 +11,8 @@ namespace {
 
 nlohmann::json lateness_json(const outsourcing::LatenessSummary &summary)
 {
-	return {{"samples", summary.samples}, {"p50", summary.p50_ns}, {"p90", summary.p90_ns},
-		{"p99", summary.p99_ns}, {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
+	return {{"samples", summary.samples}, {"p50", summary.p50_ns},    {"p90", summary.p90_ns},
+		{"p99", summary.p99_ns},      {"p99_9", summary.p999_ns}, {"max", summary.max_ns}};
 }
 
 nlohmann::json window_json(const outsourcing::TimerService &service, const outsourcing::WindowConfig &config)
@@ -20,12 +20,19 @@ nlohmann::json window_json(const outsourcing::TimerService &service, const outso
 	auto w = service.window_stats();
 	return {{"policy", service.window_policy()},
 		{"configured_policy", outsourcing::to_string(config.policy)},
-		{"runtime_ns", config.runtime_ns}, {"period_ns", config.period_ns},
-		{"timeout_ns", config.timeout_ns}, {"lead_ns", w.lead_ns},
-		{"opened", w.opened}, {"closed_by_guest", w.closed_by_guest},
-		{"closed_by_timeout", w.closed_by_timeout}, {"closed_by_detach", w.closed_by_detach},
-		{"closed_by_budget", w.closed_by_budget}, {"budget_exhausted", w.budget_exhausted},
-		{"admission_refusals", w.admission_refusals}, {"cpu_ns", w.cpu_ns}, {"open_ns", w.open_ns}};
+		{"runtime_ns", config.runtime_ns},
+		{"period_ns", config.period_ns},
+		{"timeout_ns", config.timeout_ns},
+		{"lead_ns", w.lead_ns},
+		{"opened", w.opened},
+		{"closed_by_guest", w.closed_by_guest},
+		{"closed_by_timeout", w.closed_by_timeout},
+		{"closed_by_detach", w.closed_by_detach},
+		{"closed_by_budget", w.closed_by_budget},
+		{"budget_exhausted", w.budget_exhausted},
+		{"admission_refusals", w.admission_refusals},
+		{"cpu_ns", w.cpu_ns},
+		{"open_ns", w.open_ns}};
 }
 
 // User plus system CPU time of the whole process (every thread), in ns.
@@ -34,13 +41,11 @@ uint64_t process_cpu_ns()
 	rusage usage{};
 	if (getrusage(RUSAGE_SELF, &usage) != 0)
 		return 0;
-	auto ns = [](const timeval &t) {
-		return timespec_to_ns(timespec{t.tv_sec, t.tv_usec * 1000L});
-	};
+	auto ns = [](const timeval &t) { return timespec_to_ns(timespec{t.tv_sec, t.tv_usec * 1000L}); };
 	return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
-} // namespace
+}  // namespace
 
 nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples)
 {
@@ -66,9 +71,8 @@ std::string stats_json(const StatsSources &in)
 {
 	const outsourcing::TimerService *timer_service = in.paravirt ? in.paravirt->timer_service() : nullptr;
 	nlohmann::json stats;
-	stats["exit"] = {{"reason", describe(in.result.reason)},
-			 {"detail", in.result.detail},
-			 {"code", in.result.exit_code}};
+	stats["exit"] = {
+		{"reason", describe(in.result.reason)}, {"detail", in.result.detail}, {"code", in.result.exit_code}};
 	stats["runtime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(in.runtime).count();
 	stats["console_bytes"] = in.console.bytes_written();
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
@@ -80,8 +84,10 @@ std::string stats_json(const StatsSources &in)
 	nlohmann::json vcpus = nlohmann::json::array();
 	std::vector<uint64_t> windows = timer_service ? timer_service->window_raises() : std::vector<uint64_t>{};
 	for (const auto &vcpu : in.vcpus)
-		vcpus.push_back({{"id", vcpu->id()}, {"exits", vcpu->exits()},
-				 {"cpu_ns", vcpu->final_cpu_ns()}, {"run_delay_ns", vcpu->final_run_delay_ns()},
+		vcpus.push_back({{"id", vcpu->id()},
+				 {"exits", vcpu->exits()},
+				 {"cpu_ns", vcpu->final_cpu_ns()},
+				 {"run_delay_ns", vcpu->final_run_delay_ns()},
 				 {"preemptions", vcpu->final_preemptions()},
 				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
@@ -89,11 +95,10 @@ std::string stats_json(const StatsSources &in)
 		const pvclock::EventChannels &events = in.paravirt->events();
 		KairosDevice &device = *in.paravirt->device();
 		nlohmann::json ports = nlohmann::json::object();
-		const std::pair<uint32_t, const char *> named[] = {
-			{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
-			{KAIROS_EVENT_CONSOLE, "console"},
-			{KAIROS_EVENT_DEBUG, "debug"},
-			{KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
+		const std::pair<uint32_t, const char *> named[] = {{KAIROS_EVENT_VIRTUAL_TIMER, "virtual_timer"},
+								   {KAIROS_EVENT_CONSOLE, "console"},
+								   {KAIROS_EVENT_DEBUG, "debug"},
+								   {KAIROS_EVENT_TIMER_EXPIRED, "timer_expired"}};
 		for (const auto &[port, name] : named) {
 			auto port_stats = events.stats(port);
 			ports[name] = {{"port", port},
@@ -110,24 +115,33 @@ std::string stats_json(const StatsSources &in)
 		stats["clock_drift"] = drift;
 		if (timer_service) {
 			auto t = timer_service->stats();
-			stats["outsourcing"] = {
-				{"priority", outsourcing::to_string(in.config.outsourcing.priority)},
-				{"doorbells", t.doorbells}, {"acks", t.acks}, {"requests", t.requests},
-				{"polled_requests", t.polled_requests},
-				{"adds", t.adds}, {"mods", t.mods}, {"dels", t.dels}, {"expiries", t.expiries},
-				{"delivered", t.delivered}, {"coalesced", t.coalesced}, {"superseded", t.superseded},
-				{"errors", {{"bad_op", t.errors_bad_op}, {"no_entry", t.errors_no_entry},
-					    {"quota", t.errors_quota}, {"dropped", t.errors_dropped},
-					    {"bad_vcpu", t.errors_bad_vcpu},
-					    {"bad_request_indices", t.bad_request_indices},
-					    {"bad_completion_indices", t.bad_completion_indices}}},
-				{"armed", t.armed},
-				{"lateness_ns", lateness_json(t.lateness)},
-				{"timer_thread_cpu_ns", timer_service->timer_thread_cpu_ns()},
-				{"advance_ns", timer_service->advance_ns()},
-				{"window", window_json(*timer_service, in.config.outsourcing.window)},
-				{"ack_lateness_ns", lateness_json(t.ack_lateness)},
-				{"failure", timer_service->failure()}};
+			stats["outsourcing"] = {{"priority", outsourcing::to_string(in.config.outsourcing.priority)},
+						{"doorbells", t.doorbells},
+						{"acks", t.acks},
+						{"requests", t.requests},
+						{"polled_requests", t.polled_requests},
+						{"adds", t.adds},
+						{"mods", t.mods},
+						{"dels", t.dels},
+						{"expiries", t.expiries},
+						{"delivered", t.delivered},
+						{"coalesced", t.coalesced},
+						{"superseded", t.superseded},
+						{"errors",
+						 {{"bad_op", t.errors_bad_op},
+						  {"no_entry", t.errors_no_entry},
+						  {"quota", t.errors_quota},
+						  {"dropped", t.errors_dropped},
+						  {"bad_vcpu", t.errors_bad_vcpu},
+						  {"bad_request_indices", t.bad_request_indices},
+						  {"bad_completion_indices", t.bad_completion_indices}}},
+						{"armed", t.armed},
+						{"lateness_ns", lateness_json(t.lateness)},
+						{"timer_thread_cpu_ns", timer_service->timer_thread_cpu_ns()},
+						{"advance_ns", timer_service->advance_ns()},
+						{"window", window_json(*timer_service, in.config.outsourcing.window)},
+						{"ack_lateness_ns", lateness_json(t.ack_lateness)},
+						{"failure", timer_service->failure()}};
 		}
 		stats["kairos"] = {{"registrations", device.registrations()},
 				   {"commands", device.commands()},
@@ -139,4 +153,4 @@ std::string stats_json(const StatsSources &in)
 	return stats.dump(2) + "\n";
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -42,4 +42,4 @@ std::string stats_json(const StatsSources &sources);
 // in us) thinned to at most about 1000 points, for plots.
 nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -23,7 +23,7 @@ sigset_t stop_signal_set()
 	return signals;
 }
 
-} // namespace
+}  // namespace
 
 Status block_stop_signals()
 {
@@ -71,8 +71,9 @@ void PanicNotice::notice()
 {
 	auto armed = timer_.arm_at(monotonic_now_ns() + grace_ns_);
 	if (!armed)
-		shutdown_->request(StopReason::GuestPanic,
-				   fmt::format("the guest kernel panicked (kairos.ko notice; {})", armed.error().message));
+		shutdown_->request(
+			StopReason::GuestPanic,
+			fmt::format("the guest kernel panicked (kairos.ko notice; {})", armed.error().message));
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -50,4 +50,4 @@ private:
 	uint64_t grace_ns_;
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

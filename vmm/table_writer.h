@@ -53,9 +53,9 @@ inline void put_u32(std::vector<uint8_t> &bytes, size_t at, uint32_t value)
 inline void fix_checksum(std::vector<uint8_t> &bytes, size_t begin, size_t end, size_t at)
 {
 	bytes[at] = 0;
-	uint8_t sum = std::accumulate(bytes.begin() + static_cast<long>(begin),
-				      bytes.begin() + static_cast<long>(end), uint8_t{0});
+	uint8_t sum = std::accumulate(bytes.begin() + static_cast<long>(begin), bytes.begin() + static_cast<long>(end),
+				      uint8_t{0});
 	bytes[at] = static_cast<uint8_t>(-sum);
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

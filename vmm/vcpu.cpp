@@ -59,7 +59,7 @@ void set_lvt(kvm_lapic_state &lapic, size_t offset, uint32_t delivery_mode)
 	std::memcpy(lapic.regs + offset, &value, 4);
 }
 
-} // namespace
+}  // namespace
 
 int vcpu_kick_signal()
 {
@@ -187,4 +187,4 @@ void Vcpu::run_guest()
 	}
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

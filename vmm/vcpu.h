@@ -75,4 +75,4 @@ private:
 	std::atomic<uint64_t> final_preemptions_{0};
 };
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -47,7 +47,7 @@ VcpuStop system_event_stop(const kvm_run &run)
 	}
 }
 
-} // namespace
+}  // namespace
 
 std::optional<VcpuStop> handle_vcpu_exit(kvm_run &run, uint32_t vcpu_id, const devices::Bus &pio,
 					 const devices::Bus &mmio)
@@ -73,12 +73,12 @@ std::optional<VcpuStop> handle_vcpu_exit(kvm_run &run, uint32_t vcpu_id, const d
 				fmt::format("vCPU {}: VM entry failed, hardware reason {:#x}", vcpu_id,
 					    run.fail_entry.hardware_entry_failure_reason)};
 	case KVM_EXIT_INTERNAL_ERROR:
-		return VcpuStop{StopReason::GuestError,
-				fmt::format("vCPU {}: KVM internal error, suberror {}", vcpu_id, run.internal.suberror)};
+		return VcpuStop{StopReason::GuestError, fmt::format("vCPU {}: KVM internal error, suberror {}", vcpu_id,
+								    run.internal.suberror)};
 	default:
 		return VcpuStop{StopReason::GuestError,
 				fmt::format("vCPU {}: unexpected exit reason {}", vcpu_id, run.exit_reason)};
 	}
 }
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

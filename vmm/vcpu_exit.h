@@ -31,4 +31,4 @@ struct VcpuStop {
 std::optional<VcpuStop> handle_vcpu_exit(kvm_run &run, uint32_t vcpu_id, const devices::Bus &pio,
 					 const devices::Bus &mmio);
 
-} // namespace kairos::vmm
+}  // namespace kairos::vmm

@@ -27,10 +27,10 @@ using namespace kairos::outsourcing;
 
 namespace {
 
-#define FUZZ_CHECK(condition)              \
-	do {                                   \
-		if (!(condition))                  \
-			__builtin_trap();              \
+#define FUZZ_CHECK(condition)             \
+	do {                              \
+		if (!(condition))         \
+			__builtin_trap(); \
 	} while (0)
 
 struct Input {
@@ -266,7 +266,7 @@ void run_script(Input input)
 	check_engine(engine);
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

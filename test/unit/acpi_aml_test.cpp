@@ -29,7 +29,7 @@ Bytes concat(std::initializer_list<Bytes> parts)
 	return out;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("AML: a PkgLength takes one byte up to 63, then 2, 3 and 4", "[acpi][aml]")
 {
@@ -38,8 +38,8 @@ TEST_CASE("AML: a PkgLength takes one byte up to 63, then 2, 3 and 4", "[acpi][a
 	CHECK(aml::package_length(62) == Bytes{0x3f});  // 63: the largest one-byte value
 	// 63 + 1 + 1 = 65 = 0x41: two bytes, lead 0x40 | low nibble, then 0x41 >> 4.
 	CHECK(aml::package_length(63) == Bytes{0x41, 0x04});
-	CHECK(aml::package_length(4093) == Bytes{0x4f, 0xff});  // 4095: the largest two-byte value
-	CHECK(aml::package_length(4094) == Bytes{0x81, 0x00, 0x01});  // 4097 = 0x1001
+	CHECK(aml::package_length(4093) == Bytes{0x4f, 0xff});           // 4095: the largest two-byte value
+	CHECK(aml::package_length(4094) == Bytes{0x81, 0x00, 0x01});     // 4097 = 0x1001
 	CHECK(aml::package_length(0xffffc) == Bytes{0x8f, 0xff, 0xff});  // 1 MiB - 1: the largest three-byte value
 	CHECK(aml::package_length(0xffffd) == Bytes{0xc1, 0x00, 0x00, 0x01});  // 1 MiB + 1
 	CHECK(aml::package_length(aml::kMaxPackageLength - 4) == Bytes{0xcf, 0xff, 0xff, 0xff});
@@ -74,8 +74,7 @@ TEST_CASE("AML: integers take the shortest encoding of each width", "[acpi][aml]
 	CHECK(aml::integer(0x10000) == Bytes{0x0c, 0x00, 0x00, 0x01, 0x00});
 	CHECK(aml::integer(0xffffffff) == Bytes{0x0c, 0xff, 0xff, 0xff, 0xff});
 	CHECK(aml::integer(0x100000000) == Bytes{0x0e, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00});
-	CHECK(aml::integer(0x0123456789abcdef) ==
-	      Bytes{0x0e, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01});
+	CHECK(aml::integer(0x0123456789abcdef) == Bytes{0x0e, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01});
 }
 
 TEST_CASE("AML: strings end in a NUL, EISA ids are packed DWords", "[acpi][aml]")
@@ -132,8 +131,7 @@ TEST_CASE("AML: resource descriptors and the template's end tag", "[acpi][aml]")
 	CHECK(aml::irq_no_flags(16) == Bytes{0x22, 0x00, 0x00});  // not an ISA IRQ: empty mask
 
 	CHECK(aml::resource_template({}) == Bytes{0x11, 0x05, 0x0a, 0x02, 0x79, 0x00});
-	CHECK(aml::resource_template({io, irq}) ==
-	      concat({{0x11, 0x10, 0x0a, 0x0d}, io, irq, {0x79, 0x00}}));
+	CHECK(aml::resource_template({io, irq}) == concat({{0x11, 0x10, 0x0a, 0x0d}, io, irq, {0x79, 0x00}}));
 }
 
 TEST_CASE("ACPI tables: the header holds length, checksum and the ids", "[acpi]")

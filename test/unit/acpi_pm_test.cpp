@@ -33,7 +33,7 @@ constexpr uint8_t sleep_control(uint8_t type, bool enable)
 	return static_cast<uint8_t>((type << AcpiPm::kSleepTypeShift) | (enable ? AcpiPm::kSleepEnable : 0));
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("AcpiPm: SLP_TYP=5 with SLP_EN powers off, exactly once", "[acpi_pm]")
 {

@@ -191,7 +191,7 @@ bool contains(const Bytes &haystack, size_t begin, size_t end, const Bytes &need
 			   needle.begin(), needle.end()) != haystack.begin() + static_cast<long>(end);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("ACPI: the RSDP is valid and points at the XSDT", "[acpi]")
 {
@@ -199,8 +199,8 @@ TEST_CASE("ACPI: the RSDP is valid and points at the XSDT", "[acpi]")
 	CHECK(acpi_rsdp_address(kBase) == kBase);
 	CHECK(kBase % 16 == 0);
 	CHECK(text(blob, 0, 8) == "RSD PTR ");
-	CHECK(sum(blob, 0, 20) == 0);  // ACPI 1.0 checksum
-	CHECK(blob[15] == 2);          // revision: ACPI 2.0+
+	CHECK(sum(blob, 0, 20) == 0);           // ACPI 1.0 checksum
+	CHECK(blob[15] == 2);                   // revision: ACPI 2.0+
 	CHECK(field<uint32_t>(blob, 16) == 0);  // no RSDT
 	CHECK(field<uint32_t>(blob, 20) == 36);
 	CHECK(sum(blob, 0, 36) == 0);  // extended checksum
@@ -231,10 +231,10 @@ TEST_CASE("ACPI: the FADT is hardware-reduced with sleep and reset registers", "
 	CHECK((flags & (1u << 20)) != 0);  // HW_REDUCED_ACPI
 	CHECK((flags & (1u << 10)) != 0);  // RESET_REG_SUP
 	uint16_t boot_arch = field<uint16_t>(blob, fadt + 109);
-	CHECK((boot_arch & 1) != 0);          // LEGACY_DEVICES
-	CHECK((boot_arch & 2) != 0);          // 8042
+	CHECK((boot_arch & 1) != 0);         // LEGACY_DEVICES
+	CHECK((boot_arch & 2) != 0);         // 8042
 	CHECK((boot_arch & (1 << 5)) == 0);  // "CMOS RTC not present" must stay clear
-	CHECK(blob[fadt + 108] == 0x32);      // CENTURY
+	CHECK(blob[fadt + 108] == 0x32);     // CENTURY
 
 	// No FACS, no SCI, no PM1 blocks in hardware-reduced mode.
 	CHECK(field<uint32_t>(blob, fadt + 36) == 0);
@@ -276,8 +276,7 @@ TEST_CASE("ACPI: the DSDT holds \\_S5 with the sleep type AcpiPm powers off on",
 	size_t length = package_length(blob, at + 1, &size);
 	const uint8_t type = kairos::devices::AcpiPm::kSleepTypeSoftOff;
 	CHECK(Bytes(blob.begin() + static_cast<long>(at + 1 + size),
-		    blob.begin() + static_cast<long>(at + 1 + length)) ==
-	      Bytes{4, 0x0a, type, 0x0a, type, 0x00, 0x00});
+		    blob.begin() + static_cast<long>(at + 1 + length)) == Bytes{4, 0x0a, type, 0x0a, type, 0x00, 0x00});
 	at += 1 + length;
 
 	// Then Scope (\_SB_) { devices }, whose PkgLength runs to the table's end.
@@ -301,11 +300,11 @@ TEST_CASE("ACPI: the DSDT describes COM1, the i8042 and the RTC with their resou
 	CHECK(contains(blob, dsdt, end, {0x0c, 0x41, 0xd0, 0x03, 0x03}));
 	CHECK(contains(blob, dsdt, end, {0x0c, 0x41, 0xd0, 0x0b, 0x00}));
 	// IO (Decode16, 0x3f8, 0x3f8, 1, 8) then IRQNoFlags () {4} and the end tag.
-	CHECK(contains(blob, dsdt, end, {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00}));
+	CHECK(contains(blob, dsdt, end,
+		       {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00}));
 	// The i8042: data then command port, IRQ 1.
-	CHECK(contains(blob, dsdt, end, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,
-					 0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,
-					 0x22, 0x02, 0x00, 0x79, 0x00}));
+	CHECK(contains(blob, dsdt, end, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01, 0x64,
+					 0x00, 0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00, 0x79, 0x00}));
 	// The RTC: its two ports, no IRQ (devices::Rtc raises none).
 	CHECK(contains(blob, dsdt, end, {0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x79, 0x00}));
 }
@@ -377,7 +376,8 @@ TEST_CASE("ACPI: an ACPI-style _HID is a string, and any ISA IRQ can be named", 
 	size_t dsdt = find_tables(blob).dsdt;
 	size_t end = dsdt + field<uint32_t>(blob, dsdt + 4);
 	CHECK(contains(blob, dsdt, end, {0x0d, 'K', 'A', 'I', 'R', '0', '0', '0', '1', 0x00}));
-	CHECK(contains(blob, dsdt, end, {0x47, 0x01, 0xc0, 0x05, 0xc0, 0x05, 0x01, 0x10, 0x22, 0x00, 0x04, 0x79, 0x00}));
+	CHECK(contains(blob, dsdt, end,
+		       {0x47, 0x01, 0xc0, 0x05, 0xc0, 0x05, 0x01, 0x10, 0x22, 0x00, 0x04, 0x79, 0x00}));
 }
 
 TEST_CASE("ACPI: the reset vector stub writes the reset register", "[acpi]")

@@ -23,7 +23,7 @@ Result<uint64_t> doubled(Result<uint64_t> input)
 	return value * 2;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("clock: nanoseconds and timespecs convert both ways", "[base]")
 {

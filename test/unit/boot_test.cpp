@@ -12,7 +12,6 @@ using namespace kairos::vmm;
 using kairos::test::fake_bzimage;
 namespace layout = kairos::layout;
 
-
 TEST_CASE("e820 map for small RAM: low RAM, holes, one high range", "[boot]")
 {
 	auto map = build_e820_map(256ULL << 20);

@@ -17,14 +17,11 @@ public:
 		for (auto &byte : data)
 			byte = static_cast<uint8_t>(offset);
 	}
-	void write(uint64_t offset, std::span<const uint8_t> data) override
-	{
-		writes.push_back({offset, data[0]});
-	}
+	void write(uint64_t offset, std::span<const uint8_t> data) override { writes.push_back({offset, data[0]}); }
 	std::vector<std::pair<uint64_t, uint8_t>> writes;
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("bus routes accesses by range and passes the offset", "[bus]")
 {

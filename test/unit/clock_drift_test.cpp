@@ -25,7 +25,10 @@ TEST_CASE("jitter around a perfect clock averages out of the slope", "[drift]")
 	std::vector<ClockSample> samples;
 	for (uint64_t s = 0; s < 60; ++s) {
 		int64_t jitter_ns = (s % 2 ? 1 : -1) * 20'000;  // +-20 us of reading latency
-		samples.push_back({s * 1'000'000'000ULL, static_cast<uint64_t>(5'000'000'000LL + static_cast<int64_t>(s) * 1'000'000'000LL + jitter_ns), 0});
+		samples.push_back(
+			{s * 1'000'000'000ULL,
+			 static_cast<uint64_t>(5'000'000'000LL + static_cast<int64_t>(s) * 1'000'000'000LL + jitter_ns),
+			 0});
 	}
 	DriftSummary summary = summarise_drift(samples);
 	CHECK(std::abs(summary.drift_ppm) < 0.1);

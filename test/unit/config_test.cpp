@@ -14,8 +14,7 @@ namespace {
 struct ConfigDir {
 	ConfigDir()
 	{
-		path = std::filesystem::temp_directory_path() /
-		       ("kairos-config-test-" + std::to_string(::getpid()));
+		path = std::filesystem::temp_directory_path() / ("kairos-config-test-" + std::to_string(::getpid()));
 		std::filesystem::create_directories(path);
 		std::ofstream(path / "vmlinuz") << "kernel";
 		std::ofstream(path / "initrd.img") << "initrd";
@@ -31,7 +30,7 @@ std::string error_of(const std::string &json, const std::filesystem::path &dir)
 	return result.error().message;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("a minimal config gets the defaults", "[config]")
 {
@@ -109,8 +108,7 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "machine.memory_mib: must be an integer, got the number 1.5");
 	CHECK(error_of(R"({"machine": {"memory_mib": 16}, "boot": {"kernel": "vmlinuz"}})", d) ==
 	      "machine.memory_mib: must be 64..65536, got 16");
-	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) ==
-	      "machine.cpus: unknown key");
+	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) == "machine.cpus: unknown key");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "extra": 1})", d) == "extra: unknown key");
 	CHECK(error_of(R"({"machine": {}})", d) == "boot: is required (it names the kernel to boot)");
 	CHECK(error_of(R"({"boot": {}})", d) == "boot.kernel: is required");
@@ -131,14 +129,16 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "events": {"virtual_timer_hz": 20000}})", d) ==
 	      "events.virtual_timer_hz: must be 0..10000, got 20000");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "events": {"hz": 1}})", d) == "events.hz: unknown key");
-	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "events": {"virtual_timer_hz": 10}})",
-		       d) == "events.virtual_timer_hz: needs clock.kairos (the Kairos device) on");
-	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"priority": "fast"}})", d).rfind(
-		      "outsourcing.priority: ", 0) == 0);
+	CHECK(error_of(
+		      R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "events": {"virtual_timer_hz": 10}})",
+		      d) == "events.virtual_timer_hz: needs clock.kairos (the Kairos device) on");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"priority": "fast"}})", d)
+		      .rfind("outsourcing.priority: ", 0) == 0);
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"max_timers": 0}})", d) ==
 	      "outsourcing.max_timers: must be 1..1048576, got 0");
-	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "outsourcing": {"enabled": true}})",
-		       d) == "outsourcing.enabled: needs clock.kairos (the Kairos device) on");
+	CHECK(error_of(
+		      R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "outsourcing": {"enabled": true}})",
+		      d) == "outsourcing.enabled: needs clock.kairos (the Kairos device) on");
 	CHECK(error_of("[1, 2]", d) == "the config: must be an object, got array");
 	CHECK(error_of("{\"boot\": ", d).rfind("invalid JSON: ", 0) == 0);
 }

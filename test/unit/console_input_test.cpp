@@ -31,7 +31,10 @@ struct Pipe {
 		read_end.reset(fds[0]);
 		write_end.reset(fds[1]);
 	}
-	void send(const std::string &text) { REQUIRE(write(write_end.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size())); }
+	void send(const std::string &text)
+	{
+		REQUIRE(write(write_end.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+	}
 };
 
 uint8_t in(Serial &serial, uint64_t offset)
@@ -62,7 +65,7 @@ void pump(EventLoop &loop, ConsoleInput &input)
 	input.update_watch();
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("console input: waits for the guest's driver, then forwards lines", "[console]")
 {

@@ -31,7 +31,7 @@ std::string signature(const kvm_cpuid_entry2 &entry)
 	return text;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("each vCPU gets its own APIC id and the hypervisor bit", "[cpuid]")
 {

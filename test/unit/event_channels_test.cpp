@@ -33,7 +33,7 @@ struct Fixture {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("raising an unmasked port sets pending, selector and upcall and injects once", "[events]")
 {
@@ -102,8 +102,7 @@ TEST_CASE("events raised before registration are held and delivered at registrat
 	CHECK(f.channels.stats(KAIROS_EVENT_DEBUG).held == 1);
 	f.channels.attach(&f.page);
 	CHECK(f.injections == 1);
-	CHECK(f.guest_dispatch() ==
-	      std::vector<uint32_t>{KAIROS_EVENT_VIRTUAL_TIMER, KAIROS_EVENT_DEBUG});
+	CHECK(f.guest_dispatch() == std::vector<uint32_t>{KAIROS_EVENT_VIRTUAL_TIMER, KAIROS_EVENT_DEBUG});
 	// Detached again (module unloaded): held once more.
 	f.channels.detach();
 	f.channels.raise(KAIROS_EVENT_DEBUG);

@@ -31,5 +31,4 @@ inline std::vector<uint8_t> fake_bzimage(size_t kernel_bytes = 8192)
 	return image;
 }
 
-
-} // namespace kairos::test
+}  // namespace kairos::test

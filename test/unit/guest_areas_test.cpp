@@ -20,7 +20,7 @@ TEST_CASE("guest areas must be inside RAM, non-zero and not wrap", "[guest-areas
 	CHECK(areas.add(GuestArea::SharedInfo, 0, 1, &view) == KAIROS_EINVAL);
 	CHECK(areas.add(GuestArea::SharedInfo, last_pfn + 1, 1, &view) == KAIROS_ERANGE);
 	CHECK(areas.add(GuestArea::SharedInfo, last_pfn, 1, &view) == KAIROS_OK);
-	CHECK(areas.add(GuestArea::Ring, last_pfn - 1, 2, &view) == KAIROS_EBUSY);  // overlaps
+	CHECK(areas.add(GuestArea::Ring, last_pfn - 1, 2, &view) == KAIROS_EBUSY);   // overlaps
 	CHECK(areas.add(GuestArea::Ring, last_pfn - 2, 4, &view) == KAIROS_ERANGE);  // runs past RAM
 	CHECK(areas.add(GuestArea::Ring, last_pfn - 3, 4, &view) == KAIROS_EBUSY);   // ends on it
 	CHECK(areas.add(GuestArea::Ring, 0xfffffffffffffULL, 1, &view) == KAIROS_ERANGE);

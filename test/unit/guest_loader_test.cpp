@@ -46,7 +46,7 @@ Config config_for(const std::filesystem::path &kernel, std::string cmdline)
 	return config;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("guest loader: tsc_early_khz only without kvm-clock, once, and only with a rate", "[loader]")
 {
@@ -76,7 +76,8 @@ TEST_CASE("guest loader: writes kernel, command line and firmware tables", "[loa
 	CHECK(read_string(*memory, layout::kCmdlineAddr, expected.size() + 1) == expected + '\0');
 	CHECK(read_string(*memory, layout::kMpTableAddr, 4) == "_MP_");
 	// The RSDP is found by its signature in the BIOS area.
-	std::string acpi = read_string(*memory, layout::kAcpiTablesAddr, layout::kMpTableAddr - layout::kAcpiTablesAddr);
+	std::string acpi =
+		read_string(*memory, layout::kAcpiTablesAddr, layout::kMpTableAddr - layout::kAcpiTablesAddr);
 	CHECK(acpi.find("RSD PTR ") != std::string::npos);
 	CHECK(acpi.find("APIC") != std::string::npos);
 }

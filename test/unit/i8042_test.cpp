@@ -41,7 +41,7 @@ struct Controller {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("i8042: status at reset shows an idle, present controller", "[i8042]")
 {
@@ -146,8 +146,7 @@ TEST_CASE("i8042: output-buffer writes come back as keyboard or aux data", "[i80
 
 	controller.command(0xd3);  // Linux's AUX_LOOP test
 	controller.write_data(0x5a);
-	CHECK((controller.status() & (kStatusOutputFull | kStatusAuxData)) ==
-	      (kStatusOutputFull | kStatusAuxData));
+	CHECK((controller.status() & (kStatusOutputFull | kStatusAuxData)) == (kStatusOutputFull | kStatusAuxData));
 	CHECK(controller.data() == 0x5a);
 	CHECK((controller.status() & (kStatusOutputFull | kStatusAuxData)) == 0);
 }

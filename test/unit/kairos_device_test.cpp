@@ -18,10 +18,7 @@ struct Rig {
 		std::move(outsourcing::TimerService::create({}, {}).value());
 	KairosDevice device{areas, 2, time, events, timers.get(), [this] { panicked = true; }};
 
-	void out(uint64_t port, uint32_t value)
-	{
-		device.write(port, {reinterpret_cast<const uint8_t *>(&value), 4});
-	}
+	void out(uint64_t port, uint32_t value) { device.write(port, {reinterpret_cast<const uint8_t *>(&value), 4}); }
 	int32_t status()
 	{
 		uint32_t value = 0;
@@ -40,7 +37,7 @@ struct Rig {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("registering the shared-info page publishes time and the header", "[kairos-device]")
 {

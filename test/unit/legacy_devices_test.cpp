@@ -52,7 +52,7 @@ struct Board {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("legacy devices: COM1 on its port and line, output to the console", "[legacy]")
 {
@@ -96,6 +96,7 @@ TEST_CASE("legacy devices: a port already taken is an error", "[legacy]")
 	};
 	REQUIRE(bus.add(layout::kPortRtc, 1, std::make_shared<Dummy>()).ok());
 	auto attached = LegacyDevices::attach(
-		bus, [](uint32_t) { return std::make_shared<CountingLine>(); }, {}, LegacyEvents{[] {}, [](const char *) {}});
+		bus, [](uint32_t) { return std::make_shared<CountingLine>(); }, {},
+		LegacyEvents{[] {}, [](const char *) {}});
 	CHECK_FALSE(attached.ok());
 }

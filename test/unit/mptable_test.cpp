@@ -73,7 +73,7 @@ ParsedTable walk(const std::vector<uint8_t> &table, uint64_t address)
 	return parsed;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("MP floating pointer and table have valid signatures and checksums", "[mptable]")
 {

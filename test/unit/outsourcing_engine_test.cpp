@@ -35,10 +35,7 @@ struct Fixture {
 	}
 	kairos_ring_header &header() { return guest->header(); }
 
-	void post(uint32_t op, uint32_t id, uint64_t deadline)
-	{
-		post(op, id, deadline, KAIROS_VCPU_ANY);
-	}
+	void post(uint32_t op, uint32_t id, uint64_t deadline) { post(op, id, deadline, KAIROS_VCPU_ANY); }
 	void post(uint32_t op, uint32_t id, uint64_t deadline, uint16_t vcpu)
 	{
 		kairos_timer_request request{static_cast<__u16>(op), vcpu, id, deadline};
@@ -70,7 +67,7 @@ std::vector<uint32_t> ids_of(const std::vector<kairos_timer_completion> &complet
 	return ids;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("armed timers fire when due, with the fire time, and raise the event", "[outsourcing][engine]")
 {
@@ -150,8 +147,8 @@ TEST_CASE("ADD of an armed timer re-arms it: one expiry, at the new deadline", "
 TEST_CASE("bad requests get error completions and counts", "[outsourcing][engine]")
 {
 	Fixture f(2);
-	f.post(0, 10, 11);                  // bad op
-	f.post(KAIROS_TIMER_DEL, 20, 21);   // not armed
+	f.post(0, 10, 11);                 // bad op
+	f.post(KAIROS_TIMER_DEL, 20, 21);  // not armed
 	f.post(KAIROS_TIMER_ADD, 1, 1000);
 	f.post(KAIROS_TIMER_ADD, 2, 1000);
 	f.post(KAIROS_TIMER_ADD, 3, 1000);  // over the quota of 2
@@ -232,8 +229,7 @@ TEST_CASE("a garbage request producer consumes nothing and is counted", "[outsou
 // 600 expiries at once into a ring of 512: 88 are held (coalesced), the
 // event stays raised, and after the guest consumes and acks every expiry has
 // arrived exactly once, in firing order.
-TEST_CASE("a full completion ring holds expiries until the guest acks; none lost, none twice",
-	  "[outsourcing][engine]")
+TEST_CASE("a full completion ring holds expiries until the guest acks; none lost, none twice", "[outsourcing][engine]")
 {
 	constexpr uint32_t kTimers = 600;
 	Fixture f;
@@ -416,8 +412,7 @@ TEST_CASE("detach forgets the ring and every timer; attach checks the area", "[o
 	CHECK(f.engine.stats().armed == 0);
 }
 
-TEST_CASE("held expiries dropped by a detach are counted, so every expiry is accounted for",
-	  "[outsourcing][engine]")
+TEST_CASE("held expiries dropped by a detach are counted, so every expiry is accounted for", "[outsourcing][engine]")
 {
 	Fixture f;
 	f.header().completion_consumer = f.header().completion_producer - KAIROS_RING_COMPLETIONS;  // full
@@ -433,12 +428,11 @@ TEST_CASE("held expiries dropped by a detach are counted, so every expiry is acc
 	CHECK(stats.expiries == stats.delivered + stats.held_expiries + stats.superseded + stats.discarded);
 }
 
-TEST_CASE("the time refresh runs once a pass has expiries, before the guest can see them",
-	  "[outsourcing][engine]")
+TEST_CASE("the time refresh runs once a pass has expiries, before the guest can see them", "[outsourcing][engine]")
 {
 	Fixture f;
 	f.post(KAIROS_TIMER_ADD, 1, 1'000'000);
-	f.post(KAIROS_TIMER_DEL, 9, 0); // an error completion only
+	f.post(KAIROS_TIMER_DEL, 9, 0);  // an error completion only
 	int refreshes = 0;
 	uint32_t producer_seen = 0;
 	auto refresh = [&] {
@@ -447,15 +441,15 @@ TEST_CASE("the time refresh runs once a pass has expiries, before the guest can 
 	};
 	uint32_t before = f.header().completion_producer;
 	f.engine.process(500'000, kDoorbell, refresh);
-	CHECK(refreshes == 0); // an error completion is not an expiry
+	CHECK(refreshes == 0);  // an error completion is not an expiry
 	CHECK(f.take().size() == 1);
 
 	before = f.header().completion_producer;
 	PassOutcome outcome = f.engine.process(1'000'000, kTimer, refresh);
 	CHECK(outcome.expiries_delivered == 1);
 	CHECK(refreshes == 1);
-	CHECK(producer_seen == before); // not yet visible
-	CHECK(f.header().completion_producer == before + 1); // visible after
+	CHECK(producer_seen == before);                       // not yet visible
+	CHECK(f.header().completion_producer == before + 1);  // visible after
 }
 
 TEST_CASE("host_polling is set only while a doorbell pass drains, and a garbage producer never spins",
@@ -509,7 +503,8 @@ TEST_CASE("doorbells skipped while the host polls lose no request (two threads)"
 	for (uint32_t burst = 0; burst < kBursts; ++burst) {
 		uint32_t size = 1 + random() % 8;
 		for (uint32_t i = 0; i < size; ++i) {
-			kairos_timer_request request = make_request(KAIROS_TIMER_ADD, static_cast<uint32_t>(posted % 64 + 1), UINT64_MAX);
+			kairos_timer_request request =
+				make_request(KAIROS_TIMER_ADD, static_cast<uint32_t>(posted % 64 + 1), UINT64_MAX);
 			REQUIRE(f.guest->post(request));
 			++posted;
 			std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -546,7 +541,7 @@ TEST_CASE("ack lateness: the deadline to the ack of a ring the guest had taken t
 	f.post(KAIROS_TIMER_ADD, 1, 1'000);
 	f.post(KAIROS_TIMER_ADD, 2, 2'000);
 	f.engine.process(0, kDoorbell);
-	f.engine.process(2'000, kTimer); // both fire
+	f.engine.process(2'000, kTimer);  // both fire
 	CHECK(f.engine.stats().lateness.samples == 2);
 
 	// An ack before the guest took anything records nothing.
@@ -624,8 +619,7 @@ TEST_CASE("a request naming a vCPU the VM lacks is refused", "[outsourcing][engi
 	CHECK(engine.arrival_ns() == -1234);
 }
 
-TEST_CASE("room the guest made without an ack is taken when the host asks for acks",
-	  "[outsourcing][engine]")
+TEST_CASE("room the guest made without an ack is taken when the host asks for acks", "[outsourcing][engine]")
 {
 	Fixture f;
 	// 512 expiries fill the ring; one more is held.

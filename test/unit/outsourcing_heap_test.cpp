@@ -23,7 +23,7 @@ std::vector<Fired> pop_all(TimerHeap &heap, uint64_t now = UINT64_MAX)
 	return fired;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the heap pops due timers earliest first and keeps the rest", "[outsourcing][heap]")
 {

@@ -23,7 +23,7 @@ kairos_timer_request request(uint32_t op, uint32_t id, uint64_t deadline_ns, uin
 	return {static_cast<__u16>(op), vcpu, id, deadline_ns};
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("ADD and MOD arm, DEL of an armed timer cancels", "[outsourcing][parser]")
 {
@@ -76,8 +76,7 @@ TEST_CASE("DEL of a timer that is not outstanding is KAIROS_TIMER_ENOENT", "[out
 	CHECK(action_of(parse_request(request(KAIROS_TIMER_DEL, 2, 0), TimerCounts{true, 1, 10})));
 }
 
-TEST_CASE("arming a new timer beyond the quota is KAIROS_TIMER_EQUOTA; re-arming is not",
-	  "[outsourcing][parser]")
+TEST_CASE("arming a new timer beyond the quota is KAIROS_TIMER_EQUOTA; re-arming is not", "[outsourcing][parser]")
 {
 	TimerHeap heap(2);
 	REQUIRE(heap.arm(1, 10) == TimerHeap::ArmResult::Added);

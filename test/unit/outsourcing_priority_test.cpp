@@ -37,8 +37,8 @@ TEST_CASE("parse_priority refuses anything else, saying what it expected", "[out
 
 TEST_CASE("parse_priority refuses values out of range", "[outsourcing][priority]")
 {
-	for (const char *text : {"nice:-0", "nice:-21", "nice:-100", "nice:-1000", "fifo:0", "fifo:100", "fifo:-5",
-				 "fifo:99999999999"}) {
+	for (const char *text :
+	     {"nice:-0", "nice:-21", "nice:-100", "nice:-1000", "fifo:0", "fifo:100", "fifo:-5", "fifo:99999999999"}) {
 		INFO(text);
 		auto parsed = parse_priority(text);
 		REQUIRE_FALSE(parsed.ok());

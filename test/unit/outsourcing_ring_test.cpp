@@ -44,7 +44,7 @@ kairos_timer_completion expired(uint32_t id, uint64_t time)
 
 using Batch = std::array<kairos_timer_request, KAIROS_RING_REQUESTS>;
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the ring area must be big enough and aligned", "[outsourcing][ring]")
 {
@@ -85,8 +85,7 @@ TEST_CASE("requests are copied out in order and consumed, across the 32-bit wrap
 	CHECK(host.drain(batch).count == 0);
 }
 
-TEST_CASE("one drain takes a full request ring; a full ring refuses the guest's next request",
-	  "[outsourcing][ring]")
+TEST_CASE("one drain takes a full request ring; a full ring refuses the guest's next request", "[outsourcing][ring]")
 {
 	Area area;
 	GuestRing::initialise(area.span(), UINT32_MAX - 100);
@@ -113,8 +112,7 @@ TEST_CASE("one drain takes a full request ring; a full ring refuses the guest's 
 	CHECK(host.bad_indices() == 0);
 }
 
-TEST_CASE("a producer index the guest could not have reached consumes nothing and is counted",
-	  "[outsourcing][ring]")
+TEST_CASE("a producer index the guest could not have reached consumes nothing and is counted", "[outsourcing][ring]")
 {
 	Area area;
 	GuestRing::initialise(area.span(), 10);
@@ -157,8 +155,8 @@ TEST_CASE("the host keeps its own indices: guest writes to them change nothing",
 	CompletionProducer completions(area.span());
 
 	REQUIRE(guest.post(request(1)));
-	area.header().request_consumer = 12345;       // scribbled by the guest
-	area.header().completion_producer = 777;      // likewise
+	area.header().request_consumer = 12345;   // scribbled by the guest
+	area.header().completion_producer = 777;  // likewise
 	Batch batch;
 	REQUIRE(requests.drain(batch).count == 1);
 	CHECK(area.header().request_consumer == 1u);  // rewritten from the host's copy
@@ -225,8 +223,7 @@ TEST_CASE("staged completions are invisible until published", "[outsourcing][rin
 	CHECK(area.completion_slot(1).timer_id == 2u);
 }
 
-TEST_CASE("a nonsensical completion consumer means a full ring and a counted error, never space",
-	  "[outsourcing][ring]")
+TEST_CASE("a nonsensical completion consumer means a full ring and a counted error, never space", "[outsourcing][ring]")
 {
 	Area area;
 	GuestRing::initialise(area.span(), 1000);

@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "outsourcing/guest_ring.h"
 #include "outsourcing/timer_service.h"
-#include "base/error.h"
 
 using namespace kairos::outsourcing;
 using namespace std::chrono_literals;
@@ -111,10 +111,9 @@ struct Fixture {
 	}
 };
 
-} // namespace
+}  // namespace
 
-TEST_CASE("timers posted through the ring fire after their deadlines; cancelled ones never",
-	  "[outsourcing][service]")
+TEST_CASE("timers posted through the ring fire after their deadlines; cancelled ones never", "[outsourcing][service]")
 {
 	Fixture f;
 	f.start();
@@ -138,8 +137,7 @@ TEST_CASE("timers posted through the ring fire after their deadlines; cancelled 
 	batch.push_back(make_request(KAIROS_TIMER_ADD, 101, base + 500'000'000));
 	f.post_all(batch);
 	REQUIRE(wait_until([&] { return f.guest->request_space() == KAIROS_RING_REQUESTS; }));
-	f.post_all({make_request(KAIROS_TIMER_DEL, 100, 0),
-		    make_request(KAIROS_TIMER_MOD, 101, base + 20'000'000),
+	f.post_all({make_request(KAIROS_TIMER_DEL, 100, 0), make_request(KAIROS_TIMER_MOD, 101, base + 20'000'000),
 		    make_request(KAIROS_TIMER_DEL, 101, 0)});
 	// Timer 101 re-armed and then cancelled: never fires either.
 
@@ -354,7 +352,7 @@ TimerServiceConfig window_config()
 	return config;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("a priority window opens before the timer fires and closes when the guest reports done",
 	  "[outsourcing][service][window]")
@@ -366,7 +364,7 @@ TEST_CASE("a priority window opens before the timer fires and closes when the gu
 	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
 	CHECK(f.service->window_policy() == "deadline");
 	REQUIRE(f.service->set_upcall_vcpu(0));
-	CHECK_FALSE(f.service->set_upcall_vcpu(2));  // not a vCPU of this VM
+	CHECK_FALSE(f.service->set_upcall_vcpu(2));          // not a vCPU of this VM
 	size_t probe_events = scheduler->snapshot().size();  // the start-up check raised and lowered vCPU 0
 	CHECK(probe_events == 2);
 

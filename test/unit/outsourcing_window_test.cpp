@@ -76,7 +76,7 @@ VcpuSet set_of(std::initializer_list<uint32_t> vcpus)
 	return set;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("window: opens a lead before the fire, on the upcall and the named vCPU", "[window]")
 {

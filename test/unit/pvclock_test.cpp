@@ -23,12 +23,12 @@ struct Page {
 	std::span<uint8_t> span() { return bytes; }
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the scale is normalised and converts one second exactly enough", "[pvclock]")
 {
-	for (uint64_t hz : {1'000'000'000ULL, 1'234'567'891ULL, 2'100'000'000ULL, 3'000'000'000ULL,
-			    4'999'999'999ULL, 500'000'000ULL}) {
+	for (uint64_t hz : {1'000'000'000ULL, 1'234'567'891ULL, 2'100'000'000ULL, 3'000'000'000ULL, 4'999'999'999ULL,
+			    500'000'000ULL}) {
 		TimeScale scale = time_scale_for(hz);
 		INFO("tsc_hz " << hz);
 		CHECK(scale.mul >= (1u << 31));

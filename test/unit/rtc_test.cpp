@@ -62,7 +62,7 @@ struct Cmos {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("rtc: reads the injected time in BCD by default", "[rtc]")
 {
@@ -95,7 +95,7 @@ TEST_CASE("rtc: reads the injected time in binary when DM is set", "[rtc]")
 TEST_CASE("rtc: 12-hour mode puts PM in bit 7", "[rtc]")
 {
 	Cmos cmos;
-	cmos.out(kRegisterB, 0);  // 12-hour, BCD
+	cmos.out(kRegisterB, 0);         // 12-hour, BCD
 	CHECK(cmos.in(kHours) == 0x81);  // 1 PM
 	cmos.out(kRegisterB, kBinary);
 	CHECK(cmos.in(kHours) == (0x80 | 1));
@@ -165,7 +165,7 @@ TEST_CASE("rtc: setting the time moves an offset from the host clock", "[rtc]")
 
 	// What Linux's mc146818_set_time does: SET, all fields, then release.
 	cmos.out(kRegisterB, k24Hour | kSet | kUpdateInterruptEnable);
-	CHECK((cmos.in(kRegisterB) & kUpdateInterruptEnable) == 0);  // SET clears UIE
+	CHECK((cmos.in(kRegisterB)&kUpdateInterruptEnable) == 0);  // SET clears UIE
 	cmos.out(kYear, 0x30);
 	cmos.out(kMonth, 0x02);
 	cmos.out(kDayOfMonth, 0x28);

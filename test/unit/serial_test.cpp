@@ -55,9 +55,7 @@ constexpr uint8_t kLsrIdle = 0x60;  // THRE | TEMT
 struct Uart {
 	std::shared_ptr<RecordingIrqLine> irq = std::make_shared<RecordingIrqLine>();
 	std::string output;
-	Serial serial{irq, [this](std::span<const uint8_t> bytes) {
-			      output.append(bytes.begin(), bytes.end());
-		      }};
+	Serial serial{irq, [this](std::span<const uint8_t> bytes) { output.append(bytes.begin(), bytes.end()); }};
 
 	uint8_t in(uint64_t offset)
 	{
@@ -72,7 +70,7 @@ struct Uart {
 	}
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("serial: THR writes reach the output callback", "[serial]")
 {
@@ -89,7 +87,7 @@ TEST_CASE("serial: DLAB switches offsets 0 and 1 to the divisor latch", "[serial
 {
 	Uart uart;
 	uart.out(kIer, kIerReceivedData);
-	uart.out(kLcr, 0x83);  // DLAB, 8N1
+	uart.out(kLcr, 0x83);         // DLAB, 8N1
 	CHECK(uart.in(kData) == 12);  // 9600 baud at reset
 	CHECK(uart.in(kIer) == 0);
 	uart.out(kData, 0x01);  // 115200 baud
@@ -120,13 +118,13 @@ TEST_CASE("serial: IER keeps only its four defined bits", "[serial]")
 TEST_CASE("serial: LSR.DR follows the receive buffer", "[serial]")
 {
 	Uart uart;
-	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+	CHECK((uart.in(kLsr)&kLsrDataReady) == 0);
 	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
 	uart.type("ab");
 	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady));
 	CHECK(uart.serial.input_space() == Serial::kInputCapacity - 2);
 	CHECK(uart.in(kData) == 'a');
-	CHECK((uart.in(kLsr) & kLsrDataReady) != 0);
+	CHECK((uart.in(kLsr)&kLsrDataReady) != 0);
 	CHECK(uart.in(kData) == 'b');
 	CHECK(uart.in(kLsr) == kLsrIdle);
 	CHECK(uart.in(kData) == 0);  // empty reads do not underflow
@@ -141,11 +139,11 @@ TEST_CASE("serial: IIR reports the FIFO bits only when FCR enables them", "[seri
 	CHECK(uart.in(kIir) == (0xc0 | kIirNone));
 	uart.type("xyz");
 	uart.out(kFcr, 0x03);  // clear the receive FIFO
-	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+	CHECK((uart.in(kLsr)&kLsrDataReady) == 0);
 	uart.type("x");
 	uart.out(kFcr, 0x00);  // disabling the FIFOs clears them too
 	CHECK(uart.in(kIir) == kIirNone);
-	CHECK((uart.in(kLsr) & kLsrDataReady) == 0);
+	CHECK((uart.in(kLsr)&kLsrDataReady) == 0);
 }
 
 TEST_CASE("serial: IIR reports sources in priority order", "[serial]")
@@ -166,7 +164,7 @@ TEST_CASE("serial: IIR reports sources in priority order", "[serial]")
 		uart.in(kData);
 	CHECK(uart.in(kIir) == kIirThrEmpty);
 	CHECK(uart.in(kIir) == kIirModemStatus);  // that IIR read acknowledged THRE
-	CHECK(uart.in(kMsr) == 0x0b);  // DCTS | DDSR | DDCD, inputs now all off
+	CHECK(uart.in(kMsr) == 0x0b);             // DCTS | DDSR | DDCD, inputs now all off
 	CHECK(uart.in(kIir) == kIirNone);
 }
 
@@ -255,32 +253,32 @@ TEST_CASE("serial: the line status interrupt clears on LSR read", "[serial]")
 	uart.type(flood);
 	CHECK(uart.in(kIir) == kIirLineStatus);
 	CHECK(uart.irq->levels == std::vector<bool>{true});
-	CHECK((uart.in(kLsr) & kLsrOverrun) != 0);
+	CHECK((uart.in(kLsr)&kLsrOverrun) != 0);
 	CHECK(uart.irq->levels == std::vector<bool>{true, false});
-	CHECK((uart.in(kLsr) & kLsrOverrun) == 0);
+	CHECK((uart.in(kLsr)&kLsrOverrun) == 0);
 }
 
 TEST_CASE("serial: loopback returns transmitted bytes and mirrors MCR in MSR", "[serial]")
 {
 	Uart uart;
-	CHECK((uart.in(kMsr) & 0xf0) == 0xb0);  // DCD, DSR, CTS: a ready modem
+	CHECK((uart.in(kMsr)&0xf0) == 0xb0);  // DCD, DSR, CTS: a ready modem
 
 	// Linux's 8250 autoconfig loopback test: RTS and OUT2 in, CTS and DCD out.
 	uart.out(kMcr, kMcrLoop | kMcrRts | kMcrOut2);
-	CHECK((uart.in(kMsr) & 0xf0) == 0x90);
+	CHECK((uart.in(kMsr)&0xf0) == 0x90);
 	uart.out(kMcr, kMcrLoop | kMcrDtr | kMcrOut1);
 	uint8_t status = uart.in(kMsr);
 	CHECK((status & 0xf0) == 0x60);  // DSR, RI
 	CHECK((status & 0x0f) == 0x0b);  // DCTS, DDSR, DDCD
 	uart.out(kMcr, kMcrLoop | kMcrDtr);
-	CHECK((uart.in(kMsr) & 0x0f) == 0x04);  // TERI: RI went away
-	CHECK((uart.in(kMsr) & 0x0f) == 0x00);  // deltas clear on read
+	CHECK((uart.in(kMsr)&0x0f) == 0x04);  // TERI: RI went away
+	CHECK((uart.in(kMsr)&0x0f) == 0x00);  // deltas clear on read
 
 	uart.out(kIer, kIerReceivedData);
 	uart.out(kMcr, kMcrLoop | kMcrOut2);
 	uart.out(kData, 'x');
 	CHECK(uart.output.empty());
-	CHECK((uart.in(kLsr) & kLsrDataReady) != 0);
+	CHECK((uart.in(kLsr)&kLsrDataReady) != 0);
 	// Interrupts show in IIR, but loopback disconnects OUT2 from the line.
 	CHECK(uart.in(kIir) == kIirReceivedData);
 	CHECK(uart.irq->levels.empty());
@@ -289,7 +287,7 @@ TEST_CASE("serial: loopback returns transmitted bytes and mirrors MCR in MSR", "
 	uart.out(kMcr, kMcrOut2);
 	uart.out(kData, 'y');
 	CHECK(uart.output == "y");
-	CHECK((uart.in(kMsr) & 0xf0) == 0xb0);
+	CHECK((uart.in(kMsr)&0xf0) == 0xb0);
 }
 
 TEST_CASE("serial: receive overflow sets OE and keeps the FIFO", "[serial]")
@@ -305,7 +303,7 @@ TEST_CASE("serial: receive overflow sets OE and keeps the FIFO", "[serial]")
 	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady));  // OE clears on read
 
 	std::string received;
-	while (uart.in(kLsr) & kLsrDataReady)
+	while (uart.in(kLsr)&kLsrDataReady)
 		received.push_back(static_cast<char>(uart.in(kData)));
 	CHECK(received == first + "b");
 	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
@@ -328,9 +326,8 @@ TEST_CASE("serial: registers through the bus at COM1", "[serial]")
 {
 	Bus bus;
 	std::string output;
-	auto serial = std::make_shared<Serial>(nullptr, [&](std::span<const uint8_t> bytes) {
-		output.append(bytes.begin(), bytes.end());
-	});
+	auto serial = std::make_shared<Serial>(
+		nullptr, [&](std::span<const uint8_t> bytes) { output.append(bytes.begin(), bytes.end()); });
 	REQUIRE(bus.add(0x3f8, 8, serial).ok());
 	uint8_t byte = 'k';
 	REQUIRE(bus.write(0x3f8, {&byte, 1}));
@@ -361,7 +358,7 @@ TEST_CASE("serial: input from another thread arrives in order under back-pressur
 	size_t received = 0;
 	bool in_order = true;
 	while (received < kTotal) {
-		if (!(uart.in(kLsr) & kLsrDataReady)) {
+		if (!(uart.in(kLsr)&kLsrDataReady)) {
 			std::this_thread::yield();
 			continue;
 		}
@@ -371,7 +368,7 @@ TEST_CASE("serial: input from another thread arrives in order under back-pressur
 	producer.join();
 	CHECK(in_order);
 	// The only writer was the producer and it respected input_space.
-	CHECK((uart.in(kLsr) & kLsrOverrun) == 0);
+	CHECK((uart.in(kLsr)&kLsrOverrun) == 0);
 }
 
 TEST_CASE("the guest reads input once its driver enables the receive interrupt", "[serial]")

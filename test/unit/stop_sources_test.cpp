@@ -15,7 +15,7 @@ void run_until_stop(EventLoop &loop, const Shutdown &shutdown)
 		REQUIRE(loop.run_once(10).ok());
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("stop sources: a signal raised during setup stops the VM once the loop runs", "[stop]")
 {

@@ -99,7 +99,7 @@ void check_stop(const std::optional<kairos::vmm::VcpuStop> &stop, StopReason rea
 	CHECK(stop->detail == detail);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("vCPU exit: a port write reaches the device at its offset", "[vcpu_exit]")
 {

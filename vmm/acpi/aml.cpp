@@ -78,7 +78,7 @@ Bytes name_and_terms(const Bytes &name, const std::vector<Bytes> &terms)
 	return body;
 }
 
-} // namespace
+}  // namespace
 
 Bytes package_length(size_t content_size)
 {
@@ -250,4 +250,4 @@ Bytes resource_template(const std::vector<Bytes> &descriptors)
 	return buffer(data);
 }
 
-} // namespace kairos::vmm::aml
+}  // namespace kairos::vmm::aml

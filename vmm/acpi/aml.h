@@ -72,4 +72,4 @@ Bytes irq_no_flags(uint8_t irq);
 // "treated as if the checksum operation succeeded".
 Bytes resource_template(const std::vector<Bytes> &descriptors);
 
-} // namespace kairos::vmm::aml
+}  // namespace kairos::vmm::aml

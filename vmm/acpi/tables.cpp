@@ -58,7 +58,7 @@ void generic_address(TableWriter &w, const GenericAddress &address)
 	w.u64(address.address);
 }
 
-} // namespace
+}  // namespace
 
 Bytes table(std::string_view signature, uint8_t revision, const TableIds &ids, const Bytes &body)
 {
@@ -108,13 +108,13 @@ Bytes fadt(const TableIds &ids, const Fadt &fadt)
 	w.u32(0);  // DSDT: 0 since X_DSDT holds it
 	w.u8(0);   // reserved
 	w.u8(fadt.preferred_pm_profile);
-	w.u16(0);    // SCI_INT
-	w.u32(0);    // SMI_CMD: no SMM, so the machine is always in ACPI mode
-	w.zeros(4);  // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
+	w.u16(0);        // SCI_INT
+	w.u32(0);        // SMI_CMD: no SMM, so the machine is always in ACPI mode
+	w.zeros(4);      // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
 	w.zeros(8 * 4);  // PM1a_EVT_BLK ... GPE1_BLK
-	w.zeros(8);  // PM1_EVT_LEN ... CST_CNT
-	w.zeros(8);  // P_LVL2_LAT, P_LVL3_LAT, FLUSH_SIZE, FLUSH_STRIDE
-	w.zeros(4);  // DUTY_OFFSET, DUTY_WIDTH, DAY_ALRM, MON_ALRM
+	w.zeros(8);      // PM1_EVT_LEN ... CST_CNT
+	w.zeros(8);      // P_LVL2_LAT, P_LVL3_LAT, FLUSH_SIZE, FLUSH_STRIDE
+	w.zeros(4);      // DUTY_OFFSET, DUTY_WIDTH, DAY_ALRM, MON_ALRM
 	w.u8(fadt.century);
 	w.u16(fadt.boot_architecture_flags);
 	w.u8(0);  // reserved
@@ -123,17 +123,16 @@ Bytes fadt(const TableIds &ids, const Fadt &fadt)
 	w.u8(fadt.reset_value);
 	w.u16(0);  // ARM_BOOT_ARCH
 	w.u8(fadt.minor_version);
-	w.u64(0);  // X_FIRMWARE_CTRL
+	w.u64(0);                  // X_FIRMWARE_CTRL
 	w.u64(fadt.dsdt_address);  // X_DSDT
-	w.zeros(8 * 12);  // X_PM1a_EVT_BLK ... X_GPE1_BLK
+	w.zeros(8 * 12);           // X_PM1a_EVT_BLK ... X_GPE1_BLK
 	generic_address(w, fadt.sleep_control_register);
 	generic_address(w, fadt.sleep_status_register);
 	w.text(fadt.hypervisor_vendor, 8);
 	return table("FACP", kFadtRevision, ids, w.bytes);
 }
 
-Bytes madt(const TableIds &ids, uint32_t local_apic_address, uint32_t flags,
-	   const std::vector<Bytes> &controllers)
+Bytes madt(const TableIds &ids, uint32_t local_apic_address, uint32_t flags, const std::vector<Bytes> &controllers)
 {
 	TableWriter w;
 	w.u32(local_apic_address);
@@ -185,4 +184,4 @@ Bytes dsdt(const TableIds &ids, const std::vector<Bytes> &terms)
 	return table("DSDT", kDsdtRevision, ids, w.bytes);
 }
 
-} // namespace kairos::vmm::acpi
+}  // namespace kairos::vmm::acpi

@@ -63,13 +63,13 @@ Bytes xsdt(const TableIds &ids, const std::vector<uint64_t> &tables);
 // X_DSDT only.
 struct Fadt {
 	uint8_t preferred_pm_profile = 0;
-	uint8_t century = 0;  // CMOS index of the RTC century register, 0 if none
+	uint8_t century = 0;                   // CMOS index of the RTC century register, 0 if none
 	uint16_t boot_architecture_flags = 0;  // IAPC_BOOT_ARCH (5.2.9.3)
-	uint32_t flags = 0;  // fixed feature flags (5.2.9)
-	GenericAddress reset_register;  // RESET_REG (4.8.3.6)
+	uint32_t flags = 0;                    // fixed feature flags (5.2.9)
+	GenericAddress reset_register;         // RESET_REG (4.8.3.6)
 	uint8_t reset_value = 0;
-	uint8_t minor_version = 0;  // FADT Minor Version: 4 for ACPI 6.4
-	uint64_t dsdt_address = 0;  // X_DSDT
+	uint8_t minor_version = 0;              // FADT Minor Version: 4 for ACPI 6.4
+	uint64_t dsdt_address = 0;              // X_DSDT
 	GenericAddress sleep_control_register;  // SLEEP_CONTROL_REG (4.8.3.7)
 	GenericAddress sleep_status_register;   // SLEEP_STATUS_REG
 	std::string_view hypervisor_vendor;     // 8 characters, space padded
@@ -79,8 +79,7 @@ Bytes fadt(const TableIds &ids, const Fadt &fadt);
 // MADT (5.2.12), revision 5: the local APIC address, flags (5.2.12, table
 // "Multiple APIC Flags"), then interrupt controller structures built by
 // the madt_* functions.
-Bytes madt(const TableIds &ids, uint32_t local_apic_address, uint32_t flags,
-	   const std::vector<Bytes> &controllers);
+Bytes madt(const TableIds &ids, uint32_t local_apic_address, uint32_t flags, const std::vector<Bytes> &controllers);
 // Processor Local APIC structure (5.2.12.2).
 Bytes madt_local_apic(uint8_t processor_uid, uint8_t apic_id, uint32_t flags);
 // I/O APIC structure (5.2.12.3).
@@ -92,4 +91,4 @@ Bytes madt_local_apic_nmi(uint8_t processor_uid, uint16_t flags, uint8_t lint);
 // terms (vmm/acpi/aml.h) in order.
 Bytes dsdt(const TableIds &ids, const std::vector<Bytes> &terms);
 
-} // namespace kairos::vmm::acpi
+}  // namespace kairos::vmm::acpi
