@@ -9,11 +9,15 @@
 #include <linux/atomic.h>
 #include <linux/clocksource.h>
 #include <linux/cpumask.h>
+#include <linux/debugfs.h>
+#include <linux/kobject.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
+#include <linux/seq_file.h>
 #include <linux/smp.h>
+#include <linux/sysfs.h>
 #include <linux/time64.h>
 #include <linux/timekeeping.h>
 #include <asm/barrier.h>
@@ -38,34 +42,17 @@ MODULE_PARM_DESC(set_wallclock,
  */
 static atomic64_t kairos_last_ns = ATOMIC64_INIT(0);
 
-/* scale(d) = ((shift < 0 ? d >> -shift : d << shift) * mul) >> 32 */
-static __always_inline u64 kairos_scale_delta(u64 delta, u32 mul, s8 shift)
-{
-	if (shift < 0)
-		delta >>= -shift;
-	else
-		delta <<= shift;
-	return mul_u64_u32_shr(delta, mul, 32);
-}
-
 static notrace u64 kairos_time_read(const struct kairos_vcpu_time_info *time)
 {
 	u32 version;
 	u64 ns, last;
 	u8 flags;
 
-	/* An odd version means the host is writing: the masked one differs. */
 	do {
-		version = READ_ONCE(time->version) & ~1u;
-		virt_rmb(); /* the version before the fields it guards */
-		ns = READ_ONCE(time->system_time) +
-		     kairos_scale_delta(rdtsc_ordered() -
-					READ_ONCE(time->tsc_timestamp),
-					READ_ONCE(time->tsc_to_system_mul),
-					READ_ONCE(time->tsc_shift));
+		version = kairos_pvclock_read_begin(time);
+		ns = kairos_pvclock_ns_at(time, rdtsc_ordered());
 		flags = READ_ONCE(time->flags);
-		virt_rmb(); /* the fields before the version check */
-	} while (unlikely(version != READ_ONCE(time->version)));
+	} while (unlikely(kairos_pvclock_read_retry(time, version)));
 
 	if (flags & KAIROS_TIME_TSC_STABLE)
 		return ns;
@@ -88,6 +75,65 @@ notrace u64 kairos_system_time_ns(void)
 	return ns;
 }
 EXPORT_SYMBOL_GPL(kairos_system_time_ns);
+
+static ssize_t system_time_ns_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	const struct kairos_vcpu_time_info *time = &kairos.shared->time[0];
+	u64 system_time;
+	u32 version;
+
+	do {
+		version = kairos_pvclock_read_begin(time);
+		system_time = READ_ONCE(time->system_time);
+	} while (kairos_pvclock_read_retry(time, version));
+	return sysfs_emit(buf, "%llu\n", system_time);
+}
+
+static ssize_t publish_count_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(kairos.shared->publish_count));
+}
+
+static ssize_t clock_ns_show(struct kobject *kobj,
+			     struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kairos_system_time_ns());
+}
+
+static struct kobj_attribute system_time_ns_attr = __ATTR_RO(system_time_ns);
+static struct kobj_attribute publish_count_attr = __ATTR_RO(publish_count);
+static struct kobj_attribute clock_ns_attr = __ATTR_RO(clock_ns);
+
+static struct attribute *kairos_clock_attrs[] = {
+	&system_time_ns_attr.attr,
+	&publish_count_attr.attr,
+	&clock_ns_attr.attr,
+	NULL,
+};
+
+const struct attribute_group kairos_clock_attr_group = {
+	.attrs = kairos_clock_attrs,
+};
+
+/* Stolen time per online CPU, as the host published it. */
+static int kairos_stolen_ns_show(struct seq_file *m, void *unused)
+{
+	unsigned int cpu;
+
+	for_each_online_cpu(cpu)
+		seq_printf(m, "cpu%u %llu\n", cpu,
+			   READ_ONCE(kairos.shared->stolen_ns[cpu]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kairos_stolen_ns);
+
+void kairos_clock_debugfs_init(struct dentry *dir)
+{
+	debugfs_create_file("stolen_ns", 0444, dir, NULL,
+			    &kairos_stolen_ns_fops);
+}
 
 static notrace u64 kairos_clocksource_read(struct clocksource *cs)
 {

@@ -24,15 +24,18 @@
 #include <linux/bitops.h>
 #include <linux/build_bug.h>
 #include <linux/cpumask.h>
+#include <linux/debugfs.h>
 #include <linux/interrupt.h>
 #include <linux/irqflags.h>
 #include <linux/kernel.h>
+#include <linux/kobject.h>
 #include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <asm/sync_bitops.h>
@@ -52,7 +55,7 @@ struct kairos_binding {
 /* Written under kairos_bind_mutex; read by the dispatcher under RCU. */
 static struct kairos_binding __rcu *kairos_bindings[KAIROS_EVENT_PORTS];
 static DEFINE_MUTEX(kairos_bind_mutex);
-/* Deliveries per port, for /sys/kernel/kairos/events. */
+/* Deliveries per port, for /sys/kernel/debug/kairos/events. */
 static atomic_long_t kairos_event_counts[KAIROS_EVENT_PORTS];
 /* Nonzero while this CPU runs the dispatcher. */
 static DEFINE_PER_CPU(unsigned int, kairos_dispatch_depth);
@@ -254,12 +257,12 @@ static void kairos_event_count_only(unsigned int port, void *data)
 {
 }
 
-ssize_t kairos_events_show(char *buf)
+/* "PORT COUNT NAME" for each bound port or port that saw an event. */
+static int kairos_events_show(struct seq_file *m, void *unused)
 {
 	struct kairos_binding *binding;
 	unsigned long count;
 	unsigned int port;
-	int len = 0;
 
 	mutex_lock(&kairos_bind_mutex);
 	for (port = 0; port < KAIROS_EVENT_PORTS; port++) {
@@ -269,18 +272,86 @@ ssize_t kairos_events_show(char *buf)
 		if (!binding && !count)
 			continue;
 		if (port < KAIROS_EVENT_FIRST_FREE && kairos_port_names[port])
-			len += sysfs_emit_at(buf, len, "%u %lu %s\n", port,
-					     count, kairos_port_names[port]);
+			seq_printf(m, "%u %lu %s\n", port, count,
+				   kairos_port_names[port]);
 		else if (binding)
-			len += sysfs_emit_at(buf, len, "%u %lu %ps\n", port,
-					     count, binding->handler);
+			seq_printf(m, "%u %lu %ps\n", port, count,
+				   binding->handler);
 		else
-			len += sysfs_emit_at(buf, len, "%u %lu unbound\n",
-					     port, count);
+			seq_printf(m, "%u %lu unbound\n", port, count);
 	}
 	mutex_unlock(&kairos_bind_mutex);
-	return len;
+	return 0;
 }
+DEFINE_SHOW_ATTRIBUTE(kairos_events);
+
+static int kairos_raise_debug(const char *text)
+{
+	int status = kairos_command(KAIROS_CMD_RAISE_DEBUG, 0, 0);
+
+	return status == KAIROS_OK ? 0 : kairos_status_to_errno(status);
+}
+
+static int kairos_parse_port(const char *text, unsigned int *port)
+{
+	int ret = kstrtouint(text, 0, port);
+
+	if (ret)
+		return ret;
+	return *port < KAIROS_EVENT_PORTS ? 0 : -EINVAL;
+}
+
+static int kairos_mask_control(const char *text)
+{
+	unsigned int port;
+	int ret = kairos_parse_port(text, &port);
+
+	if (!ret)
+		kairos_event_mask(port);
+	return ret;
+}
+
+static int kairos_unmask_control(const char *text)
+{
+	unsigned int port;
+	int ret = kairos_parse_port(text, &port);
+
+	if (!ret)
+		kairos_event_unmask(port);
+	return ret;
+}
+
+static const struct kairos_debugfs_control kairos_event_controls[] = {
+	{ "raise_debug", kairos_raise_debug },
+	{ "mask", kairos_mask_control },
+	{ "unmask", kairos_unmask_control },
+};
+
+void kairos_events_debugfs_init(struct dentry *dir)
+{
+	unsigned int i;
+
+	debugfs_create_file("events", 0444, dir, NULL, &kairos_events_fops);
+	for (i = 0; i < ARRAY_SIZE(kairos_event_controls); i++)
+		kairos_debugfs_add_control(dir, &kairos_event_controls[i]);
+}
+
+static ssize_t upcall_vcpu_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", kairos.upcall_vcpu);
+}
+
+static struct kobj_attribute upcall_vcpu_attr = __ATTR_RO(upcall_vcpu);
+
+static struct attribute *kairos_events_attrs[] = {
+	&upcall_vcpu_attr.attr,
+	NULL,
+};
+
+const struct attribute_group kairos_events_attr_group = {
+	.attrs = kairos_events_attrs,
+};
 
 /*
  * The upcall line is an ISA IRQ on the IOAPIC. Without ACPI, ISA IRQ n is

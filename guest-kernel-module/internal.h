@@ -6,9 +6,11 @@
 #define _KAIROS_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/sysfs.h>
 #include <linux/types.h>
 
 #include "kairos_abi.h"
+#include "kairos_pvclock.h"
 
 /*
  * The ABI version this module speaks. Always KAIROS_ABI_VERSION, except in
@@ -34,6 +36,30 @@ struct kairos_state {
 
 extern struct kairos_state kairos;
 
+/*
+ * What the module shows: each file owns its attributes. One value per file
+ * in /sys/kernel/kairos (a group each); reports of many values and the
+ * controls for tests in /sys/kernel/debug/kairos (sysfs.c assembles both).
+ */
+extern const struct attribute_group kairos_main_attr_group;	/* main.c */
+extern const struct attribute_group kairos_clock_attr_group;	/* clock.c */
+extern const struct attribute_group kairos_events_attr_group;	/* events.c */
+extern const struct attribute_group kairos_vmrpc_attr_group;	/* vmrpc.c */
+
+struct dentry;
+void kairos_clock_debugfs_init(struct dentry *dir);
+void kairos_events_debugfs_init(struct dentry *dir);
+void kairos_vmrpc_debugfs_init(struct dentry *dir);
+
+/* A write-only debugfs control: the text written goes to @apply. */
+struct kairos_debugfs_control {
+	const char *name;
+	int (*apply)(const char *text);	/* 0 or a negative errno */
+};
+
+void kairos_debugfs_add_control(struct dentry *dir,
+				const struct kairos_debugfs_control *control);
+
 /* main.c */
 /*
  * kairos_command - send KAIROS_CMD_* @cmd with arguments @arg0 and @arg1 to
@@ -53,33 +79,12 @@ void kairos_clock_exit(void);
 void kairos_events_mask_all(void);
 int kairos_events_init(void);
 void kairos_events_exit(void);
-ssize_t kairos_events_show(char *buf);
 
-/* vmrpc.c: counters for /sys/kernel/kairos. */
-struct kairos_timer_stats {
-	atomic_long_t armed;		/* pending timers */
-	atomic_long_t requests;		/* posted to the request ring */
-	atomic_long_t expiries;		/* callbacks run for expiries */
-	atomic_long_t stale;		/* expiries of superseded armings */
-	atomic_long_t errors;		/* error completions but DEL races */
-	atomic_long_t quota_refusals;	/* of them, KAIROS_TIMER_EQUOTA */
-	atomic_long_t del_races;	/* DEL that crossed an expiry */
-	atomic_long_t ring_full_waits;	/* producer waited for space */
-	atomic_long_t bad_index_reports; /* host: our producer index was nonsense */
-	atomic_long_t bad_op_reports;	/* host: a request had an unknown op */
-	atomic_long_t bad_vcpu_reports;	/* host: a request named no vCPU of it */
-	atomic_long_t work_done;	/* expiries whose consumer ran (or stale) */
-	atomic_long_t done_reports;	/* KAIROS_PORT_DONE writes */
-	atomic_long_t early_arrivals;	/* expiries before their deadline (waited) */
-	atomic_long_t early_reposts;	/* more than KAIROS_MAX_ADVANCE_NS early */
-};
-
-extern struct kairos_timer_stats kairos_timer_stats;
+/* vmrpc.c */
 
 int kairos_vmrpc_init(void);
 void kairos_vmrpc_exit(void);
 bool kairos_vmrpc_registered(void);
-int kairos_vmrpc_inject(const char *what);
 
 /* outsource.c: transparent outsourcing (kairos.outsource=) */
 int kairos_outsource_init(void);

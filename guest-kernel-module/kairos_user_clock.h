@@ -2,8 +2,8 @@
 /*
  * Host-true time for user programs in a Kairos guest: the pvclock read of
  * the shared-info page that /dev/kairos maps read-only (kairos_uapi.h).
- * User space only (needs sched_getcpu() and __rdtsc()); the module has its
- * own reader in clock.c.
+ * User space only (needs sched_getcpu() and __rdtsc()); the pvclock read
+ * itself is kairos_pvclock.h's, the module's too.
  *
  * Define _GNU_SOURCE before the first #include of the program, as
  * sched_getcpu() requires.
@@ -16,6 +16,7 @@
 #include <x86intrin.h>
 
 #include "kairos_abi.h"
+#include "kairos_pvclock.h"
 
 /*
  * The host's CLOCK_MONOTONIC in ns, from the record of the vCPU this thread
@@ -26,30 +27,20 @@
 static inline uint64_t
 kairos_user_clock_ns(const volatile struct kairos_shared_info *shared)
 {
-	const volatile struct kairos_vcpu_time_info *time;
+	const struct kairos_vcpu_time_info *time;
 	uint32_t version;
-	uint64_t ns, delta;
-	int8_t shift;
+	uint64_t ns;
 	int cpu;
 
 	do {
 		cpu = sched_getcpu();
 		if (cpu < 0 || cpu >= KAIROS_MAX_VCPUS)
 			cpu = 0;
-		time = &shared->time[cpu];
-		version = time->version;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		delta = __rdtsc() - time->tsc_timestamp;
-		shift = time->tsc_shift;
-		if (shift < 0)
-			delta >>= -shift;
-		else
-			delta <<= shift;
-		ns = time->system_time +
-		     (uint64_t)(((unsigned __int128)delta *
-				 time->tsc_to_system_mul) >> 32);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	} while ((version & 1) || version != time->version ||
+		/* The fields are read through volatile accesses. */
+		time = (const struct kairos_vcpu_time_info *)&shared->time[cpu];
+		version = kairos_pvclock_read_begin(time);
+		ns = kairos_pvclock_ns_at(time, __rdtsc());
+	} while (kairos_pvclock_read_retry(time, version) ||
 		 cpu != sched_getcpu());
 	return ns;
 }

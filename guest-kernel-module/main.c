@@ -16,6 +16,7 @@
 #include <linux/io.h>
 #include <linux/ioport.h>
 #include <linux/kernel.h>
+#include <linux/kobject.h>
 #include <linux/limits.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -23,6 +24,7 @@
 #include <linux/panic_notifier.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 #include <asm/cpufeature.h>
 #include <asm/processor.h>
 #include <asm/smp.h>
@@ -59,6 +61,31 @@ int kairos_command(u32 cmd, u32 arg0, u32 arg1)
 	raw_spin_unlock_irqrestore(&kairos_command_lock, flags);
 	return status;
 }
+
+static ssize_t abi_version_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", kairos.abi_version);
+}
+
+static ssize_t shared_info_gpa_show(struct kobject *kobj,
+				    struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%llx\n", (unsigned long long)kairos.shared_gpa);
+}
+
+static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
+static struct kobj_attribute shared_info_gpa_attr = __ATTR_RO(shared_info_gpa);
+
+static struct attribute *kairos_main_attrs[] = {
+	&abi_version_attr.attr,
+	&shared_info_gpa_attr.attr,
+	NULL,
+};
+
+const struct attribute_group kairos_main_attr_group = {
+	.attrs = kairos_main_attrs,
+};
 
 int kairos_status_to_errno(int status)
 {

@@ -40,6 +40,7 @@
  */
 #define pr_fmt(fmt) "kairos: " fmt
 
+#include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/errno.h>
 #include <linux/export.h>
@@ -48,6 +49,7 @@
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
+#include <linux/kobject.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
@@ -56,6 +58,7 @@
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <asm/barrier.h>
@@ -68,7 +71,24 @@
 #define KAIROS_COMPLETION_BUDGET 1024
 #define KAIROS_COMPLETION_BATCH 32
 
-struct kairos_timer_stats kairos_timer_stats;
+/* Counters for /sys/kernel/kairos (this file's attributes, at its end). */
+static struct kairos_timer_stats {
+	atomic_long_t armed;		/* pending timers */
+	atomic_long_t requests;		/* posted to the request ring */
+	atomic_long_t expiries;		/* callbacks run for expiries */
+	atomic_long_t stale;		/* expiries of superseded armings */
+	atomic_long_t errors;		/* error completions but DEL races */
+	atomic_long_t quota_refusals;	/* of them, KAIROS_TIMER_EQUOTA */
+	atomic_long_t del_races;	/* DEL that crossed an expiry */
+	atomic_long_t ring_full_waits;	/* producer waited for space */
+	atomic_long_t bad_index_reports; /* host: our producer index was nonsense */
+	atomic_long_t bad_op_reports;	/* host: a request had an unknown op */
+	atomic_long_t bad_vcpu_reports;	/* host: a request named no vCPU of it */
+	atomic_long_t work_done;	/* expiries whose consumer ran (or stale) */
+	atomic_long_t done_reports;	/* KAIROS_PORT_DONE writes */
+	atomic_long_t early_arrivals;	/* expiries before their deadline (waited) */
+	atomic_long_t early_reposts;	/* more than KAIROS_MAX_ADVANCE_NS early */
+} kairos_timer_stats;
 
 static struct kairos_ring_header *kairos_ring;
 static struct kairos_timer_request *kairos_requests;
@@ -702,7 +722,7 @@ bool kairos_vmrpc_registered(void)
 }
 
 /*
- * Test hooks: /sys/kernel/kairos/vmrpc_inject, with the module parameter
+ * Test hooks: /sys/kernel/debug/kairos/vmrpc_inject, with the module parameter
  * test_hooks=1 only. They feed the host, through the real ring, what a
  * broken or hostile guest could, so that tests can check that the monitor
  * shrugs it off (error completions and counters, no crash, no hang) and that
@@ -712,7 +732,7 @@ bool kairos_vmrpc_registered(void)
  */
 static bool test_hooks;
 module_param(test_hooks, bool, 0444);
-MODULE_PARM_DESC(test_hooks, "Allow /sys/kernel/kairos/vmrpc_inject (tests only; default 0)");
+MODULE_PARM_DESC(test_hooks, "Allow /sys/kernel/debug/kairos/vmrpc_inject (tests only; default 0)");
 
 #define KAIROS_INJECT_MAX 4096
 /* Ids no real arming gets within a test: the cursor starts at 1. */
@@ -855,7 +875,7 @@ static int kairos_inject_bad_producer(void)
  * "garbage N", "bad-producer", "no-done", "done", "storm SECONDS" or
  * "arm-far MS"; 0 or a negative errno.
  */
-int kairos_vmrpc_inject(const char *what)
+static int kairos_vmrpc_inject(const char *what)
 {
 	unsigned int count;
 	char word[16];
@@ -883,3 +903,69 @@ int kairos_vmrpc_inject(const char *what)
 	}
 	return -EINVAL;
 }
+
+static const struct kairos_debugfs_control kairos_vmrpc_inject_control = {
+	"vmrpc_inject", kairos_vmrpc_inject
+};
+
+void kairos_vmrpc_debugfs_init(struct dentry *dir)
+{
+	kairos_debugfs_add_control(dir, &kairos_vmrpc_inject_control);
+}
+
+static ssize_t timer_ring_show(struct kobject *kobj,
+			       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", kairos_vmrpc_registered());
+}
+
+static struct kobj_attribute timer_ring_attr = __ATTR_RO(timer_ring);
+
+#define KAIROS_TIMER_STAT(name, field)					\
+static ssize_t name##_show(struct kobject *kobj,			\
+			   struct kobj_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%ld\n",					\
+			  atomic_long_read(&kairos_timer_stats.field));	\
+}									\
+static struct kobj_attribute name##_attr = __ATTR_RO(name)
+
+KAIROS_TIMER_STAT(timers_armed, armed);
+KAIROS_TIMER_STAT(timer_requests, requests);
+KAIROS_TIMER_STAT(timer_expiries, expiries);
+KAIROS_TIMER_STAT(timer_stale, stale);
+KAIROS_TIMER_STAT(timer_errors, errors);
+KAIROS_TIMER_STAT(timer_quota_refusals, quota_refusals);
+KAIROS_TIMER_STAT(timer_del_races, del_races);
+KAIROS_TIMER_STAT(timer_ring_full_waits, ring_full_waits);
+KAIROS_TIMER_STAT(timer_bad_index_reports, bad_index_reports);
+KAIROS_TIMER_STAT(timer_bad_op_reports, bad_op_reports);
+KAIROS_TIMER_STAT(timer_bad_vcpu_reports, bad_vcpu_reports);
+KAIROS_TIMER_STAT(timer_work_done, work_done);
+KAIROS_TIMER_STAT(timer_done_reports, done_reports);
+KAIROS_TIMER_STAT(timer_early_arrivals, early_arrivals);
+KAIROS_TIMER_STAT(timer_early_reposts, early_reposts);
+
+static struct attribute *kairos_vmrpc_attrs[] = {
+	&timer_ring_attr.attr,
+	&timers_armed_attr.attr,
+	&timer_requests_attr.attr,
+	&timer_expiries_attr.attr,
+	&timer_stale_attr.attr,
+	&timer_errors_attr.attr,
+	&timer_quota_refusals_attr.attr,
+	&timer_del_races_attr.attr,
+	&timer_ring_full_waits_attr.attr,
+	&timer_bad_index_reports_attr.attr,
+	&timer_bad_op_reports_attr.attr,
+	&timer_bad_vcpu_reports_attr.attr,
+	&timer_work_done_attr.attr,
+	&timer_done_reports_attr.attr,
+	&timer_early_arrivals_attr.attr,
+	&timer_early_reposts_attr.attr,
+	NULL,
+};
+
+const struct attribute_group kairos_vmrpc_attr_group = {
+	.attrs = kairos_vmrpc_attrs,
+};

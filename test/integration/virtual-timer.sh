@@ -10,7 +10,7 @@ HZ=20
 cat >count-ticks <<'SCRIPT'
 #!/bin/sh
 # In the guest: virtual-timer deliveries (port 1) over 10 s of host time.
-count() { awk '$1 == 1 { print $2 }' /sys/kernel/kairos/events; }
+count() { awk '$1 == 1 { print $2 }' /sys/kernel/debug/kairos/events; }
 t0=$(cat /sys/kernel/kairos/clock_ns); c0=$(count)
 sleep 10
 t1=$(cat /sys/kernel/kairos/clock_ns); c1=$(count)
