@@ -144,6 +144,17 @@ check "--timeout expiry exits 124" test "$rc" -eq 124
 check "--timeout expiry says so" grep -q 'timed out' "$tmp/err"
 check "--timeout expiry is prompt" test $(($(date +%s) - start)) -lt 30
 
+# A kernel that locks up is a failed machine, told within seconds, not at
+# the timeout: a soft lockup of a minute, as the kernel would print it.
+start=$(date +%s)
+"$with_kvm" --timeout 300 -- sh -c \
+	'echo "<0>watchdog: BUG: soft lockup - CPU#0 stuck for 61s! [selftest:1]" >/dev/kmsg; sleep 280' \
+	</dev/null >/dev/null 2>"$tmp/err"
+rc=$?
+check "a kernel lockup is a failed machine (exit 125)" test "$rc" -eq 125
+check "a kernel lockup is named" grep -q 'emulated machine failed: its kernel locked up' "$tmp/err"
+check "a kernel lockup is caught before the timeout" test $(($(date +%s) - start)) -lt 200
+
 if ((failures)); then
 	echo "# $failures check(s) FAILED"
 	exit 1
