@@ -24,6 +24,8 @@ setup) echo "with-kvm: emulated machine failed: cannot mount host root" >&2; exi
 cmd125) echo "kairos: the command itself exited 125" >&2; exit 125 ;;
 fail) echo "kairos: guest panicked" >&2; exit 3 ;;
 triple) echo "kairos: guest triple fault: vCPU 0 triple-faulted (exit 4)" >&2; exit 4 ;;
+hung) echo "with-kvm: timed out after 420s (emulated machine killed)" >&2; exit 124 ;;
+cmd124) echo "timeout: the command itself timed out" >&2; exit 124 ;;
 ok) echo "KAIROS-GUEST run=ok"; exit 0 ;;
 *) echo "stub: no plan for call $n" >&2; exit 99 ;;
 esac
@@ -79,6 +81,9 @@ check "triple ok" 4 1          # a triple fault is kairos' verdict ...
 check "triple ok" 0 2 1        # ... unless the caller asks (run_guest does)
 check "triple triple" 4 2 1    # once only
 check "died triple ok" 4 2 1   # once only, whatever the reasons
+check "hung ok" 0 2            # the machine hung: a test's COMMAND bounds itself
+check "hung hung" 124 2        # once only
+check "cmd124 ok" 124 1        # COMMAND's own timeout is a verdict
 # The same rule asked of with-kvm for a run it did not make (bench/timer-latency's
 # boots inside the machine): check_asked [--triple-fault] STATUS MESSAGE EXPECTED.
 check_asked() {

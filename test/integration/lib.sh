@@ -78,15 +78,20 @@ BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
 # INPUT; sets RC and leaves out.txt and err.txt. When the emulated machine
 # of scripts/with-kvm dies before COMMAND could report, or (with
 # KAIROS_TEST_RETRY_TRIPLE_FAULT=1, as run_guest sets) the guest
-# triple-faulted, with-kvm runs it once more (its --retry-infra, where the
-# rule is); that first attempt's messages go to attempt1.err and are shown
-# here, so that err.txt holds the attempt whose verdict counts.
+# triple-faulted, or the machine hung past with-kvm's --timeout (the
+# command bounds itself below it), with-kvm runs it once more (its
+# --retry-infra, where the rule is); that first attempt's messages go to
+# attempt1.err and are shown here, so that err.txt holds the attempt whose
+# verdict counts.
 in_kvm() {
 	local input=$1 retry=--retry-infra marker
 	shift
 	[ "${KAIROS_TEST_RETRY_TRIPLE_FAULT:-0}" = 1 ] && retry=--retry-triple-fault
 	set +e
-	"$WITH_KVM" --timeout 420 "$retry" -- "$@" <"$input" >out.txt 2>err.txt
+	# --retry-hang: every test's command bounds its own run well below
+	# 420 s (run_guest's kairos runs under timeout 360), so a machine that
+	# still runs at 420 s hung itself.
+	"$WITH_KVM" --timeout 420 "$retry" --retry-hang -- "$@" <"$input" >out.txt 2>err.txt
 	RC=$?
 	set -e
 	# with-kvm's line between the attempts (no test runs a retrying with-kvm
