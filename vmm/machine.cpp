@@ -95,9 +95,8 @@ Status Machine::create_devices()
 	return {};
 }
 
-// The guest's TSC rate is the VM's (KVM_CAP_VM_TSC_CONTROL, Linux 6.0);
-// older kernels only answer per vCPU, where every vCPU has the same rate
-// since Kairos never sets one.
+// The guest's TSC rate is the VM's (KVM_CAP_VM_TSC_CONTROL, Linux 6.0); older
+// kernels answer per vCPU only, all alike since Kairos never sets one.
 Result<uint32_t> Machine::guest_tsc_khz() const
 {
 	if (vm_.check_extension(KVM_CAP_VM_TSC_CONTROL) > 0)
