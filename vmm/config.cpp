@@ -288,6 +288,11 @@ Result<Config> parse_config(const std::string &json_text, const std::filesystem:
 
 Result<Config> load_config(const std::filesystem::path &file)
 {
+	// An ifstream opens a directory and reads nothing: the user would get
+	// a JSON parse error about an empty input (issue 11).
+	std::error_code error;
+	if (std::filesystem::is_directory(file, error))
+		return make_error("{}: is a directory, not a JSON config file", file.string());
 	std::ifstream in(file);
 	if (!in)
 		return errno_error(file.string());

@@ -28,6 +28,16 @@ check_refused "{\"boot\": {$kernel}, \"console\": {\"input\": 3}}" "console.inpu
 check_refused "{\"boot\": {$kernel}, \"clock\": {\"kvmclock\": \"yes\"}}" "clock.kvmclock: must be true or false"
 check_refused "{\"boot\": {$kernel}" "invalid JSON"
 check_refused "{}" "boot: is required"
+# A directory is not a config: said so, not a JSON parse error.
+set +e
+"$KAIROS_BIN" check "$WORK" >out.txt 2>err.txt
+RC=$?
+set -e
+if [ "$RC" -eq 2 ] && grep -qF "is a directory, not a JSON config file" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+	pass "a directory as config is named as one"
+else
+	fail "a directory as config: exit $RC: $(cat err.txt)"
+fi
 
 # kairos check validates without running anything.
 write_config good.json 2 256 "console=ttyS0"

@@ -164,6 +164,10 @@ TEST_CASE("load_config prefixes errors with the file name", "[config]")
 	auto missing = kairos::vmm::load_config(dir.path / "absent.json");
 	REQUIRE_FALSE(missing.ok());
 	CHECK(missing.error().message.find("absent.json") != std::string::npos);
+
+	auto directory = kairos::vmm::load_config(dir.path);
+	REQUIRE_FALSE(directory.ok());
+	CHECK(directory.error().message == dir.path.string() + ": is a directory, not a JSON config file");
 }
 
 TEST_CASE("outsourcing.window and advance_us: defaults, values, errors", "[config]")
