@@ -27,8 +27,7 @@ public:
 	// Waits up to timeout_ms (< 0: until an event) for events and runs
 	// their handlers.
 	Status run_once(int timeout_ms);
-	// Times run_once returned, with events or not: without a periodic
-	// tick, an idle guest's VMM wakes only for its own timers (--stats).
+	// Times run_once returned, with events or not (--stats).
 	uint64_t wakeups() const { return wakeups_; }
 
 private:

@@ -214,8 +214,8 @@ RunResult Machine::run()
 	while (!shutdown_.requested()) {
 		if (console_input_)
 			console_input_->update_watch();
-		// No tick: every reason to look again is an fd the loop watches.
-		auto status = loop_->run_once(-1);
+		// A 20 ms tick, though every event is an fd: see ARCHITECTURE.md.
+		auto status = loop_->run_once(20);
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
