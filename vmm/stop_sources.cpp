@@ -57,11 +57,12 @@ Result<StopSignals> StopSignals::watch(EventLoop &loop, Shutdown &shutdown)
 Result<PanicNotice> PanicNotice::watch(EventLoop &loop, Shutdown &shutdown, uint64_t grace_ns)
 {
 	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the guest's panic notice"));
-	PanicNotice notice(std::move(timer), shutdown, grace_ns);
-	int fd = notice.timer_.fd();
-	KAIROS_TRY(loop.watch(fd, [fd, &shutdown] {
-		uint64_t expirations = 0;
-		if (::read(fd, &expirations, sizeof(expirations)) == sizeof(expirations) && expirations > 0)
+	PanicNotice notice(std::make_unique<TimerFd>(std::move(timer)), shutdown, grace_ns);
+	// The timer lives on the heap: the handler's pointer survives moves of
+	// the notice.
+	TimerFd *expiry = notice.timer_.get();
+	KAIROS_TRY(loop.watch(expiry->fd(), [expiry, &shutdown] {
+		if (expiry->consume() > 0)
 			shutdown.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 	}));
 	return notice;
@@ -69,7 +70,7 @@ Result<PanicNotice> PanicNotice::watch(EventLoop &loop, Shutdown &shutdown, uint
 
 void PanicNotice::notice()
 {
-	auto armed = timer_.arm_at(monotonic_now_ns() + grace_ns_);
+	auto armed = timer_->arm_at(monotonic_now_ns() + grace_ns_);
 	if (!armed)
 		shutdown_->request(
 			StopReason::GuestPanic,

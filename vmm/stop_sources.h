@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "base/result.h"
 #include "base/timer_fd.h"
@@ -41,11 +42,11 @@ public:
 	void notice();
 
 private:
-	PanicNotice(TimerFd timer, Shutdown &shutdown, uint64_t grace_ns)
+	PanicNotice(std::unique_ptr<TimerFd> timer, Shutdown &shutdown, uint64_t grace_ns)
 		: timer_(std::move(timer)), shutdown_(&shutdown), grace_ns_(grace_ns)
 	{
 	}
-	TimerFd timer_;
+	std::unique_ptr<TimerFd> timer_;
 	Shutdown *shutdown_;
 	uint64_t grace_ns_;
 };
