@@ -221,6 +221,21 @@ void TimerEngine::record_acks(uint64_t now_ns)
 	}
 }
 
+void TimerEngine::await_ack(uint32_t index, uint64_t deadline_ns)
+{
+	awaiting_ack_.push_back({index, deadline_ns});
+	if (awaiting_ack_.size() <= kMaxAwaitingAck)
+		return;
+	// The guest acks only while asked (or never, if it misbehaves): what
+	// it consumed without an ack is forgotten here, so this record stays
+	// within what the ring can hold unconsumed, whatever the guest does.
+	uint32_t consumer = completions_->consumer();
+	while (!awaiting_ack_.empty() && static_cast<int32_t>(consumer - awaiting_ack_.front().index) > 0) {
+		awaiting_ack_.pop_front();
+		++counters_.unacked;
+	}
+}
+
 void TimerEngine::flush_held(PassOutcome &outcome)
 {
 	while (!held_.empty()) {
@@ -233,7 +248,7 @@ void TimerEngine::flush_held(PassOutcome &outcome)
 			++outcome.expiries_delivered;
 			++counters_.delivered;
 			++delivered_since_attach_;
-			awaiting_ack_.push_back({index, held_.front().deadline_ns});
+			await_ack(index, held_.front().deadline_ns);
 			held_expiries_.erase(completion.timer_id);
 		} else {
 			--held_errors_;
@@ -252,7 +267,7 @@ void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome
 			++outcome.expiries_delivered;
 			++counters_.delivered;
 			++delivered_since_attach_;
-			awaiting_ack_.push_back({index, deadline_ns});
+			await_ack(index, deadline_ns);
 		}
 		return;
 	}

@@ -51,6 +51,7 @@ struct TimerStats {
 	uint64_t coalesced = 0;   // expiries held because the ring was full
 	uint64_t superseded = 0;  // held expiries dropped: the guest re-armed or cancelled first
 	uint64_t discarded = 0;   // held expiries dropped because the ring was detached
+	uint64_t unacked = 0;     // expiries the guest consumed without an ack (none was asked for)
 	// Guest errors.
 	uint64_t errors_bad_op = 0;
 	uint64_t errors_no_entry = 0;
@@ -130,6 +131,10 @@ public:
 
 	// Error completions held beyond the ring (expiries are bounded by the quota).
 	static constexpr size_t kMaxHeldErrors = KAIROS_RING_COMPLETIONS;
+	// Expiries written and not yet acked that are remembered for the ack
+	// lateness: beyond this, the ones the guest consumed are forgotten.
+	static constexpr size_t kMaxAwaitingAck = 2 * KAIROS_RING_COMPLETIONS;
+	size_t awaiting_ack() const { return awaiting_ack_.size(); }
 	// Ring-fulls one doorbell pass drains at most before it yields.
 	static constexpr uint32_t kMaxDrainRounds = 16;
 
@@ -156,6 +161,8 @@ private:
 	// the guest made room for meanwhile.
 	void ask_for_ack(PassOutcome &outcome);
 	void deliver(const kairos_timer_completion &completion, PassOutcome &outcome, uint64_t deadline_ns = 0);
+	// Remembers an expiry written at `index` until the guest acks it.
+	void await_ack(uint32_t index, uint64_t deadline_ns);
 	// Ack lateness of every expiry the guest had taken when it acked.
 	void record_acks(uint64_t now_ns);
 
@@ -170,7 +177,8 @@ private:
 	std::array<kairos_timer_request, KAIROS_RING_REQUESTS> batch_{};
 	LatenessHistogram lateness_;
 	LatenessHistogram ack_lateness_;
-	// At most a ring of them: expiries beyond it are held, not written.
+	// At most kMaxAwaitingAck (await_ack); unconsumed ones are at most a
+	// ring, since expiries beyond it are held, not written.
 	std::deque<AwaitingAck> awaiting_ack_;
 	TimerStats counters_;
 	// Indices counted by ring views of earlier registrations.

@@ -127,6 +127,7 @@ std::string stats_json(const StatsSources &in)
 						{"delivered", t.delivered},
 						{"coalesced", t.coalesced},
 						{"superseded", t.superseded},
+						{"unacked", t.unacked},
 						{"errors",
 						 {{"bad_op", t.errors_bad_op},
 						  {"no_entry", t.errors_no_entry},

@@ -636,3 +636,37 @@ TEST_CASE("room the guest made without an ack is taken when the host asks for ac
 	CHECK(f.header().host_wants_ack == 0);
 	CHECK(f.take().size() == 1);
 }
+
+TEST_CASE("a guest that takes its expiries and never acks cannot grow the host's memory",
+	  "[outsourcing][engine][hostile]")
+{
+	// Issue 12, #1: 256 deadline-0 ADDs per doorbell, the completion
+	// consumer moved to the producer, the ack port never written. The
+	// host used to remember every expiry for its ack lateness (16 B each).
+	Fixture f;
+	constexpr uint32_t kRounds = 200;
+	size_t most_awaiting = 0;
+	uint64_t taken = 0;
+	uint32_t id = 0;
+	for (uint32_t round = 0; round < kRounds; ++round) {
+		while (f.guest->request_space() > 0)
+			f.post(KAIROS_TIMER_ADD, id++ % 1000, 0);
+		f.engine.process(round + 1, kDoorbell);
+		taken += f.take().size();
+		most_awaiting = std::max(most_awaiting, f.engine.awaiting_ack());
+	}
+	TimerStats stats = f.engine.stats();
+	INFO("expiries " << stats.expiries << ", taken " << taken << ", most remembered for an ack " << most_awaiting);
+	REQUIRE(taken > 10 * TimerEngine::kMaxAwaitingAck);  // the bound was tested, not just approached
+	CHECK(most_awaiting <= TimerEngine::kMaxAwaitingAck);
+	CHECK(stats.unacked + f.engine.awaiting_ack() == stats.delivered);
+	CHECK(stats.delivered == taken);
+	CHECK(stats.ack_lateness.samples == 0);
+
+	// A guest that acks again gets its samples again.
+	f.post(KAIROS_TIMER_ADD, 1, 0);
+	f.engine.process(kRounds + 1, kDoorbell);
+	REQUIRE(f.take().size() == 1);
+	f.engine.process(kRounds + 2, kAck);
+	CHECK(f.engine.stats().ack_lateness.samples >= 1);
+}
