@@ -182,6 +182,9 @@ static bool kairos_may_sleep(void)
 /*
  * Lock held: make room for @slots requests. Returns 0 with the lock held,
  * or -EBUSY (lock held as well) when the host consumed nothing in time.
+ * The ring is looked at again after every wait before the time is checked:
+ * a vCPU that was itself not running for a while (its host busy) finds the
+ * room the host made meanwhile instead of blaming the host for lost time.
  * The lock is dropped while waiting: callers re-check the timer's state.
  * *@dropped says whether it was.
  */
@@ -193,22 +196,18 @@ static int kairos_request_reserve(u32 slots, bool can_sleep,
 
 	*dropped = false;
 	while (kairos_request_space() < slots) {
+		if (can_sleep ? time_after(jiffies, until) :
+				spun > KAIROS_RING_SPIN_US)
+			return -EBUSY;
 		*dropped = true;
 		atomic_long_inc(&kairos_timer_stats.ring_full_waits);
 		kairos_timers_unlock(*flags);
 		kairos_doorbell();
 		if (can_sleep) {
 			usleep_range(50, 100);
-			if (time_after(jiffies, until)) {
-				kairos_timers_lock(flags);
-				return -EBUSY;
-			}
 		} else {
 			udelay(1);
-			if (++spun > KAIROS_RING_SPIN_US) {
-				kairos_timers_lock(flags);
-				return -EBUSY;
-			}
+			spun++;
 		}
 		kairos_timers_lock(flags);
 	}
