@@ -11,7 +11,7 @@
  *
  *   done=1 count= armed= cancelled= cancel_late= modded= mod_after_fire=
  *   expected= fired= refused= early= duplicates= missing= cancelled_fired=
- *   add_errors= max_late_us=
+ *   add_errors= first_add_error= max_late_us=
  *
  * fired == expected, early == 0, duplicates == 0, missing == 0 and
  * cancelled_fired == 0 is a pass. The timers are set up with
@@ -63,6 +63,7 @@ struct demo_timer {
 struct demo_results {
 	unsigned int armed, cancelled, cancel_late, modded, mod_after_fire;
 	unsigned int add_errors, expected;
+	int first_add_error;	/* errno of the first failed add or mod */
 	atomic_t fired, refused, early, cancelled_fired;
 	atomic64_t max_late_ns;
 	bool done;
@@ -104,6 +105,15 @@ static u64 demo_random_ns(unsigned int spread)
 	       get_random_u32() % NSEC_PER_MSEC;
 }
 
+/* The first errno is kept for the report: the test prints it on failure. */
+static void demo_add_failed(const char *call, int ret)
+{
+	if (!demo.add_errors++) {
+		demo.first_add_error = ret;
+		pr_warn("%s: %d\n", call, ret);
+	}
+}
+
 static void demo_arm_all(void)
 {
 	u64 later = leave_armed ? 3600ULL * NSEC_PER_SEC : 0;
@@ -120,9 +130,7 @@ static void demo_arm_all(void)
 				   KAIROS_TIMER_REPORT_ERRORS);
 		ret = kairos_timer_add(&t->timer, deadline);
 		if (ret) {
-			demo.add_errors++;
-			if (demo.add_errors == 1)
-				pr_warn("kairos_timer_add: %d\n", ret);
+			demo_add_failed("kairos_timer_add", ret);
 			continue;
 		}
 		t->expected = 1;
@@ -156,7 +164,7 @@ static void demo_arm_all(void)
 			   demo_random_ns(spread_ms / 2) + NSEC_PER_MSEC;
 		ret = kairos_timer_mod(&t->timer, deadline);
 		if (ret < 0) {
-			demo.add_errors++;
+			demo_add_failed("kairos_timer_mod", ret);
 			continue;
 		}
 		if (ret) {
@@ -206,13 +214,14 @@ static int demo_results_get(char *buf, const struct kernel_param *kp)
 	if (!READ_ONCE(demo.done))
 		return sysfs_emit(buf, "done=0 fired=%d\n", atomic_read(&demo.fired));
 	return sysfs_emit(buf,
-			  "done=1 count=%u armed=%u cancelled=%u cancel_late=%u modded=%u mod_after_fire=%u expected=%u fired=%d refused=%d early=%d duplicates=%u missing=%u cancelled_fired=%d add_errors=%u max_late_us=%lld\n",
+			  "done=1 count=%u armed=%u cancelled=%u cancel_late=%u modded=%u mod_after_fire=%u expected=%u fired=%d refused=%d early=%d duplicates=%u missing=%u cancelled_fired=%d add_errors=%u first_add_error=%d max_late_us=%lld\n",
 			  count, demo.armed, demo.cancelled, demo.cancel_late,
 			  demo.modded, demo.mod_after_fire, demo.expected,
 			  atomic_read(&demo.fired), atomic_read(&demo.refused),
 			  atomic_read(&demo.early),
 			  demo.duplicates, demo.missing,
 			  atomic_read(&demo.cancelled_fired), demo.add_errors,
+			  demo.first_add_error,
 			  (long long)atomic64_read(&demo.max_late_ns) / 1000);
 }
 

@@ -22,6 +22,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$WORK"
 failures=0
+boots=0
 
 log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 
@@ -114,6 +115,9 @@ run_guest() {
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 \
 		"$KAIROS_BIN" run "$config" --stats stats.json
 	log "kairos exited with $RC: $(tail -n 1 err.txt)"
+	# Kept for finish(): a later boot overwrites out.txt.
+	boots=$((boots + 1))
+	cp out.txt "boot$boots.out"
 }
 
 # run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
@@ -180,6 +184,14 @@ expect_demo_exact() {
 	done
 }
 
+# expect_demo_no_add_errors PREFIX: every kairos_timer_add/mod succeeded;
+# if not, the first errno says why (-EBUSY: the request ring stayed full).
+expect_demo_no_add_errors() {
+	expect_value "$1-add_errors" 0
+	[ "$(guest_value "$1-add_errors")" = 0 ] ||
+		log "the first failed add or mod returned $(guest_value "$1-first_add_error")"
+}
+
 # expect_demo_report PREFIX COUNT: the demo loaded, armed COUNT timers and
 # finished; about every 10th was cancelled (unless it fired first); fired
 # == COUNT - cancelled + re-armed after firing == expected; and
@@ -213,11 +225,26 @@ expect_stderr() {
 	if grep -qF -- "$1" err.txt; then pass "kairos says '$1'"; else fail "kairos did not say '$1'"; fi
 }
 
+# print_guest_warnings: the kernel's warnings and errors from every boot of
+# this test (the console tail above shows the last boot only).
+print_guest_warnings() {
+	local file
+	for file in boot*.out; do
+		[ -e "$file" ] || continue
+		if grep -q -E "$GUEST_WARNING_RE" "$file"; then
+			log "warnings in $file (boot ${file//[!0-9]/} of $boots):"
+			grep -E "$GUEST_WARNING_RE" "$file" | head -n 20 | sed 's/^/  | /'
+		fi
+	done
+}
+GUEST_WARNING_RE='WARNING:|BUG:|Oops|Call Trace|kairos[_a-z]*: .*(error|fail|-[0-9]+$)|kairos_timer_(add|mod|del)'
+
 # finish: print the evidence on failure and exit with the verdict.
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		log "$failures check(s) failed; guest console (tail):"
 		tail -n 40 out.txt 2>/dev/null | sed 's/^/  | /'
+		print_guest_warnings
 		log "kairos stderr:"
 		sed 's/^/  | /' err.txt 2>/dev/null | tail -n 20
 		exit 1

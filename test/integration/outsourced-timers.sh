@@ -29,7 +29,7 @@ expect_value module "kairos ok"
 expect_value run "/usr/bin/kairos-timers-selftest exit=0"
 
 expect_demo_report timers "$COUNT"
-expect_timers add_errors 0
+expect_demo_no_add_errors timers
 expect_timers armed-after-run 0
 expect_timers rmmod ok
 
