@@ -235,7 +235,8 @@ void Serial::transmit(uint8_t value)
 	if (modem_control_ & kMcrLoop)
 		push_input(value);
 	else if (output_)
-		output_(std::span<const uint8_t>(&value, 1));
+		output_(std::span<const uint8_t>(&value, 1),
+			(interrupt_enable_ & kIerThrEmpty) ? TransmitPath::Interrupt : TransmitPath::Polled);
 	// Writing THR acknowledges THRE, and since the byte left at once THR
 	// is empty again: the net effect is a pending THRE interrupt.
 	thr_empty_interrupt_ = true;

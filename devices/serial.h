@@ -30,8 +30,16 @@ namespace kairos::devices {
 // block for long, since enqueue_input waits for it meanwhile.
 class Serial : public BusDevice {
 public:
+	// How the guest's driver sent a byte: with the transmit-holding-empty
+	// interrupt off (polled) or on. Linux's printk console polls with every
+	// UART interrupt off (serial8250_console_write clears IER and restores
+	// it after), while its tty layer, which carries all that programs
+	// write, sends from the THRE interrupt (serial8250_tx_chars). So a
+	// Polled byte is the kernel's own message, or from before any program
+	// opened the port; an Interrupt byte may be anyone's.
+	enum class TransmitPath { Polled, Interrupt };
 	// Called once per transmitted byte.
-	using OutputCallback = std::function<void(std::span<const uint8_t>)>;
+	using OutputCallback = std::function<void(std::span<const uint8_t>, TransmitPath)>;
 	// Called when the guest starts wanting host input again: its driver
 	// enabled the received-data interrupt, or it read from a full buffer.
 	// Called with the mutex held: it may only signal (an eventfd), as

@@ -47,15 +47,24 @@ std::unique_ptr<ConsoleOutput> ConsoleOutput::discard()
 	return std::make_unique<ConsoleOutput>(UniqueFd(), -1);
 }
 
-void ConsoleOutput::write(std::span<const uint8_t> bytes)
+void ConsoleOutput::write(std::span<const uint8_t> bytes, bool watched)
 {
 	std::lock_guard lock(mutex_);
 	// Unbuffered on purpose: a crash or kill must not lose guest output.
 	if (fd_ >= 0)
 		write_all(fd_, bytes.data(), bytes.size());
 	bytes_.fetch_add(bytes.size(), std::memory_order_relaxed);
+	if (!watched)
+		return;
 	for (uint8_t byte : bytes)
 		scan(byte);
+}
+
+devices::Serial::OutputCallback ConsoleOutput::serial_sink()
+{
+	return [this](std::span<const uint8_t> bytes, devices::Serial::TransmitPath path) {
+		write(bytes, path == devices::Serial::TransmitPath::Polled);
+	};
 }
 
 void ConsoleOutput::watch_line(std::string text, std::function<void()> action)

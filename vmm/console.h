@@ -15,12 +15,14 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "devices/serial.h"
 #include "vmm/config.h"
 
 namespace kairos::vmm {
 
 // Linux prints this line first when it panics (kernel/panic.c), before it
 // resets the machine under panic=-1; a reset that follows it is a panic.
+// Both banners count only as the kernel's console output (write's watched).
 inline constexpr const char *kPanicBanner = "Kernel panic - not syncing";
 // Linux prints this when it halts for good (kernel/reboot.c), e.g. a
 // poweroff without ACPI: every CPU then sits in HLT with interrupts off,
@@ -37,12 +39,20 @@ public:
 	// What config.console.output names: stdout, a file, or nothing.
 	static Result<std::unique_ptr<ConsoleOutput>> for_config(const Config::Console &console);
 
-	// Calls action (once) when a console line contains text. Register
-	// before the guest runs; actions run on a vCPU thread.
+	// Calls action (once) when a line of the watched output (see write)
+	// contains text. Register before the guest runs; actions run on a
+	// vCPU thread.
 	void watch_line(std::string text, std::function<void()> action);
 
 	// Called from vCPU threads with the bytes the guest transmitted.
-	void write(std::span<const uint8_t> bytes);
+	// watched: the bytes may be the kernel's own messages (the UART's
+	// polled path); what guest programs print is never watched, so no
+	// program can stop the VM or choose its exit status by printing a
+	// banner (issue 12, #4).
+	void write(std::span<const uint8_t> bytes, bool watched);
+	// The UART's output callback: writes through this, watching only the
+	// polled path (Serial::TransmitPath). Valid while this object lives.
+	devices::Serial::OutputCallback serial_sink();
 	uint64_t bytes_written() const { return bytes_.load(); }
 
 private:

@@ -89,8 +89,7 @@ Status Machine::create_devices()
 	KAIROS_TRY_ASSIGN(legacy,
 			  LegacyDevices::attach(
 				  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
-				  [console](std::span<const uint8_t> bytes) { console->write(bytes); },
-				  std::move(events)));
+				  console->serial_sink(), std::move(events)));
 	serial_ = legacy.serial();
 	return {};
 }

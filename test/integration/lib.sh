@@ -225,6 +225,10 @@ expect_stderr() {
 	if grep -qF -- "$1" err.txt; then pass "kairos says '$1'"; else fail "kairos did not say '$1'"; fi
 }
 
+expect_no_stderr() {
+	if grep -qF -- "$1" err.txt; then fail "kairos said '$1'"; else pass "kairos did not say '$1'"; fi
+}
+
 # print_guest_warnings: the kernel's warnings and errors from every boot of
 # this test (the console tail above shows the last boot only).
 print_guest_warnings() {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # reboot -f (reboot=k, through the i8042) ends kairos with 0; a kernel panic
-# (panic=-1 resets at once) ends it with 3 and says why.
+# (panic=-1 resets at once) ends it with 3 and says why; the same banners
+# typed in the guest's shell decide nothing (issue 12, #4: only the
+# kernel's own console output, the UART's polled path, is watched).
 source "$(dirname "$0")/lib.sh"
 require_kvm
 
@@ -14,4 +16,16 @@ run_guest panic.json
 expect_rc 3
 expect_stderr "guest kernel panic"
 expect_output "Kernel panic - not syncing"
+
+log "boot 3: a program prints the panic and halt banners, then reboots"
+mv out.txt out-panic.txt
+printf '%s\n' 'echo "Kernel panic - not syncing: typed by a user"' \
+	'echo "reboot: System halted"' 'reboot -f' >input.txt
+write_config typed.json 1 256 "$BASE_CMDLINE kairos.init=shell"
+run_guest typed.json input.txt
+expect_rc 0
+expect_output "Kernel panic - not syncing: typed by a user"
+expect_stderr "guest reset"
+expect_no_stderr "panic"
+expect_no_stderr "halted"
 finish

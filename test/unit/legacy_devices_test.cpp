@@ -39,7 +39,9 @@ struct Board {
 				lines_asked.push_back(gsi);
 				return std::make_shared<CountingLine>();
 			},
-			[this](std::span<const uint8_t> bytes) { console.append(bytes.begin(), bytes.end()); },
+			[this](std::span<const uint8_t> bytes, kairos::devices::Serial::TransmitPath) {
+				console.append(bytes.begin(), bytes.end());
+			},
 			std::move(events));
 		REQUIRE(attached.ok());
 	}
