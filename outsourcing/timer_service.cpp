@@ -315,16 +315,27 @@ std::string TimerService::failure() const
 	return failure_;
 }
 
-void TimerService::fail(std::string message)
+void TimerService::fail(std::string message, bool after_start)
 {
-	std::lock_guard lock(mutex_);
-	failure_ = std::move(message);
+	{
+		std::lock_guard lock(mutex_);
+		failure_ = message;
+	}
+	// Before that, start() reports it; after, only the hook can.
+	if (!after_start || !hooks_.stopped_on_failure)
+		return;
+	try {
+		hooks_.stopped_on_failure(message);
+	} catch (...) {
+		// Nothing may escape the thread; failure() still says why.
+	}
 }
 
 void TimerService::run(std::promise<std::string> &started)
 {
 	// Nothing may escape the thread: a throwing hook or a failed
 	// allocation ends the service with a reason the VMM can report.
+	bool after_start = false;
 	try {
 		// A normal thread's timerfd expiries may be deferred by its timer
 		// slack (50 us by default) so the kernel can batch wake-ups; that
@@ -340,8 +351,9 @@ void TimerService::run(std::promise<std::string> &started)
 					      "the timer thread runs at normal priority",
 					      to_string(config_.priority), applied.error().message);
 		started.set_value(std::move(warning));
+		after_start = true;
 
-		Status status = loop();
+		Status status = loop_until_stopped();
 		{
 			// Whatever ended the loop, no vCPU stays raised.
 			std::lock_guard lock(mutex_);
@@ -350,11 +362,25 @@ void TimerService::run(std::promise<std::string> &started)
 		timer_thread_cpu_ns_.store(clock_now_ns(timer_thread_clock_));
 		timer_thread_running_.store(false);
 		if (!status)
-			fail(status.error().message);
+			fail(status.error().message, after_start);
 	} catch (const std::exception &error) {
-		fail(fmt::format("outsourcing: timer thread: {}", error.what()));
+		fail(fmt::format("outsourcing: timer thread: {}", error.what()), after_start);
 	} catch (...) {
-		fail("outsourcing: timer thread: unknown exception");
+		fail("outsourcing: timer thread: unknown exception", after_start);
+	}
+}
+
+Status TimerService::loop_until_stopped()
+{
+	// An exception (a hook's) becomes a Status here, so that run() still
+	// closes the windows: a vCPU must not stay real-time after the thread
+	// that would lower it is gone.
+	try {
+		return loop();
+	} catch (const std::exception &error) {
+		return make_error("outsourcing: timer thread: {}", error.what());
+	} catch (...) {
+		return make_error("outsourcing: timer thread: unknown exception");
 	}
 }
 

@@ -43,6 +43,11 @@ struct TimerHooks {
 	std::function<void()> refresh_time;
 	// Raise KAIROS_EVENT_TIMER_EXPIRED.
 	std::function<void()> raise_event;
+	// The thread stopped on its own after start() returned (a hook threw,
+	// a read failed): the guest's outsourced timers are dead from now on,
+	// so the VMM must say so and stop (issue 12). Called once, last, with
+	// the reason that failure() gives; it may not throw.
+	std::function<void(const std::string &)> stopped_on_failure;
 };
 
 struct TimerServiceConfig {
@@ -125,9 +130,11 @@ private:
 	TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups);
 	void run(std::promise<std::string> &started);
 	Status loop();
+	Status loop_until_stopped();
 	Status submit_read(Source source);
 	Status arm_timer(std::optional<uint64_t> deadline_ns);
-	void fail(std::string message);
+	// Records why the thread stops; after_start: tell the VMM too.
+	void fail(std::string message, bool after_start);
 	// With mutex_ held: one planner pass after an engine pass; returns
 	// when the timer thread must look again for the windows' sake.
 	std::optional<uint64_t> plan_windows(uint64_t now_ns, const PassOutcome &outcome);

@@ -150,8 +150,10 @@ Status Machine::create_paravirt_device()
 	vcpus.tsc_hz = uint64_t{khz} * 1000;
 	// vcpus_ is complete and outlives paravirt_ (destroyed last).
 	vcpus.thread_id_of = [this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); };
-	KAIROS_TRY_ASSIGN(paravirt, Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_,
-						     [this] { note_panic(); }));
+	ParavirtEvents events{[this] { note_panic(); },
+			      [this](const std::string &why) { shutdown_.request(StopReason::HostError, why); }};
+	KAIROS_TRY_ASSIGN(paravirt,
+			  Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_, std::move(events)));
 	paravirt_ = std::move(paravirt);
 	return {};
 }
@@ -198,13 +200,9 @@ void Machine::note_panic()
 RunResult Machine::run()
 {
 	started_ = std::chrono::steady_clock::now();
-	if (paravirt_) {
-		auto started = paravirt_->start_timer_service();
-		if (!started)
-			shutdown_.request(StopReason::HostError, started.error().message);
-		else if (!started->empty())
-			fmt::print(stderr, "kairos: {}\n", *started);
-	}
+	Status timers = paravirt_ ? paravirt_->start_timer_service() : Status{};
+	if (!timers)
+		shutdown_.request(StopReason::HostError, timers.error().message);
 	for (auto &vcpu : vcpus_)
 		vcpu->start();
 	if (paravirt_)

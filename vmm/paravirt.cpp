@@ -26,8 +26,7 @@ uint16_t kairos_port(uint32_t offset)
 }  // namespace
 
 Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
-						   ParavirtVcpus vcpus, devices::Bus &pio_bus,
-						   std::function<void()> on_panic)
+						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events)
 {
 	// Upcalls go through an irqfd: raising an event from any thread
 	// interrupts the guest without a trip through a vCPU thread.
@@ -42,21 +41,22 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 	paravirt->time_->set_vcpu_threads(std::move(vcpus.thread_id_of));
 	paravirt->areas_ = std::make_unique<GuestAreas>(memory);
 	if (config.outsourcing.enabled)
-		KAIROS_TRY(paravirt->create_timer_service(vm));
-	paravirt->device_ =
-		std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
-					       *paravirt->events_, paravirt->timer_service_.get(), std::move(on_panic));
+		KAIROS_TRY(paravirt->create_timer_service(vm, std::move(events.timer_service_failed)));
+	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
+							   *paravirt->events_, paravirt->timer_service_.get(),
+							   std::move(events.guest_panicked));
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
 	return paravirt;
 }
 
-Status Paravirt::create_timer_service(const VmFd &vm)
+Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed)
 {
 	outsourcing::TimerHooks hooks;
 	// As Xen refreshes time before a timer interrupt: the guest's handler
 	// then reads accurate time.
 	hooks.refresh_time = [this] { time_->publish_time(); };
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
+	hooks.stopped_on_failure = std::move(failed);
 	outsourcing::TimerServiceConfig service_config;
 	service_config.max_timers = config_.outsourcing.max_timers;
 	service_config.priority = config_.outsourcing.priority;
@@ -98,11 +98,14 @@ Status Paravirt::watch_periodic_timers(EventLoop &loop)
 	});
 }
 
-Result<std::string> Paravirt::start_timer_service()
+Status Paravirt::start_timer_service()
 {
 	if (!timer_service_)
-		return std::string();
-	return timer_service_->start();
+		return {};
+	KAIROS_TRY_ASSIGN(warning, timer_service_->start());
+	if (!warning.empty())
+		fmt::print(stderr, "kairos: {}\n", warning);
+	return {};
 }
 
 void Paravirt::hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus)

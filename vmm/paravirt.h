@@ -30,6 +30,15 @@
 namespace kairos::vmm {
 
 // What the services need to know of the vCPUs before their threads run.
+// What the paravirtual device reports to the VMM.
+struct ParavirtEvents {
+	// On a vCPU thread: kairos.ko reported a guest panic.
+	std::function<void()> guest_panicked;
+	// On the timer thread: it stopped on its own, with the reason; the
+	// guest's outsourced timers no longer fire.
+	std::function<void(const std::string &)> timer_service_failed;
+};
+
 struct ParavirtVcpus {
 	std::vector<int64_t> tsc_offsets;  // guest minus host TSC, per vCPU
 	uint64_t tsc_hz = 0;
@@ -40,17 +49,17 @@ class Paravirt {
 public:
 	// Creates the services, registers the upcall irqfd and the timer
 	// service's ioeventfds with KVM, and puts the device on `pio_bus` at
-	// layout::kPortKairosBase. `on_panic` runs on a vCPU thread when
-	// kairos.ko reports a guest panic.
+	// layout::kPortKairosBase. `events` say what the VMM must act on.
 	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory, const Config &config,
 							ParavirtVcpus vcpus, devices::Bus &pio_bus,
-							std::function<void()> on_panic);
+							ParavirtEvents events);
 
 	// The periodic time refresh (clock.refresh_ms) and virtual timer
 	// events (events.virtual_timer_hz) on the main loop.
 	Status watch_periodic_timers(EventLoop &loop);
-	// The timer thread, before the vCPUs run: a warning to print, or "".
-	Result<std::string> start_timer_service();
+	// The timer thread, before the vCPUs run. Prints its warning (a
+	// priority not permitted); an error only if it could not start.
+	Status start_timer_service();
 	// Priority windows act on the vCPU threads, known once they run:
 	// waits (boundedly) for each to start, then hands them over. Prints
 	// what the timer service has to say about them.
@@ -68,7 +77,7 @@ public:
 
 private:
 	Paravirt(const Config &config, EventFd upcall) : config_(config), upcall_(std::move(upcall)) {}
-	Status create_timer_service(const VmFd &vm);
+	Status create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed);
 
 	const Config &config_;
 	// Declared before what uses them: destroyed after.

@@ -50,6 +50,8 @@ struct Fixture {
 	std::mutex mutex;
 	std::vector<std::string> hook_calls;
 	std::atomic<uint64_t> raises{0};
+	std::atomic<bool> raise_throws{false};
+	std::vector<std::string> failures;  // stopped_on_failure calls
 	std::unique_ptr<TimerService> service;
 	std::optional<GuestRing> guest;
 
@@ -60,8 +62,14 @@ struct Fixture {
 		TimerHooks hooks;
 		hooks.refresh_time = [this] { record("refresh"); };
 		hooks.raise_event = [this] {
+			if (raise_throws)
+				throw std::runtime_error("irqfd write failed");
 			record("raise");
 			++raises;
+		};
+		hooks.stopped_on_failure = [this](const std::string &why) {
+			std::lock_guard lock(mutex);
+			failures.push_back(why);
 		};
 		auto created = TimerService::create(config, std::move(hooks));
 		REQUIRE(created.ok());
@@ -426,4 +434,31 @@ TEST_CASE("vCPUs of a guest without a ring are never touched; the probe waits fo
 	REQUIRE(f.service->attach(f.area->bytes).ok());
 	CHECK(scheduler->snapshot().size() == 2);  // raised and lowered once
 	CHECK(f.service->window_policy() == "deadline");
+}
+
+TEST_CASE("a timer thread that dies after start tells the VMM once, and leaves no vCPU raised",
+	  "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	FakeScheduler *scheduler = owned.get();
+	f.start();
+	REQUIRE(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	size_t probe_events = scheduler->snapshot().size();
+
+	// The window opens before the deadline; the expiry's event hook throws.
+	f.raise_throws = true;
+	f.post_all({make_request(KAIROS_TIMER_ADD, 7, now_ns() + 100'000'000, 1)});
+	REQUIRE(wait_until([&] { return !f.service->failure().empty(); }));
+	f.service->stop();
+	auto events = scheduler->snapshot();
+	REQUIRE(events.size() > probe_events);
+	int raised = 0;
+	for (size_t i = probe_events; i < events.size(); ++i)
+		raised += events[i].raise ? 1 : -1;
+	CHECK(raised == 0);  // every raise was lowered by the dying thread
+	std::lock_guard lock(f.mutex);
+	REQUIRE(f.failures.size() == 1);
+	CHECK_THAT(f.failures[0], Catch::Contains("irqfd write failed"));
+	CHECK(f.failures[0] == f.service->failure());
 }
