@@ -198,6 +198,16 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	ObjectReader machine = top.object("machine");
 	config.machine.vcpus = static_cast<uint32_t>(machine.integer("vcpus", 1, kMaxVcpus, 1));
 	config.machine.memory_mib = machine.integer("memory_mib", kMinMemoryMib, kMaxMemoryMib, 256);
+	std::string memory_check = machine.string("memory_check", "warn");
+	if (memory_check == "warn")
+		config.machine.memory_check = Config::Machine::MemoryCheck::Warn;
+	else if (memory_check == "refuse")
+		config.machine.memory_check = Config::Machine::MemoryCheck::Refuse;
+	else if (memory_check == "off")
+		config.machine.memory_check = Config::Machine::MemoryCheck::Off;
+	else
+		ObjectReader::fail("machine.memory_check",
+				   "must be \"warn\", \"refuse\" or \"off\", got \"" + memory_check + "\"");
 	machine.reject_unknown_keys();
 
 	if (!top.has("boot"))

@@ -35,6 +35,8 @@ struct Config {
 	struct Machine {
 		uint32_t vcpus = 1;
 		uint64_t memory_mib = 256;
+		// memory_mib against what the host can give (vmm/host_memory.h).
+		enum class MemoryCheck { Warn, Refuse, Off } memory_check = MemoryCheck::Warn;
 	} machine;
 	struct Boot {
 		std::filesystem::path kernel;

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "vmm/config.h"
+#include "vmm/host_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/machine.h"
 #include "vmm/stop_sources.h"
@@ -65,6 +66,8 @@ int check_command(const std::string &config_path)
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
+	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
+		return fail(kExitHostError, memory.error().message);
 	fmt::print("{}: ok ({} vCPU{}, {} MiB)\n", config_path, config->machine.vcpus,
 		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
 	return 0;
@@ -82,6 +85,8 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
+	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
+		return fail(kExitHostError, memory.error().message);
 	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
 		return fail(kExitHostError, reason);
 

@@ -47,6 +47,33 @@ else
 	fail "kairos check good.json: $(cat out.txt err.txt)"
 fi
 
+# A guest larger than the host can give (issue 12, #8): warned by default,
+# refused with machine.memory_check "refuse", before anything runs.
+host_mib=$(awk '/^(MemAvailable|SwapFree):/ { kb += $2 } END { print int(kb / 1024) }' /proc/meminfo)
+if [ "$host_mib" -lt 65536 ]; then
+	write_config big.json 1 65536 "console=ttyS0" "" '"console": {"output": "none"}'
+	if "$KAIROS_BIN" check big.json >out.txt 2>err.txt &&
+		grep -q "warning: machine.memory_mib: 65536 MiB is more than this host can give now" err.txt; then
+		pass "a 64 GiB guest on a $host_mib MiB host is warned about"
+	else
+		fail "64 GiB guest, default memory_check: $(cat out.txt err.txt)"
+	fi
+	sed -i 's/"memory_mib": 65536/"memory_mib": 65536, "memory_check": "refuse"/' big.json
+	for command in check run; do
+		set +e
+		"$KAIROS_BIN" "$command" big.json >out.txt 2>err.txt
+		RC=$?
+		set -e
+		if [ "$RC" -eq 1 ] && grep -q "machine.memory_check is \"refuse\"" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+			pass "kairos $command refuses a 64 GiB guest on a $host_mib MiB host, exit 1, one line"
+		else
+			fail "kairos $command, memory_check refuse: exit $RC: $(cat err.txt)"
+		fi
+	done
+else
+	log "SKIPPED the host-memory checks: this host can give $host_mib MiB, more than a guest may have"
+fi
+
 # Usage errors.
 set +e
 "$KAIROS_BIN" frobnicate >/dev/null 2>err.txt; RC=$?

@@ -39,6 +39,7 @@ TEST_CASE("a minimal config gets the defaults", "[config]")
 	REQUIRE(config.ok());
 	CHECK(config->machine.vcpus == 1);
 	CHECK(config->machine.memory_mib == 256);
+	CHECK(config->machine.memory_check == Config::Machine::MemoryCheck::Warn);
 	CHECK(config->boot.kernel == dir.path / "vmlinuz");
 	CHECK(config->boot.initrd.empty());
 	CHECK(config->boot.cmdline == kairos::vmm::kDefaultCmdline);
@@ -108,6 +109,8 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "machine.memory_mib: must be an integer, got the number 1.5");
 	CHECK(error_of(R"({"machine": {"memory_mib": 16}, "boot": {"kernel": "vmlinuz"}})", d) ==
 	      "machine.memory_mib: must be 64..65536, got 16");
+	CHECK(error_of(R"({"machine": {"memory_check": "maybe"}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.memory_check: must be \"warn\", \"refuse\" or \"off\", got \"maybe\"");
 	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) == "machine.cpus: unknown key");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "extra": 1})", d) == "extra: unknown key");
 	CHECK(error_of(R"({"machine": {}})", d) == "boot: is required (it names the kernel to boot)");
