@@ -125,6 +125,23 @@ struct kairos_vcpu_time_info {
 	__u8 pad[2];
 };
 
+/*
+ * The host's promise: a vCPU's records continue one another. From a new
+ * record's tsc_timestamp until 1 ms after the host read the TSC for it
+ * (it publishes within microseconds), the new record gives a time at
+ * least what the one it replaces gives, so a reader that stays on one
+ * vCPU never sees time go back, and time only ever steps forward. The gap
+ * to CLOCK_MONOTONIC is closed by slewing the rate (at most 500 ppm), or
+ * by a step forward when more than 500 us behind.
+ *
+ * KAIROS_TIME_TSC_STABLE: every vCPU has the same TSC and gets the same
+ * record, which is what lets a reader skip a cross-vCPU monotonic guard
+ * (kairos.ko does). One exception: the host writes the records one vCPU
+ * after another, and while it does (microseconds) a reader moving from a
+ * vCPU with the new record to one with the old may see time go back by
+ * what the new line starts ahead of the old: ns in steady state, up to
+ * 1 us when the rate changes by 1000 ppm, or all of a step forward.
+ */
 #define KAIROS_TIME_TSC_STABLE (1u << 0)	/* same TSC on every vCPU */
 
 struct kairos_shared_info {

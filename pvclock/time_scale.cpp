@@ -4,6 +4,11 @@ namespace kairos::pvclock {
 
 TimeScale time_scale_for_interval(uint64_t ticks, uint64_t nanoseconds)
 {
+	return time_scale_for_ratio(ticks, nanoseconds);
+}
+
+TimeScale time_scale_for_ratio(unsigned __int128 ticks, unsigned __int128 nanoseconds)
+{
 	// We want mul/2^32 * 2^shift == nanoseconds/ticks with mul < 2^32.
 	// Shift the two sides until the ratio lies in [0.5, 1), after Linux's
 	// kvm_get_time_scale(), then take 32 bits of the quotient.
@@ -12,6 +17,7 @@ TimeScale time_scale_for_interval(uint64_t ticks, uint64_t nanoseconds)
 		return scale;
 	unsigned __int128 numerator = nanoseconds;
 	unsigned __int128 denominator = ticks;
+	// Both below 2^90: the normalised numerator shifted by 32 fits 128 bits.
 	int shift = 0;
 	while (numerator >= denominator) {
 		denominator <<= 1;

@@ -17,6 +17,9 @@ struct TimeScale {
 TimeScale time_scale_for(uint64_t tsc_hz);
 // The scale for an observed rate: `nanoseconds` passed during `ticks`.
 TimeScale time_scale_for_interval(uint64_t ticks, uint64_t nanoseconds);
+// The same for a ratio too fine for 64 bits (a rate slewed by parts per
+// billion); both terms below 2^90.
+TimeScale time_scale_for_ratio(unsigned __int128 ticks, unsigned __int128 nanoseconds);
 
 // The guest's conversion: ((shift < 0 ? d >> -shift : d << shift) * mul) >> 32.
 uint64_t scale_delta(uint64_t delta, TimeScale scale);
