@@ -38,6 +38,7 @@ struct TimerStats {
 	uint64_t doorbells = 0;
 	uint64_t acks = 0;
 	uint64_t timer_wakeups = 0;
+	uint64_t guest_wakeups_deferred = 0;  // port writes held back by the rate limit (TimerService)
 	// Requests consumed from the ring, and the ones applied, by op.
 	uint64_t requests = 0;
 	uint64_t polled_requests = 0;  // ... found while host_polling was set (no doorbell needed)

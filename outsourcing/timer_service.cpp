@@ -43,7 +43,8 @@ Result<TimerService::Wakeups> TimerService::Wakeups::create()
 
 TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups)
 	: config_(config), hooks_(std::move(hooks)), wakeups_(std::move(wakeups)),
-	  engine_(config.max_timers, config.vcpu_count), advance_(config.advance_ns)
+	  guest_wakeups_(config.guest_wakeups_hz, kGuestWakeupBurst), engine_(config.max_timers, config.vcpu_count),
+	  advance_(config.advance_ns)
 {
 }
 
@@ -306,7 +307,9 @@ bool TimerService::attached() const
 TimerStats TimerService::stats() const
 {
 	std::lock_guard lock(mutex_);
-	return engine_.stats();
+	TimerStats stats = engine_.stats();
+	stats.guest_wakeups_deferred = wakeups_deferred_.load(std::memory_order_relaxed);
+	return stats;
 }
 
 std::string TimerService::failure() const
@@ -397,6 +400,27 @@ Status TimerService::submit_read(Source source)
 	return {};
 }
 
+std::optional<uint64_t> TimerService::limit_guest_wakeups(uint64_t now_ns, std::array<bool, kSourceCount> &fired)
+{
+	bool waiting = false;
+	for (Source source : {kDoorbell, kAck, kDone}) {
+		paused_[source] = paused_[source] || fired[source];
+		fired[source] = false;
+		waiting = waiting || paused_[source];
+	}
+	if (!waiting)
+		return std::nullopt;
+	if (!guest_wakeups_.take(now_ns)) {
+		wakeups_deferred_.fetch_add(1, std::memory_order_relaxed);
+		return guest_wakeups_.next_token_ns(now_ns);
+	}
+	for (Source source : {kDoorbell, kAck, kDone}) {
+		fired[source] = paused_[source];
+		paused_[source] = false;
+	}
+	return std::nullopt;
+}
+
 Status TimerService::arm_timer(std::optional<uint64_t> deadline_ns)
 {
 	if (deadline_ns == timer_armed_at_)
@@ -471,6 +495,9 @@ Status TimerService::loop()
 		if (outcome.requests_waiting)
 			ring_doorbell();  // what the guest published while we polled
 
+		std::optional<uint64_t> token = limit_guest_wakeups(now, fired);
+		if (token && (!next || *token < *next))
+			next = token;
 		KAIROS_TRY(arm_timer(next));
 		for (uint64_t source = 0; source < kSourceCount; ++source)
 			if (fired[source])

@@ -30,6 +30,7 @@
 #include "outsourcing/priority.h"
 #include "outsourcing/reservation.h"
 #include "outsourcing/timer_engine.h"
+#include "outsourcing/wakeup_limiter.h"
 #include "outsourcing/window.h"
 
 namespace kairos::outsourcing {
@@ -56,6 +57,9 @@ struct TimerServiceConfig {
 	uint32_t vcpu_count = KAIROS_MAX_VCPUS;  // valid request.vcpu values
 	WindowConfig window;                     // outsourcing.window
 	std::optional<uint64_t> advance_ns = 0;  // outsourcing.advance_us; nullopt: learned
+	// outsourcing.guest_wakeups_hz: passes per second the guest's port
+	// writes (doorbell, ack, done) may cause, on average (WakeupLimiter).
+	uint64_t guest_wakeups_hz = kDefaultGuestWakeupsHz;
 };
 
 class TimerService {
@@ -132,6 +136,10 @@ private:
 	Status loop();
 	Status loop_until_stopped();
 	Status submit_read(Source source);
+	// After a pass: which of the guest-driven reads that completed may be
+	// submitted again now (fired[] says), and which wait for a token;
+	// returns when the timer thread must look again for them.
+	std::optional<uint64_t> limit_guest_wakeups(uint64_t now_ns, std::array<bool, kSourceCount> &fired);
 	Status arm_timer(std::optional<uint64_t> deadline_ns);
 	// Records why the thread stops; after_start: tell the VMM too.
 	void fail(std::string message, bool after_start);
@@ -150,7 +158,10 @@ private:
 	// the reads still in flight into them.
 	Wakeups wakeups_;
 	std::array<uint64_t, kSourceCount> read_buffers_{};
-	std::optional<uint64_t> timer_armed_at_;  // timer thread only
+	std::optional<uint64_t> timer_armed_at_;   // timer thread only
+	WakeupLimiter guest_wakeups_;              // timer thread only
+	std::array<bool, kSourceCount> paused_{};  // reads waiting for a token; timer thread only
+	std::atomic<uint64_t> wakeups_deferred_{0};
 
 	// Guards engine_, failure_ and the window state. Priority inheritance:
 	// the timer thread may be real-time (outsourcing.priority).

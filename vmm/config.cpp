@@ -255,6 +255,8 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	ObjectReader outsourcing = top.object("outsourcing");
 	config.outsourcing.enabled = outsourcing.boolean("enabled", config.clock.kairos);
 	config.outsourcing.max_timers = outsourcing.integer("max_timers", 1, 1 << 20, 65536);
+	config.outsourcing.guest_wakeups_hz =
+		outsourcing.integer("guest_wakeups_hz", 100, 1'000'000, kairos::outsourcing::kDefaultGuestWakeupsHz);
 	auto priority = kairos::outsourcing::parse_priority(outsourcing.string("priority", "normal"));
 	if (!priority)
 		throw ConfigError{priority.error().message};

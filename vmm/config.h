@@ -11,6 +11,7 @@
 #include "abi/kairos_abi.h"
 #include "base/result.h"
 #include "outsourcing/priority.h"
+#include "outsourcing/wakeup_limiter.h"
 #include "outsourcing/window.h"
 
 namespace kairos::vmm {
@@ -62,6 +63,8 @@ struct Config {
 		kairos::outsourcing::WindowConfig window;
 		// Fire this early, the guest waits to the deadline; nullopt: learned.
 		std::optional<uint64_t> advance_ns;
+		// Timer-thread passes per second the guest's port writes may cause.
+		uint64_t guest_wakeups_hz = kairos::outsourcing::kDefaultGuestWakeupsHz;
 	} outsourcing;
 	struct Events {
 		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off

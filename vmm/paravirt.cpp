@@ -63,6 +63,7 @@ Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const s
 	service_config.vcpu_count = config_.machine.vcpus;
 	service_config.window = config_.outsourcing.window;
 	service_config.advance_ns = config_.outsourcing.advance_ns;
+	service_config.guest_wakeups_hz = config_.outsourcing.guest_wakeups_hz;
 	KAIROS_TRY_ASSIGN(service, outsourcing::TimerService::create(service_config, std::move(hooks)));
 	timer_service_ = std::move(service);
 	// Doorbells and acks reach the timer thread without a userspace exit.

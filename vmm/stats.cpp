@@ -118,6 +118,7 @@ std::string stats_json(const StatsSources &in)
 			stats["outsourcing"] = {{"priority", outsourcing::to_string(in.config.outsourcing.priority)},
 						{"doorbells", t.doorbells},
 						{"acks", t.acks},
+						{"guest_wakeups_deferred", t.guest_wakeups_deferred},
 						{"requests", t.requests},
 						{"polled_requests", t.polled_requests},
 						{"adds", t.adds},
