@@ -109,6 +109,8 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "machine.memory_mib: must be an integer, got the number 1.5");
 	CHECK(error_of(R"({"machine": {"memory_mib": 16}, "boot": {"kernel": "vmlinuz"}})", d) ==
 	      "machine.memory_mib: must be 64..65536, got 16");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"guest_wakeups_hz": 10}})", d) ==
+	      "outsourcing.guest_wakeups_hz: must be 100..1000000, got 10");
 	CHECK(error_of(R"({"machine": {"memory_check": "maybe"}, "boot": {"kernel": "vmlinuz"}})", d) ==
 	      "machine.memory_check: must be \"warn\", \"refuse\" or \"off\", got \"maybe\"");
 	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) == "machine.cpus: unknown key");
