@@ -103,6 +103,12 @@ std::vector<E820Entry> build_e820_map(uint64_t ram_size)
 	return map;
 }
 
+Result<uint64_t> kernel_cmdline_limit(std::span<const uint8_t> bzimage)
+{
+	KAIROS_TRY_ASSIGN(params, read_setup_header(bzimage));
+	return std::min<uint64_t>(params.hdr.cmdline_size, layout::kCmdlineMaxSize - 1);
+}
+
 Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files)
 {
 	auto header = read_setup_header(files.bzimage);

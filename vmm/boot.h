@@ -36,6 +36,10 @@ struct KernelFiles {
 	std::string cmdline;
 };
 
+// The longest command line the image accepts (its setup header's
+// cmdline_size, within Kairos's own page); errors as load_linux's.
+Result<uint64_t> kernel_cmdline_limit(std::span<const uint8_t> bzimage);
+
 // Checks the image's setup header, copies the kernel, initrd and cmdline into
 // guest memory, writes the zero page, the boot GDT and identity page tables.
 // Errors name what is wrong with the image ("not a bzImage: ...").

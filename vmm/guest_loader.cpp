@@ -39,14 +39,43 @@ Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus)
 	return memory.write_bytes(layout::kResetVectorAddr, build_reset_vector(acpi));
 }
 
+// The command line against the kernel's limit, naming what Kairos added:
+// a boot.cmdline that fits with kvm-clock on may not fit with it off.
+Status check_cmdline_length(const Config &config, std::optional<uint32_t> tsc_khz, std::span<const uint8_t> kernel)
+{
+	auto limit = kernel_cmdline_limit(kernel);
+	if (!limit)
+		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), limit.error().message);
+	std::string added = cmdline_additions(config, tsc_khz);
+	uint64_t length = config.boot.cmdline.size() + added.size();
+	if (length <= *limit)
+		return {};
+	if (added.empty())
+		return make_error("boot.cmdline: {} bytes; this kernel accepts at most {}", length, *limit);
+	return make_error("boot.cmdline: {} bytes of your own and {} that Kairos adds (' tsc_early_khz=' and "
+			  "the TSC rate, because clock.kvmclock is false); this kernel accepts at most {}",
+			  config.boot.cmdline.size(), added.size(), *limit);
+}
+
 }  // namespace
+
+Status check_guest(const Config &config)
+{
+	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
+	KAIROS_TRY(load_guest(memory, config, kLongestTscKhz));
+	return {};
+}
+
+std::string cmdline_additions(const Config &config, std::optional<uint32_t> tsc_khz)
+{
+	if (config.clock.kvmclock || !tsc_khz || config.boot.cmdline.find("tsc_early_khz=") != std::string::npos)
+		return "";
+	return fmt::format(" tsc_early_khz={}", *tsc_khz);
+}
 
 std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
 {
-	std::string cmdline = config.boot.cmdline;
-	if (config.clock.kvmclock || !tsc_khz || cmdline.find("tsc_early_khz=") != std::string::npos)
-		return cmdline;
-	return cmdline + fmt::format(" tsc_early_khz={}", *tsc_khz);
+	return config.boot.cmdline + cmdline_additions(config, tsc_khz);
 }
 
 Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz)
@@ -57,6 +86,7 @@ Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, st
 		KAIROS_TRY_ASSIGN(bytes, read_whole_file(config.boot.initrd, "boot.initrd"));
 		initrd = std::move(bytes);
 	}
+	KAIROS_TRY(check_cmdline_length(config, tsc_khz, kernel));
 	auto entry = load_linux(memory, {kernel, initrd, guest_cmdline(config, tsc_khz)});
 	if (!entry)
 		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), entry.error().message);

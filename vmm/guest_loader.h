@@ -23,6 +23,18 @@ namespace kairos::vmm {
 // virtualization), unless the user set it or the rate is unknown.
 std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz);
 
+// What guest_cmdline adds to boot.cmdline (" tsc_early_khz=N"), or "".
+std::string cmdline_additions(const Config &config, std::optional<uint32_t> tsc_khz);
+
+// A TSC rate as long as any host's when written out (7 digits of kHz):
+// `check`, which has no KVM to ask, counts the addition with it.
+inline constexpr uint32_t kLongestTscKhz = 9'999'999;
+
+// Everything load_guest would find wrong, without KVM: loads the guest
+// into a throwaway memory of the configured size (reserved, not
+// committed). Errors name the key, as load_guest's do.
+Status check_guest(const Config &config);
+
 // Reads boot.kernel and boot.initrd and loads the guest: errors name the
 // key and the file ("boot.kernel /x: not a bzImage: ..."). Returns where
 // the boot vCPU enters.

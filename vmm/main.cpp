@@ -12,9 +12,11 @@
 #include <fmt/format.h>
 
 #include "vmm/config.h"
+#include "vmm/guest_loader.h"
 #include "vmm/host_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/machine.h"
+#include "vmm/preflight.h"
 #include "vmm/stop_sources.h"
 
 namespace {
@@ -66,10 +68,18 @@ int check_command(const std::string &config_path)
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
+	if (auto ready = kairos::vmm::preflight(*config); !ready)
+		return fail(kExitUsage, ready.error().message);
 	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
 		return fail(kExitHostError, memory.error().message);
 	fmt::print("{}: ok ({} vCPU{}, {} MiB)\n", config_path, config->machine.vcpus,
 		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
+	// What Kairos appends to the guest's command line, so its length is no surprise.
+	std::string added = kairos::vmm::cmdline_additions(*config, kairos::vmm::kLongestTscKhz);
+	if (!added.empty())
+		fmt::print("  kernel command line: {} bytes of boot.cmdline, and up to {} that Kairos adds "
+			   "(' tsc_early_khz=' and the TSC rate, because clock.kvmclock is false)\n",
+			   config->boot.cmdline.size(), added.size());
 	return 0;
 }
 
@@ -85,6 +95,13 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
+	// Found before KVM is touched: a config error is exit 2, whatever the host.
+	if (auto ready = kairos::vmm::preflight(*config); !ready)
+		return fail(kExitUsage, ready.error().message);
+	kairos::Status stats_writable =
+		stats_path.empty() ? kairos::Status{} : kairos::vmm::check_writable_path(stats_path, "--stats");
+	if (!stats_writable)
+		return fail(kExitUsage, stats_writable.error().message);
 	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
 		return fail(kExitHostError, memory.error().message);
 	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())

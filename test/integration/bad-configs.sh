@@ -3,14 +3,14 @@
 # and exit code 2; no guest is needed, so this runs on any host.
 source "$(dirname "$0")/lib.sh"
 
-check_refused() {  # check_refused JSON EXPECTED_MESSAGE_PART
+check_refused() {  # check_refused JSON EXPECTED_MESSAGE_PART [COMMAND]
 	printf '%s\n' "$1" >bad.json
 	set +e
-	"$KAIROS_BIN" run bad.json >out.txt 2>err.txt
+	"$KAIROS_BIN" "${3:-run}" bad.json >out.txt 2>err.txt
 	RC=$?
 	set -e
 	if [ "$RC" -eq 2 ] && grep -qF -- "$2" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
-		pass "refused: $2"
+		pass "${3:-run} refused: $2"
 	else
 		fail "expected exit 2 and one line with '$2'; got exit $RC: $(cat err.txt)"
 	fi
@@ -28,6 +28,34 @@ check_refused "{\"boot\": {$kernel}, \"console\": {\"input\": 3}}" "console.inpu
 check_refused "{\"boot\": {$kernel}, \"clock\": {\"kvmclock\": \"yes\"}}" "clock.kvmclock: must be true or false"
 check_refused "{\"boot\": {$kernel}" "invalid JSON"
 check_refused "{}" "boot: is required"
+# What check and run find before KVM (issue 11): the image, the command
+# line against this kernel's limit (Kairos's own addition named), output
+# paths. Exit 2, one line, from both commands.
+printf 'not a kernel\n' >notakernel
+long=$(printf '%*s' 3000 '' | tr ' ' x)
+near=$(printf '%*s' 2030 '' | tr ' ' x)
+for command in check run; do
+	check_refused '{"boot": {"kernel": "notakernel"}}' "boot.kernel $WORK/notakernel: not a bzImage" "$command"
+	check_refused "{\"boot\": {$kernel, \"cmdline\": \"$long\"}}" \
+		"boot.cmdline: 3000 bytes; this kernel accepts at most" "$command"
+	check_refused "{\"boot\": {$kernel, \"cmdline\": \"$near\"}, \"clock\": {\"kvmclock\": false}}" \
+		"boot.cmdline: 2030 bytes of your own and 22 that Kairos adds" "$command"
+	check_refused "{\"boot\": {$kernel}, \"console\": {\"output\": \"/nonexistent/dir/console.log\"}}" \
+		"console.output /nonexistent/dir/console.log: the directory /nonexistent/dir does not exist" "$command"
+done
+# --stats is checked at the start, not after the run.
+printf '{"boot": {%s}}\n' "$kernel" >stats-target.json
+set +e
+"$KAIROS_BIN" run stats-target.json --stats /nonexistent/dir/s.json >out.txt 2>err.txt
+RC=$?
+set -e
+if [ "$RC" -eq 2 ] && grep -qF -- "--stats /nonexistent/dir/s.json: the directory /nonexistent/dir does not exist" err.txt &&
+	[ "$(wc -l <err.txt)" -eq 1 ]; then
+	pass "an unwritable --stats path is refused before the run"
+else
+	fail "--stats /nonexistent/dir/s.json: exit $RC: $(cat err.txt)"
+fi
+
 # A directory is not a config: said so, not a JSON parse error.
 set +e
 "$KAIROS_BIN" check "$WORK" >out.txt 2>err.txt
@@ -72,6 +100,15 @@ if [ "$host_mib" -lt 65536 ]; then
 	done
 else
 	log "SKIPPED the host-memory checks: this host can give $host_mib MiB, more than a guest may have"
+fi
+
+# check names what Kairos appends to the command line.
+printf '{"boot": {%s, "cmdline": "console=ttyS0"}, "clock": {"kvmclock": false}}\n' "$kernel" >added.json
+if "$KAIROS_BIN" check added.json >out.txt 2>err.txt &&
+	grep -qF "13 bytes of boot.cmdline, and up to 22 that Kairos adds (' tsc_early_khz='" out.txt; then
+	pass "kairos check names the command-line bytes Kairos adds"
+else
+	fail "check added.json: $(cat out.txt err.txt)"
 fi
 
 # Usage errors.

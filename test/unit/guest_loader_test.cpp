@@ -104,3 +104,47 @@ TEST_CASE("guest loader: errors name the key and the file", "[loader]")
 	REQUIRE_FALSE(no_initrd.ok());
 	CHECK_THAT(no_initrd.error().message, Catch::StartsWith("boot.initrd "));
 }
+
+TEST_CASE("guest loader: a command line too long names what Kairos added to it", "[loader]")
+{
+	// Issue 11: 2026 bytes boot with kvm-clock on and fail with it off,
+	// once ' tsc_early_khz=N' is appended.
+	TempDir dir;
+	write_file(dir.path / "vmlinuz", kairos::test::fake_bzimage());  // cmdline_size 2047
+	auto memory = GuestMemory::create(64 << 20);
+	REQUIRE(memory.ok());
+	Config config = config_for(dir.path / "vmlinuz", std::string(2026, 'x'));
+	CHECK(load_guest(*memory, config, 2'893'202).ok());
+
+	config.clock.kvmclock = false;
+	auto added = load_guest(*memory, config, 2'893'202);
+	REQUIRE_FALSE(added.ok());
+	CHECK(added.error().message ==
+	      "boot.cmdline: 2026 bytes of your own and 22 that Kairos adds (' tsc_early_khz=' "
+	      "and the TSC rate, because clock.kvmclock is false); this kernel accepts at most 2047");
+
+	config.boot.cmdline = std::string(2048, 'x');
+	auto own = load_guest(*memory, config, std::nullopt);
+	REQUIRE_FALSE(own.ok());
+	CHECK(own.error().message == "boot.cmdline: 2048 bytes; this kernel accepts at most 2047");
+}
+
+TEST_CASE("guest loader: check_guest finds without KVM what a run would", "[loader]")
+{
+	TempDir dir;
+	write_file(dir.path / "vmlinuz", kairos::test::fake_bzimage());
+	Config config = config_for(dir.path / "vmlinuz", "console=ttyS0");
+	config.machine.memory_mib = 64;
+	CHECK(check_guest(config).ok());
+	// It counts the longest addition a host could make.
+	config.clock.kvmclock = false;
+	config.boot.cmdline = std::string(2047 - 22, 'x');
+	CHECK(check_guest(config).ok());
+	config.boot.cmdline.push_back('x');
+	CHECK_FALSE(check_guest(config).ok());
+
+	write_file(dir.path / "text", std::vector<uint8_t>(4096, 'x'));
+	auto not_bzimage = check_guest(config_for(dir.path / "text", ""));
+	REQUIRE_FALSE(not_bzimage.ok());
+	CHECK_THAT(not_bzimage.error().message, Catch::Contains("not a bzImage"));
+}

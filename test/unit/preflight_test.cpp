@@ -1,0 +1,36 @@
+// What check and run find before KVM (issue 11).
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "vmm/preflight.h"
+
+using kairos::vmm::check_writable_path;
+
+TEST_CASE("preflight: a path is writable if its file or its directory is", "[preflight]")
+{
+	std::string pattern = (std::filesystem::temp_directory_path() / "kairos-preflight-XXXXXX").string();
+	std::filesystem::path dir = mkdtemp(pattern.data());
+	CHECK(check_writable_path(dir / "new.json", "--stats").ok());
+	CHECK(check_writable_path("relative-in-cwd.json", "--stats").ok() == (access(".", W_OK) == 0));
+
+	auto missing = check_writable_path(dir / "no" / "such" / "s.json", "--stats");
+	REQUIRE_FALSE(missing.ok());
+	CHECK(missing.error().message == "--stats " + (dir / "no/such/s.json").string() + ": the directory " +
+						 (dir / "no/such").string() + " does not exist");
+
+	auto directory = check_writable_path(dir, "console.output");
+	REQUIRE_FALSE(directory.ok());
+	CHECK(directory.error().message == "console.output " + dir.string() + ": is a directory");
+
+	if (geteuid() != 0) {  // root may write anything
+		std::ofstream(dir / "ro.json") << "{}";
+		std::filesystem::permissions(dir / "ro.json", std::filesystem::perms::owner_read);
+		CHECK_FALSE(check_writable_path(dir / "ro.json", "--stats").ok());
+	}
+	std::filesystem::remove_all(dir);
+}

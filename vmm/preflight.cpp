@@ -1,0 +1,41 @@
+#include "vmm/preflight.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "vmm/guest_loader.h"
+
+namespace kairos::vmm {
+
+Status check_writable_path(const std::filesystem::path &path, const std::string &what)
+{
+	std::error_code error;
+	if (std::filesystem::is_directory(path, error))
+		return make_error("{} {}: is a directory", what, path.string());
+	if (std::filesystem::exists(path, error)) {
+		if (access(path.c_str(), W_OK) != 0)
+			return make_error("{} {}: {}", what, path.string(), std::strerror(errno));
+		return {};
+	}
+	std::filesystem::path directory = path.parent_path().empty() ? "." : path.parent_path();
+	if (!std::filesystem::is_directory(directory, error))
+		return make_error("{} {}: the directory {} does not exist", what, path.string(), directory.string());
+	if (access(directory.c_str(), W_OK | X_OK) != 0)
+		return make_error("{} {}: cannot create it in {}: {}", what, path.string(), directory.string(),
+				  std::strerror(errno));
+	return {};
+}
+
+Status preflight(const Config &config)
+{
+	if (config.console.output == Config::Console::Output::File)
+		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
+	return check_guest(config);
+}
+
+}  // namespace kairos::vmm

@@ -1,0 +1,24 @@
+// Preflight: what `kairos check` and the start of `kairos run` can find
+// wrong without KVM, so that a config error is reported as one (exit 2)
+// before anything runs, and `check` saying ok means `run` will not refuse
+// the config later (issue 11).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "base/result.h"
+#include "vmm/config.h"
+
+namespace kairos::vmm {
+
+// Whether a file can be written at path: it is writable if it exists, or
+// its directory exists and is writable. Errors start with `what` (the
+// config key or option) and the path.
+Status check_writable_path(const std::filesystem::path &path, const std::string &what);
+
+// The guest image and command line (check_guest) and the console output
+// file. Errors name the key.
+Status preflight(const Config &config);
+
+}  // namespace kairos::vmm
