@@ -74,7 +74,8 @@ Status Machine::create_devices()
 	ConsoleOutput *console = console_.get();
 	console->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
 	console->watch_line(kHaltBanner, [this] {
-		shutdown_.request(StopReason::PowerOff, "the guest halted (no ACPI power-off)");
+		shutdown_.request(StopReason::PowerOff,
+				  "the guest halted its CPUs (\"System halted\": halt -f, or power-off without ACPI)");
 	});
 	LegacyEvents events;
 	events.power_off = [this] { shutdown_.request(StopReason::PowerOff, "the guest powered off through ACPI"); };
