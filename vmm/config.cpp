@@ -112,6 +112,15 @@ public:
 		return ObjectReader(value ? *value : kEmpty, path_of(key));
 	}
 
+	// The first key present other than `except` (keys in name order).
+	std::optional<std::string> first_key_except(const std::string &except) const
+	{
+		for (const auto &item : object_.items())
+			if (item.key() != except)
+				return path_of(item.key());
+		return std::nullopt;
+	}
+
 	// Call after reading every known key.
 	void reject_unknown_keys() const
 	{
@@ -271,6 +280,11 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	if (config.outsourcing.enabled && !config.clock.kairos && outsourcing.has("enabled"))
 		ObjectReader::fail("outsourcing.enabled", "needs clock.kairos (the Kairos device) on");
 	config.outsourcing.enabled = config.outsourcing.enabled && config.clock.kairos;
+	// A setting that would be silently ignored is refused (issue 11).
+	if (!config.clock.kairos)
+		if (auto key = outsourcing.first_key_except("enabled"))
+			ObjectReader::fail(*key,
+					   "has no effect: outsourcing needs clock.kairos (the Kairos device) on");
 
 	top.reject_unknown_keys();
 	return config;
@@ -287,7 +301,13 @@ Result<Config> parse_config(const std::string &json_text, const std::filesystem:
 		// nlohmann's message starts with "[json.exception.parse_error.101] "
 		std::string what = error.what();
 		auto bracket = what.find("] ");
-		return make_error("invalid JSON: {}", bracket == std::string::npos ? what : what.substr(bracket + 2));
+		std::string message = bracket == std::string::npos ? what : what.substr(bracket + 2);
+		// Parses once comments are skipped: they were the only trouble.
+		bool only_comments = !json::parse(json_text, nullptr, false, true).is_discarded();
+		if (only_comments)
+			return make_error("invalid JSON: {}; comments (// and /* */) are not JSON: remove them",
+					  message);
+		return make_error("invalid JSON: {}", message);
 	}
 	try {
 		return parse_or_throw(root, base_dir);

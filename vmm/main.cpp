@@ -33,7 +33,7 @@ commands:
   run CONFIG.json [--stats FILE]   boot the VM described by CONFIG.json
   check CONFIG.json                validate CONFIG.json and exit
   --help, -h                       show this help
-  --version                        show the version
+  --version, -V, version           show the version (also after run/check)
 
 options:
   --stats FILE   write per-VM statistics (JSON) to FILE when the VM stops
@@ -61,6 +61,12 @@ int usage_error(const std::string &message)
 {
 	fmt::print(stderr, "kairos: {}\nTry 'kairos --help'.\n", message);
 	return kExitUsage;
+}
+
+// As other tools take it: `kairos --version`, `-V` or `version`.
+bool is_version_request(const std::string &word)
+{
+	return word == "--version" || word == "-V" || word == "version";
 }
 
 int check_command(const std::string &config_path)
@@ -147,7 +153,7 @@ int main(int argc, char **argv)
 		fmt::print("{}", kUsage);
 		return 0;
 	}
-	if (command == "--version") {
+	if (is_version_request(command)) {
 		fmt::print("kairos {}\n", KAIROS_VERSION);
 		return 0;
 	}
@@ -159,6 +165,10 @@ int main(int argc, char **argv)
 	for (size_t i = 1; i < args.size(); ++i) {
 		if (args[i] == "--help" || args[i] == "-h") {
 			fmt::print("{}", kUsage);
+			return 0;
+		}
+		if (args[i] == "--version" || args[i] == "-V") {
+			fmt::print("kairos {}\n", KAIROS_VERSION);
 			return 0;
 		}
 		if (args[i] == "--stats" && command == "run") {

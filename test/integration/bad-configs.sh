@@ -117,6 +117,23 @@ set +e
 set -e
 if [ "$RC" -eq 2 ] && grep -q "unknown command 'frobnicate'" err.txt; then pass "unknown command refused"; else fail "unknown command: exit $RC"; fi
 if "$KAIROS_BIN" --help | grep -q "kairos run CONFIG.json\|run CONFIG.json"; then pass "--help shows usage"; else fail "--help"; fi
+# The version, asked for as other tools are asked (issue 11).
+for words in "--version" "-V" "version" "run --version" "check -V"; do
+	# shellcheck disable=SC2086 # the words are split on purpose
+	if "$KAIROS_BIN" $words 2>err.txt | grep -qE '^kairos [0-9]+\.[0-9]+'; then
+		pass "kairos $words prints the version"
+	else
+		fail "kairos $words: $(cat err.txt)"
+	fi
+done
+# A // comment is named as what is wrong with the config.
+check_refused "{
+  // the guest
+  \"boot\": {$kernel}
+}" "comments (// and /* */) are not JSON: remove them"
+# A setting that would be ignored is refused.
+check_refused "{\"boot\": {$kernel}, \"clock\": {\"kairos\": false}, \"outsourcing\": {\"max_timers\": 10}}" \
+	"outsourcing.max_timers: has no effect: outsourcing needs clock.kairos (the Kairos device) on"
 
 # On a host whose /dev/kvm has no hardware virtualization, `kairos run` says
 # so in one line and points at scripts/with-kvm instead of crawling.

@@ -144,8 +144,22 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	CHECK(error_of(
 		      R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}, "outsourcing": {"enabled": true}})",
 		      d) == "outsourcing.enabled: needs clock.kairos (the Kairos device) on");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false},
+			   "outsourcing": {"enabled": false, "max_timers": 100}})",
+		       d) ==
+	      "outsourcing.max_timers: has no effect: outsourcing needs clock.kairos (the Kairos device) on");
 	CHECK(error_of("[1, 2]", d) == "the config: must be an object, got array");
 	CHECK(error_of("{\"boot\": ", d).rfind("invalid JSON: ", 0) == 0);
+}
+
+TEST_CASE("a comment in the config is named as what is wrong", "[config]")
+{
+	ConfigDir dir;
+	std::string error = error_of("{\n  // the kernel\n  \"boot\": {\"kernel\": \"vmlinuz\"}\n}\n", dir.path);
+	CHECK_THAT(error, Catch::StartsWith("invalid JSON: ") && Catch::Contains("line 2") &&
+				  Catch::EndsWith("comments (// and /* */) are not JSON: remove them"));
+	// Other syntax errors do not mention comments.
+	CHECK_THAT(error_of("{\"boot\": }", dir.path), !Catch::Contains("comments"));
 }
 
 TEST_CASE("absolute paths are kept as they are", "[config]")
