@@ -173,9 +173,7 @@ Status Machine::watch_host_events()
 
 	if (config_.console.input_from_stdin) {
 		ConsoleInput::Hooks hooks;
-		hooks.quit = [this] {
-			shutdown_.request(StopReason::Signal, "quit from the console (Ctrl-A x)", SIGINT);
-		};
+		hooks.quit = [this] { shutdown_.request(StopReason::UserQuit, "Ctrl-A x on the console"); };
 		// A line of host input is also a virtual console event.
 		hooks.line = [this] {
 			if (paravirt_)

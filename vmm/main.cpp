@@ -39,7 +39,7 @@ options:
   --stats FILE   write per-VM statistics (JSON) to FILE when the VM stops
 
 exit codes of `kairos run`:
-  0    the guest powered off or reset itself
+  0    the guest powered off or reset itself, or Ctrl-A x
   1    host error (KVM unavailable, out of memory, ...)
   2    bad usage or invalid config
   3    the guest kernel panicked

@@ -9,6 +9,7 @@ int exit_code_for(StopReason reason, int signal_number)
 	switch (reason) {
 	case StopReason::PowerOff:
 	case StopReason::Reset:
+	case StopReason::UserQuit:
 		return 0;
 	case StopReason::HostError:
 		return 1;
@@ -41,6 +42,8 @@ const char *describe(StopReason reason)
 		return "host error";
 	case StopReason::Signal:
 		return "stopped by signal";
+	case StopReason::UserQuit:
+		return "quit by the user";
 	}
 	return "unknown";
 }

@@ -20,6 +20,7 @@ enum class StopReason {
 	GuestError,   // KVM could not run the guest (entry failure, emulation error)
 	HostError,    // something failed on the host side
 	Signal,       // SIGINT/SIGTERM
+	UserQuit,     // the user's Ctrl-A x on the console: a request, exit 0 as QEMU's
 };
 
 // Process exit codes, documented in `kairos --help` and the README.

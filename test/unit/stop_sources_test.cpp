@@ -52,3 +52,18 @@ TEST_CASE("stop sources: a panic notice stops the VM after its grace, not before
 	REQUIRE(shutdown->requested());
 	CHECK(shutdown->reason() == StopReason::GuestPanic);
 }
+
+TEST_CASE("exit codes: each stop reason has the documented code; Ctrl-A x is a request, not a signal", "[shutdown]")
+{
+	using kairos::vmm::exit_code_for;
+	CHECK(exit_code_for(StopReason::PowerOff, 0) == 0);
+	CHECK(exit_code_for(StopReason::Reset, 0) == 0);
+	CHECK(exit_code_for(StopReason::UserQuit, 0) == 0);
+	CHECK(std::string(kairos::vmm::describe(StopReason::UserQuit)) == "quit by the user");
+	CHECK(exit_code_for(StopReason::HostError, 0) == 1);
+	CHECK(exit_code_for(StopReason::GuestPanic, 0) == 3);
+	CHECK(exit_code_for(StopReason::TripleFault, 0) == 4);
+	CHECK(exit_code_for(StopReason::GuestError, 0) == 5);
+	CHECK(exit_code_for(StopReason::Signal, SIGTERM) == 143);
+	CHECK(exit_code_for(StopReason::Signal, SIGINT) == 130);
+}
