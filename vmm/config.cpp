@@ -241,6 +241,9 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 		config.console.file =
 			std::filesystem::path(output).is_relative() ? base_dir / output : std::filesystem::path(output);
 	}
+	if (console.has("max_file_mib") && config.console.output != Config::Console::Output::File)
+		ObjectReader::fail("console.max_file_mib", "applies only when console.output is a file path");
+	config.console.max_file_mib = console.integer("max_file_mib", 1, kMaxConsoleFileMib, kDefaultConsoleFileMib);
 	std::string input = console.string("input", "stdin");
 	if (input != "stdin" && input != "none")
 		ObjectReader::fail("console.input", "must be \"stdin\" or \"none\", got \"" + input + "\"");

@@ -30,6 +30,10 @@ inline constexpr uint64_t kMinWindowRuntimeUs = 10;
 inline constexpr uint64_t kMaxWindowLeadUs = 100'000;
 inline constexpr uint64_t kMinWindowTimeoutUs = 100;
 inline constexpr uint64_t kMaxWindowTimeoutUs = 1'000'000;
+// console.max_file_mib: a guest printing for ever must not fill the host's
+// disk (issue 12); a boot log is well under a MiB.
+inline constexpr uint64_t kDefaultConsoleFileMib = 64;
+inline constexpr uint64_t kMaxConsoleFileMib = 1024 * 1024;
 inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
 
 struct Config {
@@ -48,6 +52,7 @@ struct Config {
 		// Guest serial output: to stdout, to a file, or dropped.
 		enum class Output { Stdout, File, None } output = Output::Stdout;
 		std::filesystem::path file;
+		uint64_t max_file_mib = kDefaultConsoleFileMib;  // beyond it, output is dropped and counted
 		bool input_from_stdin = true;
 	} console;
 	struct Clock {

@@ -5,6 +5,7 @@
 #include <termios.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -13,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "base/event_fd.h"
 #include "base/result.h"
-#include "base/unique_fd.h"
 #include "devices/serial.h"
 #include "vmm/config.h"
+#include "vmm/console_sink.h"
+#include "vmm/event_loop.h"
 
 namespace kairos::vmm {
 
@@ -29,14 +32,23 @@ inline constexpr const char *kPanicBanner = "Kernel panic - not syncing";
 // which KVM handles in the kernel, so the console is all we get to see.
 inline constexpr const char *kHaltBanner = "reboot: System halted";
 
+// The guest's serial output on its way out (issue 12). vCPU threads call
+// write under the UART's lock, so it never blocks: it scans for the lines
+// above, appends to a bounded buffer and wakes the event loop, which writes
+// the buffer out whenever the sink takes it (vmm/console_sink.h). Bytes that
+// do not fit are dropped and counted, as Firecracker's serial does; the
+// first drop gets one line on stderr.
 class ConsoleOutput {
 public:
-	// fd < 0 drops output (console.output "none") but still watches it.
-	explicit ConsoleOutput(UniqueFd owned_fd, int fd) : owned_(std::move(owned_fd)), fd_(fd) {}
-	static std::unique_ptr<ConsoleOutput> to_stdout();
-	static Result<std::unique_ptr<ConsoleOutput>> to_file(const std::filesystem::path &path);
-	static std::unique_ptr<ConsoleOutput> discard();
-	// What config.console.output names: stdout, a file, or nothing.
+	// Enough for a burst of boot messages while the reader is slow; more
+	// would only delay the moment a stuck reader costs output.
+	static constexpr size_t kBufferBytes = 64 * 1024;
+	static constexpr uint64_t kNoLimit = UINT64_MAX;
+
+	// At most limit_bytes reach the sink (console.max_file_mib); the rest
+	// is dropped and counted.
+	static Result<std::unique_ptr<ConsoleOutput>> create(ConsoleSink sink, uint64_t limit_bytes = kNoLimit);
+	// What config.console names: stdout, a file, or nothing.
 	static Result<std::unique_ptr<ConsoleOutput>> for_config(const Config::Console &console);
 
 	// Calls action (once) when a line of the watched output (see write)
@@ -53,14 +65,45 @@ public:
 	// The UART's output callback: writes through this, watching only the
 	// polled path (Serial::TransmitPath). Valid while this object lives.
 	devices::Serial::OutputCallback serial_sink();
-	uint64_t bytes_written() const { return bytes_.load(); }
+
+	// From here on the loop writes the buffer out: when write wakes it and,
+	// while the sink would block, whenever the sink becomes writable.
+	Status attach(EventLoop &loop);
+	// Writes what the sink takes now, without blocking; true when nothing
+	// is left (or left to try: a sink that failed drops everything).
+	bool flush();
+	// At the stop, after the vCPUs: flushes, waiting for the sink up to
+	// budget in all, then drops and counts what is left.
+	void drain(std::chrono::milliseconds budget);
+
+	// Every byte the guest transmitted, delivered or not.
+	uint64_t bytes_transmitted() const { return transmitted_.load(); }
+	uint64_t bytes_dropped() const { return dropped_.load(); }
+	size_t bytes_buffered() const;
 
 private:
+	ConsoleOutput(ConsoleSink sink, EventFd wake, uint64_t limit_bytes);
 	void scan(uint8_t byte);
+	size_t append(std::span<const uint8_t> bytes);  // requires mutex_
+	void drop(size_t count, const char *reason);    // requires mutex_
+	void on_ready();
+	void warn_once();
 
-	UniqueFd owned_;
-	int fd_;
-	std::mutex mutex_;
+	ConsoleSink sink_;
+	EventFd wake_;
+	const uint64_t limit_bytes_;
+	// The loop thread's: where to watch for POLLOUT, and whether it does.
+	EventLoop *loop_ = nullptr;
+	bool watching_writable_ = false;
+	bool warned_ = false;
+	std::mutex flush_mutex_;  // one flush at a time; held without mutex_ while writing
+	mutable std::mutex mutex_;
+	std::vector<uint8_t> ring_;
+	size_t head_ = 0;
+	size_t count_ = 0;
+	uint64_t accepted_ = 0;  // bytes into the buffer over the run, for limit_bytes_
+	bool failed_ = false;    // the sink failed (EPIPE: the reader went away)
+	const char *drop_reason_ = nullptr;
 	std::string line_;
 	struct LineWatch {
 		std::string text;
@@ -68,8 +111,13 @@ private:
 		bool fired = false;
 	};
 	std::vector<LineWatch> watches_;
-	std::atomic<uint64_t> bytes_{0};
+	std::atomic<uint64_t> transmitted_{0};
+	std::atomic<uint64_t> dropped_{0};
 };
+
+// How long the stop waits for a slow console reader before it drops the
+// rest: normal runs lose nothing, a stuck reader costs one second.
+inline constexpr std::chrono::milliseconds kConsoleDrainBudget{1000};
 
 // Puts a terminal into raw mode for the guest's line discipline and restores
 // it on destruction (and so on every exit path).

@@ -19,7 +19,7 @@ Status EventLoop::arm(int fd)
 	io_uring_sqe *sqe = io_uring_get_sqe(ring_.get());
 	if (!sqe)
 		return make_error("event loop: submission queue full");
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_prep_poll_add(sqe, fd, static_cast<unsigned>(watches_[fd].events));
 	io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(fd));
 	int submitted = io_uring_submit(ring_.get());
 	if (submitted < 0)
@@ -30,8 +30,22 @@ Status EventLoop::arm(int fd)
 
 Status EventLoop::watch(int fd, Handler handler)
 {
-	watches_[fd].handler = std::move(handler);
-	if (watches_[fd].armed)
+	return watch_for(fd, POLLIN, std::move(handler));
+}
+
+Status EventLoop::watch_writable(int fd, Handler handler)
+{
+	return watch_for(fd, POLLOUT, std::move(handler));
+}
+
+Status EventLoop::watch_for(int fd, short events, Handler handler)
+{
+	if (watches_[fd].armed && watches_[fd].events != events)
+		unwatch(fd);  // a poll armed for the other direction
+	Watch &watch = watches_[fd];
+	watch.handler = std::move(handler);
+	watch.events = events;
+	if (watch.armed)
 		return {};
 	return arm(fd);
 }
@@ -73,7 +87,8 @@ Status EventLoop::run_once(int timeout_ms)
 	{
 		++seen;
 		uint64_t data = io_uring_cqe_get_data64(cqe);
-		if (data != UINT64_MAX)
+		// A poll that unwatch cancelled says nothing about a later watch.
+		if (data != UINT64_MAX && cqe->res != -ECANCELED)
 			ready.push_back(static_cast<int>(data));
 	}
 	io_uring_cq_advance(ring_.get(), seen);

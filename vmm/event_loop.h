@@ -1,6 +1,7 @@
 // The event loop (io_uring): watches file descriptors on one thread and calls
-// a handler each time one becomes readable. Used for serial input, signals
-// and the shutdown wake-up.
+// a handler each time one becomes readable (or writable, for console output
+// that would block). Used for serial input and output, signals and the
+// shutdown wake-up.
 #pragma once
 
 #include <functional>
@@ -22,6 +23,9 @@ public:
 
 	// Calls handler whenever fd is readable (or hung up) until unwatch(fd).
 	Status watch(int fd, Handler handler);
+	// Calls handler whenever fd is writable (or failed) until unwatch(fd).
+	// One watch per fd: this replaces a readable watch of the same fd.
+	Status watch_writable(int fd, Handler handler);
 	// Safe to call from inside a handler.
 	void unwatch(int fd);
 	// Waits up to timeout_ms (< 0: until an event) for events and runs
@@ -33,10 +37,12 @@ public:
 private:
 	explicit EventLoop(IoUring ring) : ring_(std::move(ring)) {}
 	Status arm(int fd);
+	Status watch_for(int fd, short events, Handler handler);
 
 	IoUring ring_;
 	struct Watch {
 		Handler handler;
+		short events = 0;  // POLLIN or POLLOUT
 		bool armed = false;
 	};
 	std::map<int, Watch> watches_;

@@ -71,9 +71,8 @@ Status Machine::create_devices()
 	KAIROS_TRY_ASSIGN(console_output, ConsoleOutput::for_config(config_.console));
 	console_ = std::move(console_output);
 
-	ConsoleOutput *console = console_.get();
-	console->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
-	console->watch_line(kHaltBanner, [this] {
+	console_->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
+	console_->watch_line(kHaltBanner, [this] {
 		shutdown_.request(StopReason::PowerOff,
 				  "the guest halted its CPUs (\"System halted\": halt -f, or power-off without ACPI)");
 	});
@@ -90,7 +89,7 @@ Status Machine::create_devices()
 	KAIROS_TRY_ASSIGN(legacy,
 			  LegacyDevices::attach(
 				  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
-				  console->serial_sink(), std::move(events)));
+				  console_->serial_sink(), std::move(events)));
 	serial_ = legacy.serial();
 	return {};
 }
@@ -163,10 +162,10 @@ Status Machine::watch_host_events()
 {
 	KAIROS_TRY_ASSIGN(loop, EventLoop::create());
 	loop_ = std::move(loop);
-
 	KAIROS_TRY_ASSIGN(signals, StopSignals::watch(*loop_, shutdown_));
 	stop_signals_ = std::move(signals);
 	KAIROS_TRY(loop_->watch(shutdown_.wake_fd(), [] {}));
+	KAIROS_TRY(console_->attach(*loop_));  // the loop writes console output out
 
 	KAIROS_TRY_ASSIGN(panic, PanicNotice::watch(*loop_, shutdown_, kPanicGraceNs));
 	panic_notice_ = std::move(panic);
@@ -221,6 +220,7 @@ RunResult Machine::run()
 		paravirt_->stop_timer_service();
 	stop_vcpus();
 	stopped_ = std::chrono::steady_clock::now();
+	console_->drain(kConsoleDrainBudget);  // before the last line and the stats
 	if (console_input_)
 		console_input_->restore_terminal();
 

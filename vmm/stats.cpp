@@ -74,7 +74,11 @@ std::string stats_json(const StatsSources &in)
 	stats["exit"] = {
 		{"reason", describe(in.result.reason)}, {"detail", in.result.detail}, {"code", in.result.exit_code}};
 	stats["runtime_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(in.runtime).count();
-	stats["console_bytes"] = in.console.bytes_written();
+	stats["console_bytes"] = in.console.bytes_transmitted();
+	// Dropped: what the guest sent that never reached console.output (a
+	// reader too slow or gone, the file cap).
+	stats["console"] = {{"transmitted_bytes", in.console.bytes_transmitted()},
+			    {"dropped_bytes", in.console.bytes_dropped()}};
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
 	// events.virtual_timer_hz), input and signals; no periodic tick.
 	stats["event_loop"] = {{"wakeups", in.loop_wakeups}};

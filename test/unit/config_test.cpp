@@ -45,6 +45,7 @@ TEST_CASE("a minimal config gets the defaults", "[config]")
 	CHECK(config->boot.cmdline == kairos::vmm::kDefaultCmdline);
 	CHECK(config->console.output == Config::Console::Output::Stdout);
 	CHECK(config->console.input_from_stdin);
+	CHECK(config->console.max_file_mib == kairos::vmm::kDefaultConsoleFileMib);
 	CHECK(config->clock.kvmclock);
 }
 
@@ -54,7 +55,7 @@ TEST_CASE("a full config is read field by field", "[config]")
 	auto config = parse_config(R"({
 		"machine": {"vcpus": 4, "memory_mib": 512},
 		"boot": {"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0 quiet"},
-		"console": {"output": "guest.log", "input": "none"},
+		"console": {"output": "guest.log", "input": "none", "max_file_mib": 5},
 		"clock": {"kvmclock": false, "refresh_ms": 250},
 		"events": {"virtual_timer_hz": 100}
 	})",
@@ -67,6 +68,7 @@ TEST_CASE("a full config is read field by field", "[config]")
 	CHECK(config->console.output == Config::Console::Output::File);
 	CHECK(config->console.file == dir.path / "guest.log");
 	CHECK_FALSE(config->console.input_from_stdin);
+	CHECK(config->console.max_file_mib == 5);
 	CHECK_FALSE(config->clock.kvmclock);
 	CHECK(config->clock.refresh_ms == 250);
 	CHECK(config->events.virtual_timer_hz == 100);
@@ -125,6 +127,10 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	CHECK(error_of(R"({"boot": {"kernel": "."}})", d).find("is a directory") != std::string::npos);
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "console": {"input": "tty"}})", d) ==
 	      "console.input: must be \"stdin\" or \"none\", got \"tty\"");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "console": {"output": "g.log", "max_file_mib": 0}})", d) ==
+	      "console.max_file_mib: must be 1..1048576, got 0");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "console": {"max_file_mib": 8}})", d) ==
+	      "console.max_file_mib: applies only when console.output is a file path");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kvmclock": 1}})", d) ==
 	      "clock.kvmclock: must be true or false, got the integer 1");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "machine": 3})", d) ==
