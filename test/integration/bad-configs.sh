@@ -3,17 +3,25 @@
 # and exit code 2; no guest is needed, so this runs on any host.
 source "$(dirname "$0")/lib.sh"
 
-check_refused() {  # check_refused JSON EXPECTED_MESSAGE_PART [COMMAND]
-	printf '%s\n' "$1" >bad.json
+# expect_error RC MESSAGE_PART DESCRIPTION COMMAND...: COMMAND exits RC
+# with one line on stderr that contains MESSAGE_PART.
+expect_error() {
+	local rc=$1 message=$2 description=$3
+	shift 3
 	set +e
-	"$KAIROS_BIN" "${3:-run}" bad.json >out.txt 2>err.txt
+	"$@" >out.txt 2>err.txt
 	RC=$?
 	set -e
-	if [ "$RC" -eq 2 ] && grep -qF -- "$2" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
-		pass "${3:-run} refused: $2"
+	if [ "$RC" -eq "$rc" ] && grep -qF -- "$message" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+		pass "$description"
 	else
-		fail "expected exit 2 and one line with '$2'; got exit $RC: $(cat err.txt)"
+		fail "$description: expected exit $rc and one line with '$message'; got exit $RC: $(cat err.txt)"
 	fi
+}
+
+check_refused() {  # check_refused JSON EXPECTED_MESSAGE_PART [COMMAND]
+	printf '%s\n' "$1" >bad.json
+	expect_error 2 "$2" "${3:-run} refused: $2" "$KAIROS_BIN" "${3:-run}" bad.json
 }
 
 kernel="\"kernel\": \"$KAIROS_TEST_KERNEL\""
@@ -45,27 +53,13 @@ for command in check run; do
 done
 # --stats is checked at the start, not after the run.
 printf '{"boot": {%s}}\n' "$kernel" >stats-target.json
-set +e
-"$KAIROS_BIN" run stats-target.json --stats /nonexistent/dir/s.json >out.txt 2>err.txt
-RC=$?
-set -e
-if [ "$RC" -eq 2 ] && grep -qF -- "--stats /nonexistent/dir/s.json: the directory /nonexistent/dir does not exist" err.txt &&
-	[ "$(wc -l <err.txt)" -eq 1 ]; then
-	pass "an unwritable --stats path is refused before the run"
-else
-	fail "--stats /nonexistent/dir/s.json: exit $RC: $(cat err.txt)"
-fi
+expect_error 2 "--stats /nonexistent/dir/s.json: the directory /nonexistent/dir does not exist" \
+	"an unwritable --stats path is refused before the run" \
+	"$KAIROS_BIN" run stats-target.json --stats /nonexistent/dir/s.json
 
 # A directory is not a config: said so, not a JSON parse error.
-set +e
-"$KAIROS_BIN" check "$WORK" >out.txt 2>err.txt
-RC=$?
-set -e
-if [ "$RC" -eq 2 ] && grep -qF "is a directory, not a JSON config file" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
-	pass "a directory as config is named as one"
-else
-	fail "a directory as config: exit $RC: $(cat err.txt)"
-fi
+expect_error 2 "is a directory, not a JSON config file" "a directory as config is named as one" \
+	"$KAIROS_BIN" check "$WORK"
 
 # kairos check validates without running anything.
 write_config good.json 2 256 "console=ttyS0"
@@ -88,15 +82,9 @@ if [ "$host_mib" -lt 65536 ]; then
 	fi
 	sed -i 's/"memory_mib": 65536/"memory_mib": 65536, "memory_check": "refuse"/' big.json
 	for command in check run; do
-		set +e
-		"$KAIROS_BIN" "$command" big.json >out.txt 2>err.txt
-		RC=$?
-		set -e
-		if [ "$RC" -eq 1 ] && grep -q "machine.memory_check is \"refuse\"" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
-			pass "kairos $command refuses a 64 GiB guest on a $host_mib MiB host, exit 1, one line"
-		else
-			fail "kairos $command, memory_check refuse: exit $RC: $(cat err.txt)"
-		fi
+		expect_error 1 'machine.memory_check is "refuse"' \
+			"kairos $command refuses a 64 GiB guest on a $host_mib MiB host, exit 1, one line" \
+			"$KAIROS_BIN" "$command" big.json
 	done
 else
 	log "SKIPPED the host-memory checks: this host can give $host_mib MiB, more than a guest may have"
@@ -138,13 +126,7 @@ check_refused "{\"boot\": {$kernel}, \"clock\": {\"kairos\": false}, \"outsourci
 # On a host whose /dev/kvm has no hardware virtualization, `kairos run` says
 # so in one line and points at scripts/with-kvm instead of crawling.
 if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
-	set +e
-	"$KAIROS_BIN" run good.json >out.txt 2>err.txt; RC=$?
-	set -e
-	if [ "$RC" -eq 1 ] && grep -q "scripts/with-kvm" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
-		pass "no hardware virtualization: one-line pointer to scripts/with-kvm"
-	else
-		fail "without vmx/svm: exit $RC, $(cat err.txt)"
-	fi
+	expect_error 1 "scripts/with-kvm" "no hardware virtualization: one-line pointer to scripts/with-kvm" \
+		"$KAIROS_BIN" run good.json
 fi
 finish
