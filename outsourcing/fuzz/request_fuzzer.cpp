@@ -74,6 +74,8 @@ void check_engine(const TimerEngine &engine)
 	FUZZ_CHECK(stats.expiries == stats.delivered + stats.held_expiries + stats.superseded + stats.discarded);
 	FUZZ_CHECK(stats.lateness.samples == stats.expiries);
 	FUZZ_CHECK(engine.next_deadline().has_value() == (stats.armed > 0));
+	// Host memory a guest can drive stays bounded, acks or not (issue 12, #1).
+	FUZZ_CHECK(engine.awaiting_ack() <= TimerEngine::kMaxAwaitingAck);
 }
 
 void run_raw(Input input)
