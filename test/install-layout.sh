@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `cmake --install` puts each file where Debian would (issue 11): the VMM,
+# the docs and examples, the guest module's sources with the ABI header
+# beside them, bash completion, and the man page when help2man is there.
+# Usage: install-layout.sh BUILD_DIR
+set -euo pipefail
+build=$1
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+failures=0
+expect_file() {
+	if [ -e "$prefix/$1" ]; then
+		echo "ok: $1"
+	else
+		echo "FAIL: $1 was not installed" >&2
+		failures=$((failures + 1))
+	fi
+}
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+version=$("$prefix/bin/kairos" --version | cut -d' ' -f2)
+expect_file bin/kairos
+expect_file share/doc/kairos/README.md
+expect_file share/doc/kairos/SECURITY.md
+expect_file share/doc/kairos/examples/default.json
+expect_file "src/kairos-$version/guest-kernel-module/Kbuild"
+expect_file "src/kairos-$version/guest-kernel-module/vmrpc.c"
+expect_file "src/kairos-$version/abi/kairos_abi.h"
+expect_file share/bash-completion/completions/kairos
+if command -v help2man >/dev/null; then
+	expect_file share/man/man1/kairos.1
+	if ! grep -q 'check CONFIG.json' "$prefix/share/man/man1/kairos.1"; then
+		echo "FAIL: kairos.1 lacks the commands of --help" >&2
+		failures=$((failures + 1))
+	fi
+fi
+# The completion offers the commands.
+words=$(bash -c 'source "$1"; COMP_WORDS=(kairos ch); COMP_CWORD=1; _kairos; echo "${COMPREPLY[*]}"' _ \
+	"$prefix/share/bash-completion/completions/kairos")
+if [ "$words" = check ]; then
+	echo "ok: completion of 'kairos ch' is 'check'"
+else
+	echo "FAIL: completion of 'kairos ch' gave '$words'" >&2
+	failures=$((failures + 1))
+fi
+exit "$failures"
