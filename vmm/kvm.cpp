@@ -268,6 +268,16 @@ Status VcpuFd::get_sregs(kvm_sregs *sregs) const
 	return checked_ioctl(fd_.get(), KVM_GET_SREGS, sregs, "KVM_GET_SREGS");
 }
 
+Result<uint64_t> VcpuFd::translate(uint64_t linear_address) const
+{
+	kvm_translation translation{};
+	translation.linear_address = linear_address;
+	KAIROS_TRY(checked_ioctl(fd_.get(), KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
+	if (!translation.valid)
+		return make_error("linear address {:#x} is not mapped", linear_address);
+	return static_cast<uint64_t>(translation.physical_address);
+}
+
 Status VcpuFd::set_sregs(const kvm_sregs &sregs) const
 {
 	return checked_ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");

@@ -31,6 +31,9 @@ public:
 	Status get_regs(kvm_regs *regs) const;
 	Status set_regs(const kvm_regs &regs) const;
 	Status get_sregs(kvm_sregs *sregs) const;
+	// KVM_TRANSLATE: the guest-physical address of a linear address under
+	// the vCPU's current paging; an error when it is not mapped.
+	Result<uint64_t> translate(uint64_t linear_address) const;
 	Status set_sregs(const kvm_sregs &sregs) const;
 	Status set_fpu(const kvm_fpu &fpu) const;
 	Status set_cpuid(const std::vector<kvm_cpuid_entry2> &entries) const;

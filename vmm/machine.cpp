@@ -132,7 +132,7 @@ Status Machine::create_vcpus()
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
 			return fd.error();
-		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, shutdown_);
+		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, memory_, shutdown_);
 		KAIROS_TRY(vcpu->configure(build_cpuid(supported, id, options)));
 		vcpus_.push_back(std::move(vcpu));
 	}

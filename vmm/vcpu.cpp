@@ -181,10 +181,41 @@ void Vcpu::run_guest()
 		}
 		exits_.fetch_add(1, std::memory_order_relaxed);
 		if (auto stop = handle_vcpu_exit(*fd_.run(), id_, pio_, mmio_)) {
+			if (stop_wants_vcpu_state(stop->reason))
+				report_state();
 			shutdown_.request(stop->reason, std::move(stop->detail));
 			return;
 		}
 	}
+}
+
+void Vcpu::report_state() const
+{
+	kvm_regs regs{};
+	kvm_sregs sregs{};
+	if (!fd_.get_regs(&regs).ok() || !fd_.get_sregs(&sregs).ok())
+		return;
+	fmt::print(stderr, "kairos: {}", describe_vcpu_state(id_, regs, sregs, read_code(regs, sregs)));
+}
+
+// 16 bytes on each side of RIP, within RIP's page: the next page may not be
+// mapped, and one translation is all a failing guest should cost.
+std::optional<CodeBytes> Vcpu::read_code(const kvm_regs &regs, const kvm_sregs &sregs) const
+{
+	constexpr uint64_t kSide = 16;
+	constexpr uint64_t kPage = 4096;
+	auto gpa = fd_.translate(sregs.cs.base + regs.rip);
+	if (!gpa)
+		return std::nullopt;
+	uint64_t in_page = *gpa % kPage;
+	uint64_t before = std::min(kSide, in_page);
+	uint64_t after = std::min(kSide, kPage - in_page);
+	CodeBytes code;
+	code.bytes.resize(before + after);
+	code.rip_index = before;
+	if (!memory_.read_bytes(*gpa - before, code.bytes).ok())
+		return std::nullopt;
+	return code;
 }
 
 }  // namespace kairos::vmm

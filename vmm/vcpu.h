@@ -5,13 +5,16 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "devices/bus.h"
 #include "vmm/boot.h"
+#include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/shutdown.h"
+#include "vmm/vcpu_exit.h"
 
 namespace kairos::vmm {
 
@@ -22,8 +25,10 @@ Status install_vcpu_kick_handler();
 
 class Vcpu {
 public:
-	Vcpu(uint32_t id, VcpuFd fd, const devices::Bus &pio, const devices::Bus &mmio, Shutdown &shutdown)
-		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), shutdown_(shutdown)
+	// memory: read for the code bytes at RIP when the guest cannot run on.
+	Vcpu(uint32_t id, VcpuFd fd, const devices::Bus &pio, const devices::Bus &mmio, const GuestMemory &memory,
+	     Shutdown &shutdown)
+		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), shutdown_(shutdown)
 	{
 	}
 	~Vcpu() { join(); }
@@ -60,11 +65,15 @@ public:
 private:
 	void run_loop();
 	void run_guest();
+	// The registers and the code at RIP on stderr, as QEMU prints them.
+	void report_state() const;
+	std::optional<CodeBytes> read_code(const kvm_regs &regs, const kvm_sregs &sregs) const;
 
 	uint32_t id_;
 	VcpuFd fd_;
 	const devices::Bus &pio_;
 	const devices::Bus &mmio_;
+	const GuestMemory &memory_;
 	Shutdown &shutdown_;
 	std::thread thread_;
 	std::atomic<clockid_t> cpu_clock_{0};

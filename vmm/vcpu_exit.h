@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "devices/bus.h"
 #include "vmm/shutdown.h"
@@ -30,5 +31,23 @@ struct VcpuStop {
 // when the vCPU runs on.
 std::optional<VcpuStop> handle_vcpu_exit(kvm_run &run, uint32_t vcpu_id, const devices::Bus &pio,
 					 const devices::Bus &mmio);
+
+// Whether a stop deserves the vCPU's registers on stderr: the guest could
+// not run on (an internal error, a failed entry, a triple fault), where
+// the registers and the code at RIP are what anyone debugging needs.
+bool stop_wants_vcpu_state(StopReason reason);
+
+// Bytes around the instruction pointer, and where RIP is among them.
+struct CodeBytes {
+	std::vector<uint8_t> bytes;
+	size_t rip_index = 0;
+};
+
+// The vCPU's state as QEMU prints it for a KVM internal error: general
+// registers, RIP and RFLAGS with the privilege level, segments, control
+// registers and EFER, then "Code=" with the byte at RIP in <>. Several
+// lines, each ending in a newline.
+std::string describe_vcpu_state(uint32_t vcpu_id, const kvm_regs &regs, const kvm_sregs &sregs,
+				const std::optional<CodeBytes> &code);
 
 }  // namespace kairos::vmm

@@ -15,7 +15,10 @@
 
 using kairos::devices::Bus;
 using kairos::devices::BusDevice;
+using kairos::vmm::CodeBytes;
+using kairos::vmm::describe_vcpu_state;
 using kairos::vmm::handle_vcpu_exit;
+using kairos::vmm::stop_wants_vcpu_state;
 using kairos::vmm::StopReason;
 
 namespace {
@@ -231,4 +234,43 @@ TEST_CASE("vCPU exit: an exit reason Kairos does not handle stops with its numbe
 	check_stop(f.dispatch(0), StopReason::GuestError, "vCPU 0: unexpected exit reason 4");
 	CHECK(f.port_device->writes.empty());
 	CHECK(f.mmio_device->writes.empty());
+}
+
+TEST_CASE("vcpu exit: a guest that cannot run gets its registers and code printed, as QEMU does", "[vcpu_exit]")
+{
+	CHECK(stop_wants_vcpu_state(StopReason::GuestError));
+	CHECK(stop_wants_vcpu_state(StopReason::TripleFault));
+	CHECK_FALSE(stop_wants_vcpu_state(StopReason::PowerOff));
+	CHECK_FALSE(stop_wants_vcpu_state(StopReason::GuestPanic));
+
+	kvm_regs regs{};
+	regs.rax = 0x1234;
+	regs.r8 = 0x8;
+	regs.rip = 0xffffffff81000010ULL;
+	regs.rflags = 0x246;
+	kvm_sregs sregs{};
+	sregs.cs.selector = 0x10;
+	sregs.cs.l = 1;
+	sregs.cs.present = 1;
+	sregs.cr0 = 0x80050033;
+	sregs.cr3 = 0x1000;
+	sregs.efer = 0xd01;
+	CodeBytes code{{0x90, 0x0f, 0x0b, 0xf4}, 2};
+	std::string text = describe_vcpu_state(3, regs, sregs, code);
+	CHECK_THAT(text, Catch::StartsWith("vCPU 3 state:\n"));
+	CHECK_THAT(text, Catch::Contains("RAX=0000000000001234 RBX=0000000000000000"));
+	CHECK_THAT(text, Catch::Contains("R8 =0000000000000008"));
+	CHECK_THAT(text, Catch::Contains("RIP=ffffffff81000010 RFL=00000246 CPL=0\n"));
+	CHECK_THAT(text, Catch::Contains("CS =0010 0000000000000000 00000000 type 0 dpl 0 P L\n"));
+	CHECK_THAT(text, Catch::Contains("CR0=80050033 CR2=0000000000000000 CR3=0000000000001000"));
+	CHECK_THAT(text, Catch::Contains("EFER=0000000000000d01\n"));
+	CHECK_THAT(text, Catch::EndsWith("Code=90 0f <0b> f4\n"));
+	CHECK_THAT(describe_vcpu_state(0, regs, sregs, std::nullopt), Catch::EndsWith("Code=(not readable)\n"));
+	CHECK_THAT(text, !Catch::Contains("reset state"));
+	kvm_regs reset{};
+	reset.rip = 0xfff0;
+	kvm_sregs reset_segments{};
+	reset_segments.cs.selector = 0xf000;
+	CHECK_THAT(describe_vcpu_state(0, reset, reset_segments, std::nullopt),
+		   Catch::Contains("(the reset state: KVM reinitialises a vCPU after a triple fault on AMD"));
 }
