@@ -272,6 +272,10 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 		ObjectReader::fail("outsourcing.enabled", "needs clock.kairos (the Kairos device) on");
 	config.outsourcing.enabled = config.outsourcing.enabled && config.clock.kairos;
 
+	ObjectReader security = top.object("security");
+	config.security.seccomp = security.boolean("seccomp", true);
+	security.reject_unknown_keys();
+
 	top.reject_unknown_keys();
 	return config;
 }
