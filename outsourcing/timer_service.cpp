@@ -59,7 +59,7 @@ TimerService::~TimerService()
 	stop();
 }
 
-Result<std::string> TimerService::start()
+Result<std::string> TimerService::start(std::function<Status()> confine_thread)
 {
 	if (started_)
 		return make_error("outsourcing: the timer service was already started");
@@ -67,7 +67,8 @@ Result<std::string> TimerService::start()
 	std::promise<std::string> started;
 	std::future<std::string> warning = started.get_future();
 	try {
-		thread_ = std::thread([this, started = std::move(started)]() mutable { run(started); });
+		thread_ = std::thread([this, started = std::move(started),
+				       confine = std::move(confine_thread)]() mutable { run(started, confine); });
 	} catch (const std::system_error &error) {
 		return make_error("outsourcing: starting the timer thread: {}", error.what());
 	}
@@ -334,7 +335,7 @@ void TimerService::fail(std::string message, bool after_start)
 	}
 }
 
-void TimerService::run(std::promise<std::string> &started)
+void TimerService::run(std::promise<std::string> &started, const std::function<Status()> &confine_thread)
 {
 	// Nothing may escape the thread: a throwing hook or a failed
 	// allocation ends the service with a reason the VMM can report.
@@ -353,6 +354,12 @@ void TimerService::run(std::promise<std::string> &started)
 			warning = fmt::format("outsourcing.priority {} not applied ({}); "
 					      "the timer thread runs at normal priority",
 					      to_string(config_.priority), applied.error().message);
+		if (Status confined = confine_thread ? confine_thread() : Status{}; !confined) {
+			// start() sees the promise broken and reports this.
+			fail(confined.error().message, after_start);
+			timer_thread_running_.store(false);
+			return;
+		}
 		started.set_value(std::move(warning));
 		after_start = true;
 

@@ -73,7 +73,10 @@ public:
 	// Returns a one-line warning when the priority was not permitted (the
 	// thread then runs at normal priority), or "" when all went as
 	// configured; an error only if the thread could not start.
-	Result<std::string> start();
+	// confine_thread, if set, runs on the new thread once it has set itself
+	// up and before it serves the guest (the VMM's seccomp filter); its
+	// error is start()'s.
+	Result<std::string> start(std::function<Status()> confine_thread = {});
 	// Stops and joins the thread. Idempotent; the destructor calls it.
 	void stop();
 
@@ -132,7 +135,7 @@ private:
 		static Result<Wakeups> create();
 	};
 	TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups);
-	void run(std::promise<std::string> &started);
+	void run(std::promise<std::string> &started, const std::function<Status()> &confine_thread);
 	Status loop();
 	Status loop_until_stopped();
 	Status submit_read(Source source);

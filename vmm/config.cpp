@@ -289,6 +289,10 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 			ObjectReader::fail(*key,
 					   "has no effect: outsourcing needs clock.kairos (the Kairos device) on");
 
+	ObjectReader security = top.object("security");
+	config.security.seccomp = security.boolean("seccomp", true);
+	security.reject_unknown_keys();
+
 	top.reject_unknown_keys();
 	return config;
 }

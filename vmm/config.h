@@ -74,6 +74,10 @@ struct Config {
 	struct Events {
 		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off
 	} events;
+	struct Security {
+		// Per-thread seccomp allow-lists after setup (vmm/confinement.h).
+		bool seccomp = true;
+	} security;
 };
 
 // Parses JSON text; relative paths resolve against base_dir.

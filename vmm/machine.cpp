@@ -195,16 +195,19 @@ void Machine::note_panic()
 		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
 }
 
-RunResult Machine::run()
+RunResult Machine::run(const Confinement &confinement)
 {
 	started_ = std::chrono::steady_clock::now();
-	Status timers = paravirt_ ? paravirt_->start_timer_service() : Status{};
+	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement) : Status{};
 	if (!timers)
 		shutdown_.request(StopReason::HostError, timers.error().message);
 	for (auto &vcpu : vcpus_)
-		vcpu->start();
+		vcpu->start(confinement);
 	if (paravirt_)
 		paravirt_->hand_vcpus_to_timer_service(vcpus_);
+	// Last thread created; the loop below is the first guest input it reads.
+	if (Status confined = confinement.enter(ThreadKind::Main, "kairos-main"); !confined)
+		shutdown_.request(StopReason::HostError, confined.error().message);
 
 	while (!shutdown_.requested()) {
 		if (console_input_)

@@ -11,6 +11,7 @@
 #include "base/timer_fd.h"
 #include "devices/bus.h"
 #include "vmm/config.h"
+#include "vmm/confinement.h"
 #include "vmm/console.h"
 #include "vmm/console_input.h"
 #include "vmm/event_loop.h"
@@ -32,8 +33,9 @@ public:
 	static Result<std::unique_ptr<Machine>> create(const Config &config);
 	~Machine();
 
-	// Boots the guest and returns when it stops, for whatever reason.
-	RunResult run();
+	// Boots the guest and returns when it stops, for whatever reason. Every
+	// thread confines itself before it serves the guest (confinement.h).
+	RunResult run(const Confinement &confinement);
 	// Per-VM statistics as JSON text (kairos run --stats).
 	std::string stats_json(const RunResult &result) const;
 

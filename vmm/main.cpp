@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "vmm/config.h"
+#include "vmm/confinement.h"
 #include "vmm/guest_loader.h"
 #include "vmm/host_memory.h"
 #include "vmm/kvm.h"
@@ -45,6 +46,8 @@ exit codes of `kairos run`:
   3    the guest kernel panicked
   4    the guest triple-faulted
   5    KVM could not run the guest (entry failure, emulation error)
+  6    a forbidden system call (security.seccomp): stderr names it and
+       the thread
   128+N  stopped by signal N (SIGINT: 130, SIGTERM: 143)
 
 On an interactive console, Ctrl-A x quits. See README.md for the config
@@ -116,7 +119,11 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 	auto machine = kairos::vmm::Machine::create(*config);
 	if (!machine)
 		return fail(kExitHostError, machine.error().message);
-	auto result = (*machine)->run();
+	// After setup, which needs far more system calls than the run does.
+	auto confinement = kairos::vmm::Confinement::prepare(*config);
+	if (!confinement)
+		return fail(kExitHostError, confinement.error().message);
+	auto result = (*machine)->run(*confinement);
 
 	if (!stats_path.empty()) {
 		std::ofstream out(stats_path);

@@ -99,11 +99,13 @@ Status Paravirt::watch_periodic_timers(EventLoop &loop)
 	});
 }
 
-Status Paravirt::start_timer_service()
+Status Paravirt::start_timer_service(const Confinement &confinement)
 {
 	if (!timer_service_)
 		return {};
-	KAIROS_TRY_ASSIGN(warning, timer_service_->start());
+	KAIROS_TRY_ASSIGN(warning, timer_service_->start([&confinement] {
+		return confinement.enter(ThreadKind::Timer, "kairos-timer");
+	}));
 	if (!warning.empty())
 		fmt::print(stderr, "kairos: {}\n", warning);
 	return {};

@@ -58,8 +58,9 @@ public:
 	// events (events.virtual_timer_hz) on the main loop.
 	Status watch_periodic_timers(EventLoop &loop);
 	// The timer thread, before the vCPUs run. Prints its warning (a
-	// priority not permitted); an error only if it could not start.
-	Status start_timer_service();
+	// priority not permitted); an error only if it could not start or
+	// confine itself (confinement must outlive the thread).
+	Status start_timer_service(const Confinement &confinement);
 	// Priority windows act on the vCPU threads, known once they run:
 	// waits (boundedly) for each to start, then hands them over. Prints
 	// what the timer service has to say about them.

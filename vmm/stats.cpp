@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/clock.h"
+#include "base/seccomp.h"
 
 namespace kairos::vmm {
 namespace {
@@ -85,6 +86,9 @@ std::string stats_json(const StatsSources &in)
 	stats["unclaimed_port_accesses"] = in.pio_bus.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();
+	// The main thread's Seccomp: field at the stop (2: filter mode, 0:
+	// none; security.seccomp), which the guest tests check on every run.
+	stats["seccomp"] = seccomp_mode_of_this_process();
 	nlohmann::json vcpus = nlohmann::json::array();
 	std::vector<uint64_t> windows = timer_service ? timer_service->window_raises() : std::vector<uint64_t>{};
 	for (const auto &vcpu : in.vcpus)

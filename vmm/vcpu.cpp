@@ -126,9 +126,9 @@ Status Vcpu::set_boot_state(const BootEntry &entry)
 	return fd_.set_regs(regs);
 }
 
-void Vcpu::start()
+void Vcpu::start(const Confinement &confinement)
 {
-	thread_ = std::thread([this] { run_loop(); });
+	thread_ = std::thread([this, &confinement] { run_loop(confinement); });
 }
 
 void Vcpu::kick()
@@ -147,7 +147,7 @@ void Vcpu::join()
 		thread_.join();
 }
 
-void Vcpu::run_loop()
+void Vcpu::run_loop(const Confinement &confinement)
 {
 	// Named, so tools (top -H, chrt -p, the benchmark) can find vCPU threads.
 	pthread_setname_np(pthread_self(), fmt::format("kairos-vcpu{}", id_).c_str());
@@ -161,7 +161,13 @@ void Vcpu::run_loop()
 	sigaddset(&kick, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
 
-	run_guest();
+	// Before the first guest instruction: nothing the guest drives runs
+	// unconfined on this thread.
+	Status confined = confinement.enter(ThreadKind::Vcpu, fmt::format("kairos-vcpu{}", id_));
+	if (confined)
+		run_guest();
+	else
+		shutdown_.request(StopReason::HostError, confined.error().message);
 	// The thread's own accounts, read while it still exists (--stats).
 	final_cpu_ns_.store(clock_now_ns(CLOCK_THREAD_CPUTIME_ID));
 	final_run_delay_ns_.store(pvclock::thread_run_delay_ns(thread_id_.load()));

@@ -11,6 +11,7 @@
 
 #include "devices/bus.h"
 #include "vmm/boot.h"
+#include "vmm/confinement.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/shutdown.h"
@@ -46,7 +47,9 @@ public:
 	Result<int64_t> tsc_offset() const { return fd_.tsc_offset(); }
 	Result<uint32_t> tsc_khz() const { return fd_.tsc_khz(); }
 
-	void start();
+	// The thread confines itself (confinement.h) before it runs the guest;
+	// confinement must outlive it.
+	void start(const Confinement &confinement);
 	// Makes KVM_RUN return promptly; the loop then sees the shutdown.
 	void kick();
 	void join();
@@ -63,7 +66,7 @@ public:
 	uint64_t final_preemptions() const { return final_preemptions_.load(); }
 
 private:
-	void run_loop();
+	void run_loop(const Confinement &confinement);
 	void run_guest();
 	// The registers and the code at RIP on stderr, as QEMU prints them.
 	void report_state() const;

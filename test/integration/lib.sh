@@ -107,14 +107,39 @@ in_kvm() {
 	sed 's/^/  | /' attempt1.err | tail -n 25
 }
 
+# expect_seccomp_active CONFIG [STATS]: the run's --stats (default
+# stats.json) says its main thread ran under a seccomp filter (the
+# "Seccomp:" field of /proc/self/status, 2) unless CONFIG turns
+# security.seccomp off (then 0). A missing stats file is a failure too: it
+# would leave the confinement unchecked (issue 12: seccomp is active in
+# every guest test run).
+expect_seccomp_active() {
+	local config=$1 stats=${2:-stats.json} wanted=2 actual
+	if ! command -v jq >/dev/null; then
+		fail "jq is needed to read seccomp from --stats (apt-get install jq)"
+		return
+	fi
+	# (not jq's //: it treats false as missing)
+	[ "$(jq -r '.security.seccomp' "$config")" = false ] && wanted=0
+	actual=$(jq -r '.seccomp // "absent"' "$stats" 2>/dev/null || echo "no --stats file")
+	if [ "$actual" = "$wanted" ]; then
+		pass "seccomp mode $actual at the stop"
+	else
+		fail "seccomp mode at the stop is '$actual', expected $wanted (security.seccomp)"
+	fi
+}
+
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
 # leaves out.txt (guest console), err.txt (kairos messages), stats.json.
+# Checks that seccomp was active (expect_seccomp_active).
 run_guest() {
 	local config=$1 input=${2:-/dev/null}
 	log "booting $(basename "$config")"
+	rm -f stats.json  # a previous boot's must not pass for this one's
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 \
 		"$KAIROS_BIN" run "$config" --stats stats.json
 	log "kairos exited with $RC: $(tail -n 1 err.txt)"
+	expect_seccomp_active "$config"
 	# Kept for finish(): a later boot overwrites out.txt.
 	boots=$((boots + 1))
 	cp out.txt "boot$boots.out"

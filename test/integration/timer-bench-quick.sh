@@ -34,6 +34,15 @@ set -e
 log "bench/timer-latency exited with $RC: $(tail -n 1 err.txt)"
 expect_rc 0
 
+# Every kairos boot of the benchmark ran confined (issue 12).
+booted=0
+for stats in "$WORK"/run/stats-*.json; do
+	[ -e "$stats" ] || continue
+	booted=$((booted + 1))
+	expect_seccomp_active "$WORK/run/vm-${stats##*/stats-}" "$stats"
+done
+[ "$booted" -gt 0 ] || fail "no stats-*.json in $WORK/run: the boots' confinement is unchecked"
+
 JSON=$WORK/timer-latency.json
 if jq -e . "$JSON" >/dev/null 2>&1; then pass "JSON parses"; else fail "JSON '$JSON' does not parse"; fi
 

@@ -47,6 +47,21 @@ TEST_CASE("a minimal config gets the defaults", "[config]")
 	CHECK(config->console.input_from_stdin);
 	CHECK(config->console.max_file_mib == kairos::vmm::kDefaultConsoleFileMib);
 	CHECK(config->clock.kvmclock);
+	CHECK(config->security.seccomp);
+}
+
+TEST_CASE("security.seccomp is a boolean, on unless turned off", "[config]")
+{
+	ConfigDir dir;
+	auto off = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "security": {"seccomp": false}})", dir.path);
+	REQUIRE(off.ok());
+	CHECK_FALSE(off->security.seccomp);
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "security": {"seccomp": "yes"}})", dir.path) ==
+	      "security.seccomp: must be true or false, got the string \"yes\"");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "security": {"landlock": true}})", dir.path) ==
+	      "security.landlock: unknown key");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "security": true})", dir.path) ==
+	      "security: must be an object, got boolean");
 }
 
 TEST_CASE("a full config is read field by field", "[config]")

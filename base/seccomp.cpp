@@ -1,0 +1,208 @@
+#include "base/seccomp.h"
+
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace kairos {
+namespace {
+
+// x86-64 numbers end near 460 (Linux 6.x); a larger one prints as "?".
+constexpr long kSyscallNameTableSize = 512;
+constexpr size_t kNameLength = 32;
+std::array<std::array<char, kNameLength>, kSyscallNameTableSize> syscall_names;
+bool syscall_names_loaded = false;
+
+int violation_exit_code = 1;
+// Read by the SIGSYS handler on the thread that trapped: trivially
+// constructed, so reading it needs no TLS initialisation call.
+constexpr size_t kLabelLength = 32;
+thread_local constinit char thread_label[kLabelLength] = "unconfined";
+thread_local constinit pid_t thread_tid = 0;
+
+using SeccompContext = std::unique_ptr<void, decltype(&seccomp_release)>;
+
+// The BPF libseccomp generates, read back through a memfd (2.5 has no
+// in-memory export), so that installing it later is one system call.
+Result<std::vector<sock_filter>> export_program(scmp_filter_ctx context)
+{
+	UniqueFd memory(memfd_create("kairos-seccomp", MFD_CLOEXEC));
+	if (!memory)
+		return errno_error("memfd_create for the seccomp filter");
+	if (int error = seccomp_export_bpf(context, memory.get()); error < 0)
+		return errno_error("seccomp_export_bpf", -error);
+	off_t size = lseek(memory.get(), 0, SEEK_END);
+	if (size <= 0 || size % sizeof(sock_filter) != 0)
+		return make_error("seccomp_export_bpf wrote {} bytes, not whole BPF instructions", size);
+	std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
+	if (pread(memory.get(), program.data(), static_cast<size_t>(size), 0) != size)
+		return errno_error("reading back the seccomp filter");
+	return program;
+}
+
+// Appends decimal n; async-signal-safe.
+void append_number(char *buffer, size_t size, size_t &length, long long n)
+{
+	char digits[24];
+	size_t count = 0;
+	unsigned long long value =
+		n < 0 ? 0ULL - static_cast<unsigned long long>(n) : static_cast<unsigned long long>(n);
+	do {
+		digits[count++] = static_cast<char>('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	if (n < 0)
+		digits[count++] = '-';
+	while (count > 0 && length < size)
+		buffer[length++] = digits[--count];
+}
+
+void append_text(char *buffer, size_t size, size_t &length, std::string_view text)
+{
+	for (char c : text) {
+		if (length >= size)
+			return;
+		buffer[length++] = c;
+	}
+}
+
+// SCMP_ACT_TRAP rather than SCMP_ACT_KILL_PROCESS: a killed process says
+// nothing (SIGSYS, the call's number only in the audit log, if any), and
+// the person looking at a dead VM needs the call and the thread. The
+// handler writes one line and _exits: no malloc, no locks, no fmt, and
+// write/exit_group are on every thread's list.
+void on_forbidden_syscall(int, siginfo_t *info, void *)
+{
+	char line[160];
+	size_t length = format_seccomp_violation(line, sizeof line, info->si_syscall, thread_label, thread_tid);
+	ssize_t ignored = write(STDERR_FILENO, line, length);
+	(void)ignored;
+	_exit(violation_exit_code);
+}
+
+}  // namespace
+
+Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> syscalls)
+{
+	SeccompContext context(seccomp_init(SCMP_ACT_TRAP), seccomp_release);
+	if (!context)
+		return make_error("seccomp_init failed");
+	// The caller sets no_new_privs once for the process.
+	if (int error = seccomp_attr_set(context.get(), SCMP_FLTATR_CTL_NNP, 0); error < 0)
+		return errno_error("seccomp_attr_set SCMP_FLTATR_CTL_NNP", -error);
+	for (const char *name : syscalls) {
+		int nr = seccomp_syscall_resolve_name(name);
+		if (nr == __NR_SCMP_ERROR)
+			return make_error("seccomp: no system call named '{}' on this architecture", name);
+		if (int error = seccomp_rule_add(context.get(), SCMP_ACT_ALLOW, nr, 0); error < 0)
+			return errno_error(fmt::format("seccomp: allowing '{}'", name), -error);
+	}
+	KAIROS_TRY_ASSIGN(program, export_program(context.get()));
+	return SeccompFilter(std::move(program));
+}
+
+Status SeccompFilter::install_on_this_thread(std::string_view label) const
+{
+	size_t length = std::min(label.size(), kLabelLength - 1);
+	std::memcpy(thread_label, label.data(), length);
+	thread_label[length] = '\0';
+	thread_tid = static_cast<pid_t>(syscall(SYS_gettid));
+	sock_fprog program{static_cast<unsigned short>(program_.size()), const_cast<sock_filter *>(program_.data())};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
+		return errno_error(fmt::format("seccomp: installing the filter on thread {}", label));
+	return {};
+}
+
+Status set_no_new_privs()
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return errno_error("prctl(PR_SET_NO_NEW_PRIVS)");
+	return {};
+}
+
+void load_syscall_names()
+{
+	if (syscall_names_loaded)
+		return;
+	for (long nr = 0; nr < kSyscallNameTableSize; ++nr) {
+		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, static_cast<int>(nr));
+		const char *text = name ? name : "?";
+		std::strncpy(syscall_names[nr].data(), text, kNameLength - 1);
+		std::free(name);
+	}
+	syscall_names_loaded = true;
+}
+
+const char *syscall_name(long nr)
+{
+	if (!syscall_names_loaded || nr < 0 || nr >= kSyscallNameTableSize)
+		return "?";
+	return syscall_names[nr].data();
+}
+
+size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view label, pid_t tid)
+{
+	size_t length = 0;
+	append_text(buffer, size, length, "kairos: seccomp: forbidden system call ");
+	append_number(buffer, size, length, nr);
+	append_text(buffer, size, length, " (");
+	append_text(buffer, size, length, syscall_name(nr));
+	append_text(buffer, size, length, ") on thread ");
+	append_text(buffer, size, length, label);
+	append_text(buffer, size, length, " (tid ");
+	append_number(buffer, size, length, tid);
+	append_text(buffer, size, length, "); stopping\n");
+	return length;
+}
+
+Status install_seccomp_violation_reporter(int exit_code)
+{
+	load_syscall_names();
+	violation_exit_code = exit_code;
+	struct sigaction action {};
+	action.sa_sigaction = on_forbidden_syscall;
+	action.sa_flags = SA_SIGINFO;
+	sigemptyset(&action.sa_mask);
+	if (sigaction(SIGSYS, &action, nullptr) != 0)
+		return errno_error("sigaction for SIGSYS (the seccomp reporter)");
+	return {};
+}
+
+int seccomp_mode_from_status(std::string_view status)
+{
+	constexpr std::string_view kField = "\nSeccomp:";
+	size_t at = status.find(kField);
+	if (at == std::string_view::npos)
+		return -1;
+	size_t digit = status.find_first_not_of(" \t", at + kField.size());
+	if (digit == std::string_view::npos || status[digit] < '0' || status[digit] > '9')
+		return -1;
+	return status[digit] - '0';
+}
+
+int seccomp_mode_of_this_process()
+{
+	std::ifstream in("/proc/self/status");
+	if (!in)
+		return -1;
+	std::ostringstream text;
+	text << in.rdbuf();
+	return seccomp_mode_from_status("\n" + text.str());
+}
+
+}  // namespace kairos
