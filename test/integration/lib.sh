@@ -129,6 +129,46 @@ expect_seccomp_active() {
 	fi
 }
 
+# run_guest_typing CONFIG INPUT_FILE: as run_guest, for a guest booted with
+# kairos.init=shell: INPUT_FILE is typed once the shell's prompt is on the
+# console. Typed earlier (stdin a file from the start), input can be lost
+# between the kernel's open of the console and the shell's own terminal
+# set-up, and the guest then waits for ever. The FIFO is on tmpfs: the work
+# folder is a 9p share, where mkfifo makes no FIFO.
+run_guest_typing() {
+	local config=$1 input=$2
+	log "booting $(basename "$config"), typing $(wc -l <"$input") line(s) at the prompt"
+	rm -f stats.json
+	cat >typing.sh <<SCRIPT
+#!/bin/sh
+fifo=\$(mktemp -u /dev/shm/kairos-typing.XXXXXX)
+mkfifo "\$fifo" || exit 99
+"$KAIROS_BIN" run "$config" --stats stats.json <"\$fifo" >guest.txt 2>kairos.txt &
+pid=\$!
+exec 3>"\$fifo"
+rm -f "\$fifo"
+for i in \$(seq 1 600); do
+	grep -q '/ # ' guest.txt 2>/dev/null && break
+	kill -0 \$pid 2>/dev/null || break
+	sleep 0.5
+done
+cat "$input" >&3
+wait \$pid
+code=\$?
+exec 3>&-
+cat kairos.txt >&2
+exit \$code
+SCRIPT
+	chmod +x typing.sh
+	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm /dev/null timeout --kill-after=10 360 ./typing.sh
+	# The guest's console, where run_guest leaves it.
+	mv guest.txt out.txt 2>/dev/null || : >out.txt
+	log "kairos exited with $RC: $(tail -n 1 err.txt)"
+	expect_seccomp_active "$config"
+	boots=$((boots + 1))
+	cp out.txt "boot$boots.out"
+}
+
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
 # leaves out.txt (guest console), err.txt (kairos messages), stats.json.
 # Checks that seccomp was active (expect_seccomp_active).
