@@ -22,16 +22,11 @@
 #include "outsourcing/ring.h"
 #include "outsourcing/timer_engine.h"
 #include "outsourcing/timer_heap.h"
+#include "test/fuzz/fuzz_check.h"
 
 using namespace kairos::outsourcing;
 
 namespace {
-
-#define FUZZ_CHECK(condition)             \
-	do {                              \
-		if (!(condition))         \
-			__builtin_trap(); \
-	} while (0)
 
 struct Input {
 	const uint8_t *data;

@@ -15,6 +15,7 @@
 #include "outsourcing/timer_service.h"
 #include "pvclock/event_channels.h"
 #include "pvclock/time_service.h"
+#include "test/fuzz/fuzz_check.h"
 #include "vmm/guest_areas.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kairos_device.h"
@@ -23,12 +24,6 @@ using namespace kairos;
 using namespace kairos::vmm;
 
 namespace {
-
-#define FUZZ_CHECK(condition)             \
-	do {                              \
-		if (!(condition))         \
-			__builtin_trap(); \
-	} while (0)
 
 constexpr uint64_t kMemoryBytes = 16ULL << 20;
 constexpr uint64_t kPages = kMemoryBytes / 4096;
