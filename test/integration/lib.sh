@@ -163,8 +163,15 @@ SCRIPT
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm /dev/null timeout --kill-after=10 360 ./typing.sh
 	# The guest's console, where run_guest leaves it.
 	mv guest.txt out.txt 2>/dev/null || : >out.txt
+	record_boot "$config"
+}
+
+# record_boot CONFIG: after a boot, says how kairos ended, checks that
+# seccomp was active, and keeps the console for finish() (a later boot
+# overwrites out.txt).
+record_boot() {
 	log "kairos exited with $RC: $(tail -n 1 err.txt)"
-	expect_seccomp_active "$config"
+	expect_seccomp_active "$1"
 	boots=$((boots + 1))
 	cp out.txt "boot$boots.out"
 }
@@ -178,11 +185,7 @@ run_guest() {
 	rm -f stats.json  # a previous boot's must not pass for this one's
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 \
 		"$KAIROS_BIN" run "$config" --stats stats.json
-	log "kairos exited with $RC: $(tail -n 1 err.txt)"
-	expect_seccomp_active "$config"
-	# Kept for finish(): a later boot overwrites out.txt.
-	boots=$((boots + 1))
-	cp out.txt "boot$boots.out"
+	record_boot "$config"
 }
 
 # run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
