@@ -212,8 +212,8 @@ RunResult Machine::run(const Confinement &confinement)
 	while (!shutdown_.requested()) {
 		if (console_input_)
 			console_input_->update_watch();
-		// A 20 ms tick, though every event is an fd: see ARCHITECTURE.md.
-		auto status = loop_->run_once(20);
+		// No tick: every reason to look again is an fd (ARCHITECTURE.md).
+		auto status = loop_->run_once(-1);
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
@@ -241,8 +241,8 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0, pio_bus_,
-				mmio_bus_, vcpus_, paravirt_.get()});
+	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
+				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
 }
 
 }  // namespace kairos::vmm

@@ -28,6 +28,7 @@ struct StatsSources {
 	std::chrono::steady_clock::duration runtime;
 	const ConsoleOutput &console;
 	uint64_t loop_wakeups;
+	uint64_t loop_timeouts;  // wake-ups with no event (a tick would count)
 	const devices::Bus &pio_bus;
 	const devices::Bus &mmio_bus;
 	const std::vector<std::unique_ptr<Vcpu>> &vcpus;
