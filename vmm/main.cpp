@@ -72,14 +72,14 @@ bool is_version_request(const std::string &word)
 	return word == "--version" || word == "-V" || word == "version";
 }
 
-int check_command(const std::string &config_path)
+int check_command(const std::string &config_path, const kairos::Logger &log)
 {
 	auto config = kairos::vmm::load_config(config_path);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
 	if (auto ready = kairos::vmm::preflight(*config); !ready)
 		return fail(kExitUsage, ready.error().message);
-	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
+	if (auto memory = kairos::vmm::check_host_memory(*config, log); !memory)
 		return fail(kExitHostError, memory.error().message);
 	fmt::print("{}: ok ({} vCPU{}, {} MiB)\n", config_path, config->machine.vcpus,
 		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
@@ -92,7 +92,7 @@ int check_command(const std::string &config_path)
 	return 0;
 }
 
-int run_command(const std::string &config_path, const std::string &stats_path)
+int run_command(const std::string &config_path, const std::string &stats_path, const kairos::Logger &log)
 {
 	// A stop signal during setup waits for the loop, which stops the VM
 	// the one way (stats, last line) instead of the signal killing us.
@@ -111,12 +111,12 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 		stats_path.empty() ? kairos::Status{} : kairos::vmm::check_writable_path(stats_path, "--stats");
 	if (!stats_writable)
 		return fail(kExitUsage, stats_writable.error().message);
-	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
+	if (auto memory = kairos::vmm::check_host_memory(*config, log); !memory)
 		return fail(kExitHostError, memory.error().message);
 	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
 		return fail(kExitHostError, reason);
 
-	auto machine = kairos::vmm::Machine::create(*config);
+	auto machine = kairos::vmm::Machine::create(*config, log);
 	if (!machine)
 		return fail(kExitHostError, machine.error().message);
 	// After setup, which needs far more system calls than the run does.
@@ -192,5 +192,8 @@ int main(int argc, char **argv)
 	}
 	if (config_path.empty())
 		return usage_error(fmt::format("{} needs a CONFIG.json", command));
-	return command == "run" ? run_command(config_path, stats_path) : check_command(config_path);
+	// Made once, before any thread, and never changed: every component
+	// gets it by reference (base/logger.h).
+	const kairos::Logger log;
+	return command == "run" ? run_command(config_path, stats_path, log) : check_command(config_path, log);
 }
