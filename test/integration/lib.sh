@@ -285,6 +285,22 @@ expect_demo_report() {
 	expect_demo_exact "$prefix"
 }
 
+# expect_error RC MESSAGE_PART DESCRIPTION COMMAND...: COMMAND (no guest:
+# the CLI tests) exits RC with one line on stderr that contains MESSAGE_PART.
+expect_error() {
+	local rc=$1 message=$2 description=$3
+	shift 3
+	set +e
+	"$@" >out.txt 2>err.txt
+	RC=$?
+	set -e
+	if [ "$RC" -eq "$rc" ] && grep -qF -- "$message" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+		pass "$description"
+	else
+		fail "$description: expected exit $rc and one line with '$message'; got exit $RC: $(cat err.txt)"
+	fi
+}
+
 expect_output() {
 	if grep -qF -- "$1" out.txt; then pass "console shows '$1'"; else fail "console lacks '$1'"; fi
 }
