@@ -56,8 +56,11 @@ options of run:
 
 examples:
   kairos run --kernel /boot/vmlinuz --initrd initramfs.cpio --cpus 2
+                                  a VM from options alone
   kairos run vm.json --memory 1024
+                                  vm.json, with 1 GiB of RAM
   kairos check vm.json --cpus 4 > effective.json
+                                  the config that would run, to keep
 
 exit codes of `kairos run`:
   0    the guest powered off or reset itself, or Ctrl-A x
