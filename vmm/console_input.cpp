@@ -15,10 +15,12 @@ constexpr size_t kReadChunk = 256;
 
 }  // namespace
 
-Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks)
+Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks,
+							 const Logger &log)
 {
 	KAIROS_TRY_ASSIGN(wanted, EventFd::create(EventFd::Mode::NonBlocking, "the console's input wake-up"));
-	std::unique_ptr<ConsoleInput> input(new ConsoleInput(fd, serial, loop, std::move(hooks), std::move(wanted)));
+	std::unique_ptr<ConsoleInput> input(
+		new ConsoleInput(fd, serial, loop, std::move(hooks), log, std::move(wanted)));
 	if (isatty(fd)) {
 		KAIROS_TRY_ASSIGN(raw, RawTerminal::enter(fd));
 		input->raw_.emplace(std::move(raw));
@@ -37,7 +39,7 @@ void ConsoleInput::update_watch()
 	if (want && !watched_) {
 		// The guest runs on without input; say why it gets none.
 		if (auto watched = loop_.watch(fd_, [this] { forward(); }); !watched) {
-			fmt::print(stderr, "kairos: console input stops: {}\n", watched.error().message);
+			log_.warn("console input stops: {}", watched.error().message);
 			open_ = false;
 		}
 		watched_ = open_;

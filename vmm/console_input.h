@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "base/event_fd.h"
+#include "base/logger.h"
 #include "base/result.h"
 #include "devices/serial.h"
 #include "vmm/console.h"
@@ -25,10 +26,10 @@ public:
 		std::function<void()> line;  // a newline reached the guest
 	};
 
-	// Reads `fd` (stdin, or a pipe in tests) for `serial` on `loop`; both
-	// must outlive this. Raw mode if `fd` is a terminal.
-	static Result<std::unique_ptr<ConsoleInput>> open(int fd, devices::Serial &serial, EventLoop &loop,
-							  Hooks hooks);
+	// Reads `fd` (stdin, or a pipe in tests) for `serial` on `loop`; they
+	// and `log` must outlive this. Raw mode if `fd` is a terminal.
+	static Result<std::unique_ptr<ConsoleInput>> open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks,
+							  const Logger &log);
 
 	// Watches `fd` exactly while the guest wants input; call after every
 	// wake-up of the loop.
@@ -39,8 +40,9 @@ public:
 	bool reading() const { return open_; }
 
 private:
-	ConsoleInput(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks, EventFd input_wanted)
-		: fd_(fd), serial_(serial), loop_(loop), hooks_(std::move(hooks)),
+	ConsoleInput(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks, const Logger &log,
+		     EventFd input_wanted)
+		: fd_(fd), serial_(serial), loop_(loop), hooks_(std::move(hooks)), log_(log),
 		  input_wanted_(std::move(input_wanted))
 	{
 	}
@@ -50,6 +52,7 @@ private:
 	devices::Serial &serial_;
 	EventLoop &loop_;
 	Hooks hooks_;
+	const Logger &log_;
 	EventFd input_wanted_;
 	std::optional<RawTerminal> raw_;
 	EscapeDetector escape_;

@@ -7,6 +7,7 @@
 
 #include "base/unique_fd.h"
 #include "devices/serial.h"
+#include "test/unit/test_log.h"
 #include "vmm/console_input.h"
 
 using kairos::UniqueFd;
@@ -74,7 +75,7 @@ TEST_CASE("console input: waits for the guest's driver, then forwards lines", "[
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
 	int lines = 0;
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {nullptr, [&] { ++lines; }});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {nullptr, [&] { ++lines; }}, test_log());
 	REQUIRE(input.ok());
 
 	pipe.send("early\n");
@@ -105,7 +106,7 @@ TEST_CASE("console input: a full UART holds input back until the guest reads", "
 	Serial serial(nullptr, {});
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {}, test_log());
 	REQUIRE(input.ok());
 	uint8_t enable = kIerReceivedData;
 	serial.write(kIer, {&enable, 1});
