@@ -83,6 +83,8 @@ std::string stats_json(const StatsSources &in)
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
 	// events.virtual_timer_hz), input and signals; no periodic tick.
 	stats["event_loop"] = {{"wakeups", in.loop_wakeups}};
+	// Times the CMOS RTC raised IRQ 8 (update, alarm, periodic).
+	stats["rtc"] = {{"interrupts", in.rtc_interrupts}};
 	stats["unclaimed_port_accesses"] = in.pio_bus.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();

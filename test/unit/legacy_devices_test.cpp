@@ -56,10 +56,10 @@ struct Board {
 
 }  // namespace
 
-TEST_CASE("legacy devices: COM1 on its port and line, output to the console", "[legacy]")
+TEST_CASE("legacy devices: COM1 and the RTC on their lines, output to the console", "[legacy]")
 {
 	Board board;
-	CHECK(board.lines_asked == std::vector<uint32_t>{layout::kIrqCom1});
+	CHECK(board.lines_asked == std::vector<uint32_t>{layout::kIrqCom1, layout::kIrqRtc});
 	board.out(layout::kPortCom1, 'k');
 	CHECK(board.console == "k");
 }
