@@ -206,9 +206,14 @@ AcpiOptions acpi_options_for_machine(uint32_t vcpu_count)
 		// The i8042's ports are 0x60 and 0x64, in that order (Linux's
 		// i8042_pnp_kbd_probe takes data then command).
 		{"PS2K", "PNP0303", 0, {{layout::kPortI8042Data, 1}, {layout::kPortI8042Command, 1}}, kIrqKeyboard},
-		// No IRQ: devices::Rtc raises none, and rtc-cmos without one
-		// reports no alarm instead of one that never fires.
-		{"RTC", "PNP0B00", 0, {{layout::kPortRtc, static_cast<uint8_t>(layout::kRtcPortSize)}}, std::nullopt},
+		// IRQ 8 for its update, alarm and periodic interrupts. It must be
+		// here: with hardware-reduced ACPI Linux has no legacy PIC, and
+		// rtc-cmos then guesses no IRQ for an RTC whose _CRS lists none.
+		{"RTC",
+		 "PNP0B00",
+		 0,
+		 {{layout::kPortRtc, static_cast<uint8_t>(layout::kRtcPortSize)}},
+		 static_cast<uint8_t>(layout::kIrqRtc)},
 	};
 	return options;
 }

@@ -36,8 +36,9 @@ namespace {
 		"clock_getres", "gettimeofday", "getpid", "gettid", "exit", "exit_group"
 
 // The event loop: io_uring waits (signalfd, stdin, eventfds, timerfds),
-// KVM_IRQ_LINE for console input and the terminal's restore (ioctl),
-// timerfd_settime (the panic grace), tgkill to kick vCPUs at the stop, and
+// KVM_IRQ_LINE for console input and the RTC's timed interrupts, and the
+// terminal's restore (ioctl), timerfd_settime (the panic grace, the RTC's
+// next wake-up), tgkill to kick vCPUs at the stop, and
 // the --stats file (getrusage, writev), and the console's output
 // (vmm/console_sink.h): poll for a sink that would block (the stop's
 // bounded drain, the fallback's zero-timeout check) and sendmsg for a
@@ -49,8 +50,9 @@ constexpr auto kMainSyscalls =
 				     "getrusage", "writev", "poll", "ppoll", "sendmsg"});
 
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE
-// for the UART and RTC), the panic notice's timerfd_settime (kairos.ko's
-// panic command), and sched_setattr: a Kairos-device command on this
+// for the UART and RTC), timerfd_settime for the panic notice (kairos.ko's
+// panic command) and the RTC's next wake-up (a register access moves it),
+// and sched_setattr: a Kairos-device command on this
 // thread can close a priority window (ThreadReservations::lower).
 constexpr auto kVcpuSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "ioctl", "timerfd_settime", "sched_setattr"});

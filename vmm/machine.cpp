@@ -90,7 +90,7 @@ Status Machine::create_devices()
 					  pio_bus_,
 					  [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi, log_); },
 					  console_->serial_sink(), std::move(events)));
-	serial_ = legacy.serial();
+	legacy_ = std::move(legacy);
 	return {};
 }
 
@@ -165,7 +165,7 @@ Status Machine::watch_host_events()
 	stop_signals_ = std::move(signals);
 	KAIROS_TRY(loop_->watch(shutdown_.wake_fd(), [] {}));
 	KAIROS_TRY(console_->attach(*loop_));  // the loop writes console output out
-
+	KAIROS_TRY(legacy_->watch(*loop_));    // and raises the RTC's timed interrupts
 	KAIROS_TRY_ASSIGN(panic, PanicNotice::watch(*loop_, shutdown_, kPanicGraceNs));
 	panic_notice_ = std::move(panic);
 
@@ -177,7 +177,8 @@ Status Machine::watch_host_events()
 			if (paravirt_)
 				paravirt_->raise_console_event();
 		};
-		KAIROS_TRY_ASSIGN(input, ConsoleInput::open(STDIN_FILENO, *serial_, *loop_, std::move(hooks), log_));
+		KAIROS_TRY_ASSIGN(input,
+				  ConsoleInput::open(STDIN_FILENO, *legacy_->serial(), *loop_, std::move(hooks), log_));
 		console_input_ = std::move(input);
 	}
 	return paravirt_ ? paravirt_->watch_periodic_timers(*loop_) : Status{};
@@ -241,7 +242,8 @@ void Machine::stop_vcpus()
 std::string Machine::stats_json(const RunResult &result) const
 {
 	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
+				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
+				legacy_ ? legacy_->rtc()->interrupts_raised() : 0});
 }
 
 }  // namespace kairos::vmm

@@ -18,14 +18,11 @@
 #include "vmm/event_loop.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
+#include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
 #include "vmm/stop_sources.h"
 #include "vmm/vcpu.h"
-
-namespace kairos::devices {
-class Serial;
-}
 
 namespace kairos::vmm {
 
@@ -67,7 +64,7 @@ private:
 	devices::Bus pio_bus_;
 	devices::Bus mmio_bus_;
 	std::unique_ptr<ConsoleOutput> console_;
-	std::shared_ptr<devices::Serial> serial_;
+	std::optional<LegacyDevices> legacy_;  // COM1, the RTC, ...: set by create_devices
 	std::unique_ptr<EventLoop> loop_;
 	std::unique_ptr<ConsoleInput> console_input_;  // null without console input
 	std::atomic<bool> guest_panicked_{false};

@@ -84,6 +84,8 @@ std::string stats_json(const StatsSources &in)
 	// events.virtual_timer_hz), input, console output and signals. It
 	// waits with no timeout, so timeouts stays 0 (a tick would count).
 	stats["event_loop"] = {{"wakeups", in.loop_wakeups}, {"timeouts", in.loop_timeouts}};
+	// Times the CMOS RTC raised IRQ 8 (update, alarm, periodic).
+	stats["rtc"] = {{"interrupts", in.rtc_interrupts}};
 	stats["unclaimed_port_accesses"] = in.pio_bus.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();

@@ -33,6 +33,7 @@ struct StatsSources {
 	const devices::Bus &mmio_bus;
 	const std::vector<std::unique_ptr<Vcpu>> &vcpus;
 	const Paravirt *paravirt;
+	uint64_t rtc_interrupts;  // devices::Rtc::interrupts_raised
 };
 
 // The whole document, pretty-printed, ending with a newline.
