@@ -148,27 +148,29 @@ nlohmann::json started_data(const kairos::vmm::Config &config)
 		{"outsourcing", config.clock.kairos && config.outsourcing.enabled}};
 }
 
-// The stop line on stderr and, with --events, the same as the last event.
-// `message` is describe(reason) and the detail.
-int report_stop(EventLog &events, kairos::vmm::StopReason reason, const std::string &message, int code)
+// The last event: why the run stopped, as the stop line says it, and what
+// the event log had to drop. `message` is describe(reason) and the detail.
+void log_stop(EventLog &events, kairos::vmm::StopReason reason, const std::string &message, int code)
 {
-	fmt::print(stderr, "kairos: {} (exit {})\n", message, code);
 	events.emit(EventKind::Stopped, {{"reason", kairos::vmm::reason_name(reason)},
 					 {"message", message},
 					 {"exit_code", code},
 					 {"events_dropped", events.dropped()},
 					 {"dropped_by_kind", events.dropped_json()}});
 	events.flush();
+}
+
+int report_stop(EventLog &events, kairos::vmm::StopReason reason, const std::string &message, int code)
+{
+	fmt::print(stderr, "kairos: {} (exit {})\n", message, code);
+	log_stop(events, reason, message, code);
 	return code;
 }
 
 // A host error once the events file is open: it still ends in `stopped`.
 int host_failure(EventLog &events, const std::string &message)
 {
-	events.emit(EventKind::Stopped, {{"reason", kairos::vmm::reason_name(kairos::vmm::StopReason::HostError)},
-					 {"message", message},
-					 {"exit_code", kExitHostError}});
-	events.flush();
+	log_stop(events, kairos::vmm::StopReason::HostError, message, kExitHostError);
 	return fail(kExitHostError, message);
 }
 
