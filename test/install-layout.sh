@@ -54,4 +54,13 @@ else
 	echo "FAIL: completion of 'kairos run --log-level d' gave '$words'" >&2
 	failures=$((failures + 1))
 fi
+# And run's --events, a file name after it.
+words=$(bash -c 'source "$1"; COMP_WORDS=(kairos run --ev); COMP_CWORD=2; _kairos; echo "${COMPREPLY[*]}"' _ \
+	"$prefix/share/bash-completion/completions/kairos")
+if [ "$words" = --events ]; then
+	echo "ok: completion of 'kairos run --ev' is '--events'"
+else
+	echo "FAIL: completion of 'kairos run --ev' gave '$words'" >&2
+	failures=$((failures + 1))
+fi
 exit "$failures"

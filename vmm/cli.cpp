@@ -53,11 +53,18 @@ Status apply_flag(const std::string &flag, const std::string &value, CommandLine
 		if (value.empty())
 			return make_error("--stats: needs a file name");
 		line.stats_path = value;
+	} else if (flag == "--events") {
+		// stdout carries the guest console: the two would interleave.
+		if (value.empty() || value == "-")
+			return make_error("--events: needs a file name (stdout is the guest's console; "
+					  "follow the file with tail -f)");
+		line.events_path = value;
 	}
 	return {};
 }
 
-// Every option of run and check takes a value; --stats is run's alone.
+// Every option of run and check takes a value; --stats and --events are
+// run's alone.
 bool known_option(const std::string &flag, CommandLine::Command command)
 {
 	static constexpr std::string_view kFlags[] = {"--kernel", "--initrd", "--append",
@@ -65,7 +72,7 @@ bool known_option(const std::string &flag, CommandLine::Command command)
 	for (std::string_view known : kFlags)
 		if (flag == known)
 			return true;
-	return flag == "--stats" && command == CommandLine::Command::Run;
+	return (flag == "--stats" || flag == "--events") && command == CommandLine::Command::Run;
 }
 
 // What a flag's value looks like, for "needs a value" errors.

@@ -18,6 +18,7 @@ struct CommandLine {
 	Command command = Command::Help;
 	std::optional<std::filesystem::path> config_file;  // none: defaults and flags only
 	std::string stats_path;                            // run --stats; empty: none
+	std::string events_path;                           // run --events; empty: none
 	LogLevel log_level = kDefaultLogLevel;             // --log-level
 	ConfigFlags flags;                                 // --kernel, --cpus, ...
 };

@@ -38,13 +38,12 @@ namespace {
 // The event loop: io_uring waits (signalfd, stdin, eventfds, timerfds),
 // KVM_IRQ_LINE for console input and the RTC's timed interrupts, and the
 // terminal's restore (ioctl), timerfd_settime (the panic grace, the RTC's
-// next wake-up), tgkill to kick vCPUs at the stop, and
-// the --stats file (getrusage, writev), and the console's output
+// next wake-up), tgkill to kick vCPUs at the stop, the --stats file
+// (getrusage, writev), the --events file (write), and the console's output
 // (vmm/console_sink.h): poll for a sink that would block (the stop's
 // bounded drain, the fallback's zero-timeout check) and sendmsg for a
-// socket. Its setup calls (thread creation,
-// the vCPU threads' scheduler reads, the 1 ms waits for their ids) come
-// before it confines itself.
+// socket. Its setup calls (thread creation, the vCPU threads' scheduler
+// reads, the 1 ms waits for their ids) come before it confines itself.
 constexpr auto kMainSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "ioctl", "timerfd_settime", "tgkill",
 				     "getrusage", "writev", "poll", "ppoll", "sendmsg"});

@@ -59,9 +59,9 @@ const char *status_name(int32_t status)
 
 KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
-			   std::function<void()> on_guest_panic, const Logger &log)
+			   std::function<void()> on_guest_panic, const Logger &log, EventLog &event_log)
 	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events), timers_(timers),
-	  on_guest_panic_(std::move(on_guest_panic)), log_(log)
+	  on_guest_panic_(std::move(on_guest_panic)), log_(log), event_log_(event_log)
 {
 }
 
@@ -165,11 +165,11 @@ int32_t KairosDevice::execute(uint32_t command)
 	case KAIROS_CMD_REGISTER_SHARED_INFO:
 		return register_shared_info(arg0_);
 	case KAIROS_CMD_UNREGISTER_SHARED_INFO:
-		return unregister_shared_info();
+		return reported(unregister_shared_info(), EventKind::SharedInfoUnregistered);
 	case KAIROS_CMD_REGISTER_RING:
 		return register_ring(arg0_, arg1_);
 	case KAIROS_CMD_UNREGISTER_RING:
-		return unregister_ring();
+		return reported(unregister_ring(), EventKind::RingUnregistered);
 	case KAIROS_CMD_RAISE_DEBUG:
 		events_.raise(KAIROS_EVENT_DEBUG);
 		return KAIROS_OK;
@@ -208,6 +208,7 @@ int32_t KairosDevice::register_shared_info(uint64_t pfn)
 	events_.attach(shared_info_.get());
 	++registrations_;
 	log_.info("the guest registered its shared-info page at {:#x}", pfn * KAIROS_PAGE_SIZE);
+	event_log_.emit(EventKind::SharedInfoRegistered, {{"gpa", pfn * KAIROS_PAGE_SIZE}});
 	return KAIROS_OK;
 }
 
@@ -231,7 +232,17 @@ int32_t KairosDevice::register_ring(uint64_t pfn, uint64_t pages)
 		return KAIROS_EINVAL;
 	}
 	log_.info("the guest registered its timer ring ({} pages at {:#x})", pages, pfn * KAIROS_PAGE_SIZE);
+	event_log_.emit(EventKind::RingRegistered, {{"gpa", pfn * KAIROS_PAGE_SIZE}, {"pages", pages}});
 	return KAIROS_OK;
+}
+
+// Not in unregister_*: the destructor calls those at the stop, which the
+// guest did not ask for.
+int32_t KairosDevice::reported(int32_t status, EventKind kind)
+{
+	if (status == KAIROS_OK)
+		event_log_.emit(kind);
+	return status;
 }
 
 int32_t KairosDevice::unregister_ring()

@@ -17,6 +17,7 @@
 #include "pvclock/event_channels.h"
 #include "pvclock/shared_info.h"
 #include "pvclock/time_service.h"
+#include "vmm/event_log.h"
 #include "vmm/guest_areas.h"
 
 namespace kairos::vmm {
@@ -27,9 +28,11 @@ public:
 	// `log` gets the registrations (info) and the first failure of each
 	// (command, status) with its arguments and why (warning); a guest
 	// retrying a failing command cannot flood it: later ones are only
-	// counted, or logged at debug.
+	// counted, or logged at debug. `event_log` gets each registration
+	// and the guest's own unregistrations (--events); both outlive this.
 	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time, pvclock::EventChannels &events,
-		     outsourcing::TimerService *timers, std::function<void()> on_guest_panic, const Logger &log);
+		     outsourcing::TimerService *timers, std::function<void()> on_guest_panic, const Logger &log,
+		     EventLog &event_log);
 	~KairosDevice() override;
 
 	std::string name() const override { return "kairos"; }
@@ -51,6 +54,8 @@ private:
 	int32_t register_ring(uint64_t pfn, uint64_t pages);
 	int32_t unregister_ring();
 	void log_failure(uint32_t command, int32_t status);
+	// status, after an event of `kind` if it is KAIROS_OK.
+	int32_t reported(int32_t status, EventKind kind);
 
 	GuestAreas &areas_;
 	uint32_t vcpu_count_;
@@ -59,6 +64,7 @@ private:
 	outsourcing::TimerService *timers_;
 	std::function<void()> on_guest_panic_;
 	const Logger &log_;
+	EventLog &event_log_;
 
 	std::mutex mutex_;
 	uint32_t arg0_ = 0;

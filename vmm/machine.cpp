@@ -20,9 +20,10 @@ namespace kairos::vmm {
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
-Machine::Machine(const Config &config, const Logger &log, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown)
-	: config_(config), log_(log), kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
-	  shutdown_(std::move(shutdown))
+Machine::Machine(const Config &config, const Logger &log, EventLog &event_log, Kvm kvm, VmFd vm, GuestMemory memory,
+		 Shutdown shutdown)
+	: config_(config), log_(log), event_log_(event_log), kvm_(std::move(kvm)), vm_(std::move(vm)),
+	  memory_(std::move(memory)), shutdown_(std::move(shutdown))
 {
 }
 
@@ -31,14 +32,14 @@ Machine::~Machine()
 	stop_vcpus();
 }
 
-Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log)
+Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log, EventLog &event_log)
 {
 	KAIROS_TRY_ASSIGN(kvm, Kvm::open());
 	KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
 	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
 	KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
-	std::unique_ptr<Machine> machine(
-		new Machine(config, log, std::move(kvm), std::move(vm), std::move(memory), std::move(shutdown)));
+	std::unique_ptr<Machine> machine(new Machine(config, log, event_log, std::move(kvm), std::move(vm),
+						     std::move(memory), std::move(shutdown)));
 	KAIROS_TRY(machine->create_interrupt_controllers());
 	KAIROS_TRY(machine->register_memory());
 	KAIROS_TRY(machine->create_devices());
@@ -71,7 +72,7 @@ Status Machine::create_devices()
 	KAIROS_TRY_ASSIGN(console_output, ConsoleOutput::for_config(config_.console, log_));
 	console_ = std::move(console_output);
 
-	console_->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
+	console_->watch_line(kPanicBanner, [this] { mark_panicked("console"); });
 	console_->watch_line(kHaltBanner, [this] {
 		shutdown_.request(StopReason::PowerOff,
 				  "the guest halted its CPUs (\"System halted\": halt -f, or power-off without ACPI)");
@@ -94,20 +95,9 @@ Status Machine::create_devices()
 	return {};
 }
 
-// The guest's TSC rate is the VM's (KVM_CAP_VM_TSC_CONTROL, Linux 6.0); older
-// kernels answer per vCPU only, all alike since Kairos never sets one.
-Result<uint32_t> Machine::guest_tsc_khz() const
-{
-	if (vm_.check_extension(KVM_CAP_VM_TSC_CONTROL) > 0)
-		return vm_.tsc_khz();
-	if (vcpus_.empty())
-		return make_error("the guest's TSC rate: no vCPU to ask");
-	return vcpus_.front()->tsc_khz();
-}
-
 Status Machine::load_guest()
 {
-	auto khz = guest_tsc_khz();
+	auto khz = guest_tsc_khz(vm_, vcpus_);
 	if (!khz && !config_.clock.kvmclock)  // if the guest's own calibration stalls, this says why
 		log_.warn("no tsc_early_khz for the guest, it calibrates its TSC itself: {}", khz.error().message);
 	KAIROS_TRY_ASSIGN(entry, vmm::load_guest(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
@@ -145,14 +135,14 @@ Status Machine::create_paravirt_device()
 		KAIROS_TRY_ASSIGN(offset, vcpu->tsc_offset());
 		vcpus.tsc_offsets.push_back(offset);
 	}
-	KAIROS_TRY_ASSIGN(khz, guest_tsc_khz());
+	KAIROS_TRY_ASSIGN(khz, guest_tsc_khz(vm_, vcpus_));
 	vcpus.tsc_hz = uint64_t{khz} * 1000;
 	// vcpus_ is complete and outlives paravirt_ (destroyed last).
 	vcpus.thread_id_of = [this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); };
 	ParavirtEvents events{[this] { note_panic(); },
 			      [this](const std::string &why) { shutdown_.request(StopReason::HostError, why); }};
-	KAIROS_TRY_ASSIGN(paravirt,
-			  Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_, std::move(events), log_));
+	KAIROS_TRY_ASSIGN(paravirt, Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_,
+						     std::move(events), log_, event_log_));
 	paravirt_ = std::move(paravirt);
 	return {};
 }
@@ -164,8 +154,9 @@ Status Machine::watch_host_events()
 	KAIROS_TRY_ASSIGN(signals, StopSignals::watch(*loop_, shutdown_));
 	stop_signals_ = std::move(signals);
 	KAIROS_TRY(loop_->watch(shutdown_.wake_fd(), [] {}));
-	KAIROS_TRY(console_->attach(*loop_));  // the loop writes console output out
-	KAIROS_TRY(legacy_->watch(*loop_));    // and raises the RTC's timed interrupts
+	KAIROS_TRY(console_->attach(*loop_));   // the loop writes console output out
+	KAIROS_TRY(legacy_->watch(*loop_));     // raises the RTC's timed interrupts
+	KAIROS_TRY(event_log_.attach(*loop_));  // and writes the event log
 	KAIROS_TRY_ASSIGN(panic, PanicNotice::watch(*loop_, shutdown_, kPanicGraceNs));
 	panic_notice_ = std::move(panic);
 
@@ -188,11 +179,18 @@ Status Machine::watch_host_events()
 // reaches the console before the VM stops.
 void Machine::note_panic()
 {
-	guest_panicked_ = true;
+	mark_panicked("kairos.ko");
 	if (panic_notice_)
 		panic_notice_->notice();
 	else
 		shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked (kairos.ko notice)");
+}
+
+// The first sign of a panic, whichever source saw it, is the event.
+void Machine::mark_panicked(const char *source)
+{
+	if (!guest_panicked_.exchange(true))
+		event_log_.emit(EventKind::GuestPanic, {{"source", source}});
 }
 
 RunResult Machine::run(const Confinement &confinement)
@@ -203,6 +201,7 @@ RunResult Machine::run(const Confinement &confinement)
 		shutdown_.request(StopReason::HostError, timers.error().message);
 	for (auto &vcpu : vcpus_)
 		vcpu->start(confinement);
+	event_log_.emit(EventKind::VcpusRunning, {{"vcpus", vcpus_.size()}});
 	if (paravirt_)
 		paravirt_->hand_vcpus_to_timer_service(vcpus_);
 	// Last thread created; the loop below is the first guest input it reads.

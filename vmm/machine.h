@@ -15,6 +15,7 @@
 #include "vmm/confinement.h"
 #include "vmm/console.h"
 #include "vmm/console_input.h"
+#include "vmm/event_log.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
@@ -28,8 +29,9 @@ namespace kairos::vmm {
 
 class Machine {
 public:
-	// `log` is main's and outlives the machine; every thread reports through it.
-	static Result<std::unique_ptr<Machine>> create(const Config &config, const Logger &log);
+	// `log` and `event_log` are main's and outlive the machine; every
+	// thread reports through them.
+	static Result<std::unique_ptr<Machine>> create(const Config &config, const Logger &log, EventLog &event_log);
 	~Machine();
 
 	// Boots the guest and returns when it stops, for whatever reason. Every
@@ -39,7 +41,8 @@ public:
 	std::string stats_json(const RunResult &result) const;
 
 private:
-	Machine(const Config &config, const Logger &log, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown);
+	Machine(const Config &config, const Logger &log, EventLog &event_log, Kvm kvm, VmFd vm, GuestMemory memory,
+		Shutdown shutdown);
 
 	Status create_interrupt_controllers();
 	Status register_memory();
@@ -51,10 +54,11 @@ private:
 	Status watch_host_events();
 	void stop_vcpus();
 	void note_panic();
-	Result<uint32_t> guest_tsc_khz() const;
+	void mark_panicked(const char *source);
 
 	Config config_;
 	const Logger &log_;
+	EventLog &event_log_;
 	Kvm kvm_;
 	VmFd vm_;
 	GuestMemory memory_;

@@ -14,6 +14,7 @@
 #include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/confinement.h"
+#include "vmm/event_log.h"
 #include "vmm/guest_loader.h"
 #include "vmm/host_memory.h"
 #include "vmm/kvm.h"
@@ -24,6 +25,8 @@
 namespace {
 
 using kairos::vmm::CommandLine;
+using kairos::vmm::EventKind;
+using kairos::vmm::EventLog;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitHostError = 1;
@@ -53,6 +56,10 @@ relative to the current directory, CONFIG.json's own to its folder):
                       says why the VM stopped are always printed
 options of run:
   --stats FILE        write per-VM statistics (JSON) to FILE when the VM stops
+  --events FILE       log what happens (start, vCPUs running, kairos.ko's
+                      registrations, guest panics, timer-thread failures,
+                      the stop) to FILE as it happens, one JSON object a
+                      line; a regular file (tail -f follows it), not stdout
 
 examples:
   kairos run --kernel /boot/vmlinuz --initrd initramfs.cpio --cpus 2
@@ -119,6 +126,54 @@ int check_command(const CommandLine &line, const kairos::Logger &log)
 	return 0;
 }
 
+// No --events: a log that writes nothing, so callers need not ask.
+kairos::Result<std::unique_ptr<EventLog>> open_event_log(const std::string &path, const kairos::Logger &log)
+{
+	if (path.empty())
+		return EventLog::disabled(log);
+	return EventLog::open(path, log);
+}
+
+// The `started` event: what runs, as `check` sums it up.
+nlohmann::json started_data(const kairos::vmm::Config &config)
+{
+	return {{"version", KAIROS_VERSION},
+		{"pid", getpid()},
+		{"vcpus", config.machine.vcpus},
+		{"memory_mib", config.machine.memory_mib},
+		{"kernel", config.boot.kernel.string()},
+		{"initrd", config.boot.initrd.string()},
+		{"cmdline", config.boot.cmdline},
+		{"kairos_device", config.clock.kairos},
+		{"outsourcing", config.clock.kairos && config.outsourcing.enabled}};
+}
+
+// The last event: why the run stopped, as the stop line says it, and what
+// the event log had to drop. `message` is describe(reason) and the detail.
+void log_stop(EventLog &events, kairos::vmm::StopReason reason, const std::string &message, int code)
+{
+	events.emit(EventKind::Stopped, {{"reason", kairos::vmm::reason_name(reason)},
+					 {"message", message},
+					 {"exit_code", code},
+					 {"events_dropped", events.dropped()},
+					 {"dropped_by_kind", events.dropped_json()}});
+	events.flush();
+}
+
+int report_stop(EventLog &events, kairos::vmm::StopReason reason, const std::string &message, int code)
+{
+	fmt::print(stderr, "kairos: {} (exit {})\n", message, code);
+	log_stop(events, reason, message, code);
+	return code;
+}
+
+// A host error once the events file is open: it still ends in `stopped`.
+int host_failure(EventLog &events, const std::string &message)
+{
+	log_stop(events, kairos::vmm::StopReason::HostError, message, kExitHostError);
+	return fail(kExitHostError, message);
+}
+
 int run_command(const CommandLine &line, const kairos::Logger &log)
 {
 	// A stop signal during setup waits for the loop, which stops the VM
@@ -136,22 +191,32 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 		stats_path.empty() ? kairos::Status{} : kairos::vmm::check_writable_path(stats_path, "--stats");
 	if (!stats_writable)
 		return fail(kExitUsage, stats_writable.error().message);
+	kairos::Status events_writable =
+		line.events_path.empty() ? kairos::Status{} : kairos::vmm::check_events_path(line.events_path);
+	if (!events_writable)
+		return fail(kExitUsage, events_writable.error().message);
 	// Found before KVM is touched: a config error is exit 2, whatever the host.
 	if (int code = check_before_kvm(line, *config, log); code != 0)
 		return code;
+	// Opened before KVM, so a run that gets this far always ends in `stopped`.
+	auto opened = open_event_log(line.events_path, log);
+	if (!opened)
+		return fail(kExitUsage, opened.error().message);
+	EventLog &events = **opened;
 	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
-		return fail(kExitHostError, reason);
+		return host_failure(events, reason);
 
-	auto machine = kairos::vmm::Machine::create(*config, log);
+	auto machine = kairos::vmm::Machine::create(*config, log, events);
 	if (!machine)
-		return fail(kExitHostError, machine.error().message);
+		return host_failure(events, machine.error().message);
 	log.info("booting {} on {} vCPU{} with {} MiB; kernel command line '{}'", config->boot.kernel.string(),
 		 config->machine.vcpus, config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
 		 config->boot.cmdline);
+	events.emit(EventKind::Started, started_data(*config));
 	// After setup, which needs far more system calls than the run does.
 	auto confinement = kairos::vmm::Confinement::prepare(*config);
 	if (!confinement)
-		return fail(kExitHostError, confinement.error().message);
+		return host_failure(events, confinement.error().message);
 	auto result = (*machine)->run(*confinement);
 
 	if (!stats_path.empty()) {
@@ -161,8 +226,8 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 			fmt::print(stderr, "kairos: could not write --stats {}\n", stats_path);
 	}
 	std::string detail = result.detail.empty() ? "" : ": " + result.detail;
-	fmt::print(stderr, "kairos: {}{} (exit {})\n", kairos::vmm::describe(result.reason), detail, result.exit_code);
-	return result.exit_code;
+	std::string message = std::string(kairos::vmm::describe(result.reason)) + detail;
+	return report_stop(events, result.reason, message, result.exit_code);
 }
 
 // With stdin, stdout or stderr closed (some CI runners and daemons start us

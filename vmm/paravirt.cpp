@@ -27,13 +27,13 @@ uint16_t kairos_port(uint32_t offset)
 
 Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
 						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events,
-						   const Logger &log)
+						   const Logger &log, EventLog &event_log)
 {
 	// Upcalls go through an irqfd: raising an event from any thread
 	// interrupts the guest without a trip through a vCPU thread.
 	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
 	KAIROS_TRY(vm.register_irqfd(upcall.fd(), layout::kIrqKairosUpcall));
-	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, log, std::move(upcall)));
+	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, log, event_log, std::move(upcall)));
 	Paravirt *self = paravirt.get();
 	// EventFd::signal fails only at a counter near 2^64: the upcall is
 	// pending anyway.
@@ -45,7 +45,7 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 		KAIROS_TRY(paravirt->create_timer_service(vm, std::move(events.timer_service_failed)));
 	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
 							   *paravirt->events_, paravirt->timer_service_.get(),
-							   std::move(events.guest_panicked), log);
+							   std::move(events.guest_panicked), log, event_log);
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
 	return paravirt;
 }
@@ -57,7 +57,11 @@ Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const s
 	// then reads accurate time.
 	hooks.refresh_time = [this] { time_->publish_time(); };
 	hooks.raise_event = [this] { events_->raise(KAIROS_EVENT_TIMER_EXPIRED); };
-	hooks.stopped_on_failure = std::move(failed);
+	hooks.stopped_on_failure = [this, failed = std::move(failed)](const std::string &why) {
+		event_log_.emit(EventKind::TimerThreadFailed, {{"reason", why}});
+		if (failed)
+			failed(why);
+	};
 	outsourcing::TimerServiceConfig service_config;
 	service_config.max_timers = config_.outsourcing.max_timers;
 	service_config.priority = config_.outsourcing.priority;

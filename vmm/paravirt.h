@@ -21,6 +21,7 @@
 #include "pvclock/event_channels.h"
 #include "pvclock/time_service.h"
 #include "vmm/config.h"
+#include "vmm/event_log.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_areas.h"
 #include "vmm/guest_memory.h"
@@ -50,10 +51,12 @@ class Paravirt {
 public:
 	// Creates the services, registers the upcall irqfd and the timer
 	// service's ioeventfds with KVM, and puts the device on `pio_bus` at
-	// layout::kPortKairosBase. `events` say what the VMM must act on.
+	// layout::kPortKairosBase. `events` say what the VMM must act on;
+	// `event_log` (--events) hears of registrations and a failed timer
+	// thread, and outlives this, as `log` does.
 	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory, const Config &config,
 							ParavirtVcpus vcpus, devices::Bus &pio_bus,
-							ParavirtEvents events, const Logger &log);
+							ParavirtEvents events, const Logger &log, EventLog &event_log);
 
 	// The periodic time refresh (clock.refresh_ms) and virtual timer
 	// events (events.virtual_timer_hz) on the main loop.
@@ -78,14 +81,15 @@ public:
 	const pvclock::TimeService &time() const { return *time_; }
 
 private:
-	Paravirt(const Config &config, const Logger &log, EventFd upcall)
-		: config_(config), log_(log), upcall_(std::move(upcall))
+	Paravirt(const Config &config, const Logger &log, EventLog &event_log, EventFd upcall)
+		: config_(config), log_(log), event_log_(event_log), upcall_(std::move(upcall))
 	{
 	}
 	Status create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed);
 
 	const Config &config_;
 	const Logger &log_;
+	EventLog &event_log_;
 	// Declared before what uses them: destroyed after.
 	EventFd upcall_;  // irqfd of the event-channel upcall line
 	std::unique_ptr<GuestAreas> areas_;

@@ -31,6 +31,17 @@ Status check_writable_path(const std::filesystem::path &path, const std::string 
 	return {};
 }
 
+Status check_events_path(const std::filesystem::path &path)
+{
+	KAIROS_TRY(check_writable_path(path, "--events"));
+	std::error_code error;
+	auto status = std::filesystem::status(path, error);
+	if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+		return make_error("--events {}: not a regular file (a FIFO or terminal could stall the VMM)",
+				  path.string());
+	return {};
+}
+
 Status preflight(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)

@@ -17,6 +17,10 @@ namespace kairos::vmm {
 // config key or option) and the path.
 Status check_writable_path(const std::filesystem::path &path, const std::string &what);
 
+// --events: writable, and if it exists a regular file. The main loop
+// writes it as events come, which a FIFO or terminal could make wait.
+Status check_events_path(const std::filesystem::path &path);
+
 // The guest image and command line (check_guest) and the console output
 // file. Errors name the key.
 Status preflight(const Config &config);

@@ -25,6 +25,29 @@ int exit_code_for(StopReason reason, int signal_number)
 	return 1;
 }
 
+const char *reason_name(StopReason reason)
+{
+	switch (reason) {
+	case StopReason::PowerOff:
+		return "power-off";
+	case StopReason::Reset:
+		return "reset";
+	case StopReason::GuestPanic:
+		return "guest-panic";
+	case StopReason::TripleFault:
+		return "triple-fault";
+	case StopReason::GuestError:
+		return "guest-error";
+	case StopReason::HostError:
+		return "host-error";
+	case StopReason::Signal:
+		return "signal";
+	case StopReason::UserQuit:
+		return "user-quit";
+	}
+	return "unknown";
+}
+
 const char *describe(StopReason reason)
 {
 	switch (reason) {

@@ -34,6 +34,8 @@ struct RunResult {
 };
 
 const char *describe(StopReason reason);
+// A stable name for programs (--events): "power-off", "guest-panic", ...
+const char *reason_name(StopReason reason);
 
 class Shutdown {
 public:

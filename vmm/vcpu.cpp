@@ -228,4 +228,13 @@ std::optional<CodeBytes> Vcpu::read_code(const kvm_regs &regs, const kvm_sregs &
 	return code;
 }
 
+Result<uint32_t> guest_tsc_khz(const VmFd &vm, const std::vector<std::unique_ptr<Vcpu>> &vcpus)
+{
+	if (vm.check_extension(KVM_CAP_VM_TSC_CONTROL) > 0)
+		return vm.tsc_khz();
+	if (vcpus.empty())
+		return make_error("the guest's TSC rate: no vCPU to ask");
+	return vcpus.front()->tsc_khz();
+}
+
 }  // namespace kairos::vmm

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -89,5 +90,10 @@ private:
 	std::atomic<uint64_t> final_run_delay_ns_{0};
 	std::atomic<uint64_t> final_preemptions_{0};
 };
+
+// The guest's TSC rate in kHz: the VM's (KVM_CAP_VM_TSC_CONTROL, Linux
+// 6.0); older kernels answer per vCPU only, all alike since Kairos never
+// sets one. An error if neither can be asked.
+Result<uint32_t> guest_tsc_khz(const VmFd &vm, const std::vector<std::unique_ptr<Vcpu>> &vcpus);
 
 }  // namespace kairos::vmm

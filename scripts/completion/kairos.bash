@@ -1,7 +1,7 @@
 # bash completion for kairos (installed as
 # share/bash-completion/completions/kairos): commands, their options, the
-# values of --log-level, files after --kernel, --initrd and --stats, and JSON
-# configs for the CONFIG argument.
+# values of --log-level, files after --kernel, --initrd, --stats and
+# --events, and JSON configs for the CONFIG argument.
 # shellcheck shell=bash
 _kairos() {
 	local current=${COMP_WORDS[COMP_CWORD]} previous=${COMP_WORDS[COMP_CWORD - 1]}
@@ -10,7 +10,7 @@ _kairos() {
 		return
 	fi
 	case "$previous" in
-	--kernel | --initrd | --stats)
+	--kernel | --initrd | --stats | --events)
 		mapfile -t COMPREPLY < <(compgen -f -- "$current")
 		return
 		;;
@@ -27,7 +27,7 @@ _kairos() {
 	run | check)
 		if [[ "$current" == -* ]]; then
 			local options="--kernel --initrd --append --cpus --memory --log-level --help --version"
-			[ "${COMP_WORDS[1]}" = run ] && options="--stats $options"
+			[ "${COMP_WORDS[1]}" = run ] && options="--stats --events $options"
 			mapfile -t COMPREPLY < <(compgen -W "$options" -- "$current")
 		else
 			mapfile -t COMPREPLY < <(compgen -f -X '!*.json' -- "$current"; compgen -d -- "$current")

@@ -40,6 +40,26 @@ printf '{"boot": {%s}}\n' "$kernel" >stats-target.json
 expect_error 2 "--stats /nonexistent/dir/s.json: the directory /nonexistent/dir does not exist" \
 	"an unwritable --stats path is refused before the run" \
 	"$KAIROS_BIN" run stats-target.json --stats /nonexistent/dir/s.json
+# So is --events, which must also be a regular file, not stdout (the
+# guest's console), and is run's alone; nothing is created for a refused run.
+expect_error 2 "--events /nonexistent/dir/e.jsonl: the directory /nonexistent/dir does not exist" \
+	"an unwritable --events path is refused before the run" \
+	"$KAIROS_BIN" run stats-target.json --events /nonexistent/dir/e.jsonl
+expect_error 2 "--events $WORK: is a directory" "a directory as --events is refused" \
+	"$KAIROS_BIN" run stats-target.json --events "$WORK"
+expect_error 2 "--events /dev/null: not a regular file" "a device as --events is refused" \
+	"$KAIROS_BIN" run stats-target.json --events /dev/null
+expect_error 2 "--events: needs a file name (stdout is the guest's console" "--events - is refused" \
+	"$KAIROS_BIN" run stats-target.json --events -
+expect_error 2 "unknown option '--events' for check" "--events is run's alone" \
+	"$KAIROS_BIN" check stats-target.json --events e.jsonl
+expect_error 2 "--kernel $WORK/notakernel: not a bzImage" "a config error with --events: exit 2" \
+	"$KAIROS_BIN" run --kernel notakernel --events refused.jsonl
+if [ ! -e refused.jsonl ]; then
+	pass "a run refused for its config creates no --events file"
+else
+	fail "a refused run created refused.jsonl: $(cat refused.jsonl)"
+fi
 
 # A directory is not a config: said so, not a JSON parse error.
 expect_error 2 "is a directory, not a JSON config file" "a directory as config is named as one" \

@@ -124,8 +124,17 @@ fi
 
 # run takes the same flags to the point where it needs KVM: without
 # hardware virtualization it stops there, after every check passed.
+# Its --events file then holds the one `stopped` line, with the error.
 if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	expect_error 1 "scripts/with-kvm" "run with flags only gets as far as KVM" \
-		"$KAIROS_BIN" run --kernel "$K" --initrd "$I" --cpus 2 --memory 128 --log-level debug
+		"$KAIROS_BIN" run --kernel "$K" --initrd "$I" --cpus 2 --memory 128 --log-level debug \
+		--events events.jsonl
+	if [ "$(jq -r -s '[length, .[0].event, .[0].data.reason, .[0].data.exit_code] | join(",")' events.jsonl)" = \
+		"1,stopped,host-error,1" ] && jq -e -s '.[0].data.message | contains("scripts/with-kvm")' events.jsonl \
+		>/dev/null; then
+		pass "a run that stops at KVM ends its --events file with stopped (host-error)"
+	else
+		fail "--events after a run that stopped at KVM: $(cat events.jsonl)"
+	fi
 fi
 finish

@@ -6,9 +6,12 @@
 # insmod work, and the build for ABI version 999 refuses to load with one
 # clear line. The guest side is /usr/bin/kairos-selftest (from
 # guest/selftest/) in the image KAIROS_TEST_INITRAMFS_KAIROS
-# (KAIROS_GUEST_INITRAMFS_KAIROS in CMake).
+# (KAIROS_GUEST_INITRAMFS_KAIROS in CMake). The --events file says the same
+# from the host's side: each registration and unregistration, at the
+# address the guest reports.
 source "$(dirname "$0")/lib.sh"
 require_kvm
+require_jq
 
 require_kairos_image "kairos.ko"
 
@@ -70,4 +73,25 @@ expect_output "kairos: host ABI version 2, module built for 999"
 expect_kairos reload ok
 expect_kairos clocksource-after-reload kairos
 expect_kairos reload-debug-delta 1
+
+# --events: the load, the unload and the reload, as the host saw them.
+expect_events power-off
+expect_event_count vcpus-running 1
+expect_event_count shared-info-registered 2
+expect_event_count shared-info-unregistered 1
+expect_event_count ring-registered 2
+expect_event_count ring-unregistered 1
+expect_event_count guest-panic 0
+first_gpa=$(event_value '[.[] | select(.event == "shared-info-registered")][0].data.gpa')
+if [ -n "$first_gpa" ] && [ "$first_gpa" = "$((gpa))" ]; then
+	pass "the first shared-info-registered event has the guest's address ($gpa)"
+else
+	fail "shared-info-registered says gpa '$first_gpa', the guest $gpa"
+fi
+started=$(event_value '.[0].data | [.vcpus, .memory_mib, .kairos_device, .outsourcing] | map(tostring) | join(" ")')
+if [ "$started" = "2 256 true true" ]; then
+	pass "started says 2 vCPUs, 256 MiB, the Kairos device and outsourcing"
+else
+	fail "started says '$started', expected '2 256 true true'"
+fi
 finish

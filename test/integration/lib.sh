@@ -138,12 +138,12 @@ expect_seccomp_active() {
 run_guest_typing() {
 	local config=$1 input=$2
 	log "booting $(basename "$config"), typing $(wc -l <"$input") line(s) at the prompt"
-	rm -f stats.json
+	rm -f stats.json events.jsonl
 	cat >typing.sh <<SCRIPT
 #!/bin/sh
 fifo=\$(mktemp -u /dev/shm/kairos-typing.XXXXXX)
 mkfifo "\$fifo" || exit 99
-"$KAIROS_BIN" run "$config" --stats stats.json <"\$fifo" >guest.txt 2>kairos.txt &
+"$KAIROS_BIN" run "$config" --stats stats.json --events events.jsonl <"\$fifo" >guest.txt 2>kairos.txt &
 pid=\$!
 exec 3>"\$fifo"
 rm -f "\$fifo"
@@ -177,14 +177,15 @@ record_boot() {
 }
 
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
-# leaves out.txt (guest console), err.txt (kairos messages), stats.json.
-# Checks that seccomp was active (expect_seccomp_active).
+# leaves out.txt (guest console), err.txt (kairos messages), stats.json and
+# events.jsonl (--events; see expect_events). Checks that seccomp was
+# active (expect_seccomp_active).
 run_guest() {
 	local config=$1 input=${2:-/dev/null}
 	log "booting $(basename "$config")"
-	rm -f stats.json  # a previous boot's must not pass for this one's
+	rm -f stats.json events.jsonl  # a previous boot's must not pass for this one's
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 \
-		"$KAIROS_BIN" run "$config" --stats stats.json
+		"$KAIROS_BIN" run "$config" --stats stats.json --events events.jsonl
 	record_boot "$config"
 }
 
@@ -196,11 +197,46 @@ run_guest_flags() {
 	if ! "$KAIROS_BIN" check "$@" >effective.json 2>check.err; then
 		fail "kairos check $* refused the flags: $(cat check.err)"
 	fi
-	rm -f stats.json
+	rm -f stats.json events.jsonl
 	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm /dev/null timeout --kill-after=10 360 \
-		"$KAIROS_BIN" run "$@" --stats stats.json
+		"$KAIROS_BIN" run "$@" --stats stats.json --events events.jsonl
 	record_boot effective.json
 }
+
+# expect_events REASON: the last boot's --events file (events.jsonl) is JSON
+# lines, one object each, that start with `started` and end with the one
+# `stopped`, whose reason is REASON and exit code kairos's ($RC).
+expect_events() {
+	local reason=$1 summary
+	if ! jq -R -s -e '[split("\n")[] | select(length > 0) | (try fromjson catch null) | type == "object"]
+		| length > 0 and all' events.jsonl >/dev/null 2>&1; then
+		fail "events.jsonl is not one JSON object per line: $(head -c 2000 events.jsonl 2>&1)"
+		return
+	fi
+	summary=$(jq -r -s '[.[0].event, .[-1].event, ([.[] | select(.event == "stopped")] | length),
+		.[-1].data.reason, .[-1].data.exit_code] | map(tostring) | join(" ")' events.jsonl)
+	if [ "$summary" = "started stopped 1 $reason $RC" ]; then
+		pass "events.jsonl: $(wc -l <events.jsonl) JSON lines from started to stopped ($reason, exit $RC)"
+	else
+		fail "events.jsonl: first, last, stops, reason, exit are '$summary';" \
+			"expected 'started stopped 1 $reason $RC': $(cat events.jsonl)"
+	fi
+}
+
+# expect_event_count EVENT COUNT: the last boot logged EVENT COUNT times.
+expect_event_count() {
+	local count
+	count=$(jq -r -s --arg event "$1" '[.[] | select(.event == $event)] | length' events.jsonl 2>/dev/null ||
+		echo "no events.jsonl")
+	if [ "$count" = "$2" ]; then
+		pass "events.jsonl has $2 $1"
+	else
+		fail "events.jsonl has $count $1, expected $2"
+	fi
+}
+
+# event_value FILTER: a jq FILTER over the last boot's events (an array).
+event_value() { jq -r -s "$1" events.jsonl 2>/dev/null || true; }
 
 # run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
 run_in_kvm() {

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "test/unit/event_file.h"
 #include "vmm/kairos_device.h"
 
 using namespace kairos;
@@ -22,7 +23,9 @@ struct Rig {
 	Logger log{LogLevel::Debug, [this](std::string_view line) { lines.emplace_back(line); }};
 	std::unique_ptr<outsourcing::TimerService> timers =
 		std::move(outsourcing::TimerService::create({}, {}, log).value());
-	KairosDevice device{areas, 2, time, events, timers.get(), [this] { panicked = true; }, log};
+	EventFile event_file;
+	std::unique_ptr<EventLog> event_log = event_file.open(log);
+	KairosDevice device{areas, 2, time, events, timers.get(), [this] { panicked = true; }, log, *event_log};
 
 	void out(uint64_t port, uint32_t value) { device.write(port, {reinterpret_cast<const uint8_t *>(&value), 4}); }
 	int32_t status()
@@ -184,4 +187,27 @@ TEST_CASE("a failed re-registration changes nothing (issue 12, 7)", "[kairos-dev
 	CHECK(rig.timers->attached());
 	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_OK);
 	CHECK(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_OK);
+}
+
+TEST_CASE("registrations and the guest's unregistrations are events; a refused one is not", "[kairos-device]")
+{
+	Rig rig;
+	CHECK(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0) == KAIROS_EINVAL);
+	REQUIRE(rig.command(KAIROS_CMD_REGISTER_SHARED_INFO, 0x400) == KAIROS_OK);
+	rig.out(KAIROS_PORT_ARG0, 0x500);
+	rig.out(KAIROS_PORT_ARG1, KAIROS_RING_PAGES);
+	rig.out(KAIROS_PORT_COMMAND, KAIROS_CMD_REGISTER_RING);
+	REQUIRE(rig.status() == KAIROS_OK);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_OK);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_RING) == KAIROS_ENOENT);
+	CHECK(rig.command(KAIROS_CMD_UNREGISTER_SHARED_INFO) == KAIROS_OK);
+	rig.event_log->flush();
+	auto lines = rig.event_file.lines();
+	REQUIRE(lines.size() == 4);
+	CHECK(lines[0]["event"] == "shared-info-registered");
+	CHECK(lines[0]["data"]["gpa"] == 0x400 * 4096);
+	CHECK(lines[1]["event"] == "ring-registered");
+	CHECK(lines[1]["data"] == nlohmann::json({{"gpa", 0x500 * 4096}, {"pages", KAIROS_RING_PAGES}}));
+	CHECK(lines[2]["event"] == "ring-unregistered");
+	CHECK(lines[3]["event"] == "shared-info-unregistered");
 }

@@ -16,6 +16,7 @@
 #include "pvclock/event_channels.h"
 #include "pvclock/time_service.h"
 #include "test/fuzz/fuzz_check.h"
+#include "vmm/event_log.h"
 #include "vmm/guest_areas.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kairos_device.h"
@@ -39,7 +40,8 @@ struct Guest {
 	Logger quiet{LogLevel::Error, [](std::string_view) {}};
 	std::unique_ptr<outsourcing::TimerService> timers =
 		std::move(outsourcing::TimerService::create({}, {}, quiet).value());
-	KairosDevice device{areas, 2, time, events, timers.get(), [] {}, quiet};
+	std::unique_ptr<EventLog> event_log = EventLog::disabled(quiet);
+	KairosDevice device{areas, 2, time, events, timers.get(), [] {}, quiet, *event_log};
 
 	void out(uint64_t offset, uint32_t value, size_t width)
 	{
