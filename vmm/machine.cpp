@@ -20,9 +20,8 @@ namespace kairos::vmm {
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
-Machine::Machine(const Config &config, const Logger &log, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown)
-	: config_(config), log_(log), kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
-	  shutdown_(std::move(shutdown))
+Machine::Machine(const Config &config, const Logger &log, VmFd vm, GuestMemory memory, Shutdown shutdown)
+	: config_(config), log_(log), vm_(std::move(vm)), memory_(std::move(memory)), shutdown_(std::move(shutdown))
 {
 }
 
@@ -33,16 +32,24 @@ Machine::~Machine()
 
 Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log)
 {
-	KAIROS_TRY_ASSIGN(kvm, Kvm::open());
-	KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
-	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
-	KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
-	std::unique_ptr<Machine> machine(
-		new Machine(config, log, std::move(kvm), std::move(vm), std::move(memory), std::move(shutdown)));
-	KAIROS_TRY(machine->create_interrupt_controllers());
-	KAIROS_TRY(machine->register_memory());
-	KAIROS_TRY(machine->create_devices());
-	KAIROS_TRY(machine->create_vcpus());
+	std::unique_ptr<Machine> machine;
+	{
+		// The system fd is for creating the VM and the vCPUs and asking
+		// what KVM supports; everything after that goes to the VM and
+		// vCPU fds (KVM_CHECK_EXTENSION too). Closed at the end of this
+		// block: a thread the guest takes over finds no system fd to
+		// create VMs with (it could open /dev/kvm again: openat is not
+		// filtered by path, docs/SECURITY.md).
+		KAIROS_TRY_ASSIGN(kvm, Kvm::open());
+		KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
+		KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
+		KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
+		machine.reset(new Machine(config, log, std::move(vm), std::move(memory), std::move(shutdown)));
+		KAIROS_TRY(machine->create_interrupt_controllers());
+		KAIROS_TRY(machine->register_memory());
+		KAIROS_TRY(machine->create_devices());
+		KAIROS_TRY(machine->create_vcpus(kvm));
+	}
 	KAIROS_TRY(machine->load_guest());
 	if (config.clock.kairos)
 		KAIROS_TRY(machine->create_paravirt_device());
@@ -114,9 +121,9 @@ Status Machine::load_guest()
 	return vcpus_.front()->set_boot_state(entry);
 }
 
-Status Machine::create_vcpus()
+Status Machine::create_vcpus(const Kvm &kvm)
 {
-	KAIROS_TRY_ASSIGN(supported, kvm_.supported_cpuid());
+	KAIROS_TRY_ASSIGN(supported, kvm.supported_cpuid());
 	KAIROS_TRY(install_vcpu_kick_handler());
 
 	CpuidOptions options;
@@ -126,7 +133,7 @@ Status Machine::create_vcpus()
 	options.kairos_abi_version = KAIROS_ABI_VERSION;
 	options.kairos_port_base = layout::kPortKairosBase;
 	options.kairos_upcall_irq = layout::kIrqKairosUpcall;
-	options.tsc_deadline_timer = kvm_.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	options.tsc_deadline_timer = kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (uint32_t id = 0; id < config_.machine.vcpus; ++id) {
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
@@ -197,6 +204,7 @@ void Machine::note_panic()
 RunResult Machine::run(const Confinement &confinement)
 {
 	started_ = std::chrono::steady_clock::now();
+	confinement_ = confinement.record();
 	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement) : Status{};
 	if (!timers)
 		shutdown_.request(StopReason::HostError, timers.error().message);
@@ -204,6 +212,9 @@ RunResult Machine::run(const Confinement &confinement)
 		vcpu->start(confinement);
 	if (paravirt_)
 		paravirt_->hand_vcpus_to_timer_service(vcpus_);
+	// Every thread exists now, and this one may still list a folder: the
+	// proof for --stats that none kept a capability the drop took.
+	confinement_.threads_at_start = capabilities_of_every_thread();
 	// Last thread created; the loop below is the first guest input it reads.
 	if (Status confined = confinement.enter(ThreadKind::Main, "kairos-main"); !confined)
 		shutdown_.request(StopReason::HostError, confined.error().message);
@@ -241,7 +252,8 @@ void Machine::stop_vcpus()
 std::string Machine::stats_json(const RunResult &result) const
 {
 	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
+				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
+				confinement_});
 }
 
 }  // namespace kairos::vmm

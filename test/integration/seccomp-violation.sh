@@ -59,7 +59,7 @@ if grep -q "^off-exit=0$" host.txt && grep -q "guest powered off" off.err; then
 else
 	fail "security.seccomp false: $(grep '^off-exit=' host.txt || true) $(tail -n 3 off.err 2>/dev/null)"
 fi
-expect_seccomp_active off.json off-stats.json
+expect_confined off.json off-stats.json
 cp off.out out.txt 2>/dev/null || true  # a guest console, for finish's diagnostics
 cp off.err err.txt 2>/dev/null || true
 finish
