@@ -26,6 +26,10 @@ enum class ThreadKind { Main, Vcpu, Timer };
 
 // The system calls a thread of this kind may make once confined.
 std::span<const char *const> allowed_syscalls(ThreadKind kind);
+// The ioctl requests it may make, if its list has ioctl; empty: any.
+// Only vCPU threads are held to a list (the main thread's terminal and
+// KVM_IRQ_LINE calls are not).
+std::span<const unsigned long> allowed_ioctls(ThreadKind kind);
 
 // The capabilities a run with this config uses after setup: CAP_SYS_NICE
 // when the timer service raises a priority (outsourcing.priority nice:-N
@@ -44,9 +48,17 @@ Result<size_t> count_descriptors_of_device(const std::string &device_path);
 // TEST ONLY: KAIROS_TEST_SECCOMP_VIOLATION=vcpu|timer|loop makes that
 // thread call getpgrp(2), which no list allows, right after it is
 // confined: the guest tests' proof that the filter holds on every kind.
-// Nothing else reads this variable. Empty: unset; an error names it.
+// vcpu-ioctl makes a vCPU thread ask for KVM_CREATE_VCPU, a VM ioctl off
+// its ioctl list. Nothing else reads this variable. Empty: unset; an
+// error names it.
 inline constexpr const char *kTestViolationVariable = "KAIROS_TEST_SECCOMP_VIOLATION";
-Result<std::optional<ThreadKind>> parse_test_violation(const char *value);
+struct TestViolation {
+	ThreadKind kind;
+	bool vm_ioctl = false;  // KVM_CREATE_VCPU rather than getpgrp
+
+	bool operator==(const TestViolation &) const = default;
+};
+Result<std::optional<TestViolation>> parse_test_violation(const char *value);
 
 // What a run's confinement was, for --stats (Machine::run fills it).
 struct ConfinementRecord {
@@ -79,7 +91,7 @@ private:
 	std::optional<SeccompFilter> main_;
 	std::optional<SeccompFilter> vcpu_;
 	std::optional<SeccompFilter> timer_;
-	std::optional<ThreadKind> test_violation_;
+	std::optional<TestViolation> test_violation_;
 	CapabilitySet needed_;
 	CapabilityDrop capabilities_{};
 };
