@@ -5,15 +5,18 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <seccomp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "base/error.h"
@@ -55,6 +58,21 @@ Result<std::vector<sock_filter>> export_program(scmp_filter_ctx context)
 	return program;
 }
 
+// ioctl(fd, request, ...) for each request, on any fd.
+Status allow_ioctl_requests(scmp_filter_ctx context, std::span<const unsigned long> requests)
+{
+	for (unsigned long request : requests) {
+		// Masked, so the filter sees what the kernel sees (its cmd is an
+		// unsigned int): libseccomp 2.5's SCMP_A1_32 compares all 64
+		// bits with the 32-bit value.
+		int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					     SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request & 0xffffffffUL));
+		if (error < 0)
+			return errno_error(fmt::format("seccomp: allowing ioctl {:#x}", request), -error);
+	}
+	return {};
+}
+
 // Appends decimal n; async-signal-safe.
 void append_number(char *buffer, size_t size, size_t &length, long long n)
 {
@@ -68,6 +86,19 @@ void append_number(char *buffer, size_t size, size_t &length, long long n)
 	} while (value != 0);
 	if (n < 0)
 		digits[count++] = '-';
+	while (count > 0 && length < size)
+		buffer[length++] = digits[--count];
+}
+
+// Appends n in lower-case hexadecimal, no prefix; async-signal-safe.
+void append_hex(char *buffer, size_t size, size_t &length, unsigned long n)
+{
+	char digits[16];
+	size_t count = 0;
+	do {
+		digits[count++] = "0123456789abcdef"[n % 16];
+		n /= 16;
+	} while (n != 0);
 	while (count > 0 && length < size)
 		buffer[length++] = digits[--count];
 }
@@ -86,10 +117,16 @@ void append_text(char *buffer, size_t size, size_t &length, std::string_view tex
 // the person looking at a dead VM needs the call and the thread. The
 // handler writes one line and _exits: no malloc, no locks, no fmt, and
 // write/exit_group are on every thread's list.
-void on_forbidden_syscall(int, siginfo_t *info, void *)
+void on_forbidden_syscall(int, siginfo_t *info, void *context)
 {
-	char line[160];
-	size_t length = format_seccomp_violation(line, sizeof line, info->si_syscall, thread_label, thread_tid);
+	// A trapped ioctl may be one of a filtered list: name the request,
+	// the second argument (rsi at the system call, x86-64 ABI).
+	std::optional<unsigned long> request;
+	if (info->si_syscall == SYS_ioctl && context)
+		request = static_cast<unsigned long>(static_cast<ucontext_t *>(context)->uc_mcontext.gregs[REG_RSI]);
+	char line[192];
+	size_t length =
+		format_seccomp_violation(line, sizeof line, info->si_syscall, thread_label, thread_tid, request);
 	ssize_t ignored = write(STDERR_FILENO, line, length);
 	(void)ignored;
 	_exit(violation_exit_code);
@@ -97,8 +134,13 @@ void on_forbidden_syscall(int, siginfo_t *info, void *)
 
 }  // namespace
 
-Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> syscalls)
+Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> syscalls,
+						std::span<const unsigned long> ioctl_requests)
 {
+	bool ioctl_listed = std::any_of(syscalls.begin(), syscalls.end(),
+					[](const char *name) { return std::string_view(name) == "ioctl"; });
+	if (!ioctl_requests.empty() && !ioctl_listed)
+		return make_error("seccomp: ioctl requests given, but ioctl is not in the list");
 	SeccompContext context(seccomp_init(SCMP_ACT_TRAP), seccomp_release);
 	if (!context)
 		return make_error("seccomp_init failed");
@@ -113,6 +155,10 @@ Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> sys
 		int nr = seccomp_syscall_resolve_name(name);
 		if (nr == __NR_SCMP_ERROR)
 			return make_error("seccomp: no system call named '{}' on this architecture", name);
+		if (nr == SCMP_SYS(ioctl) && !ioctl_requests.empty()) {
+			KAIROS_TRY(allow_ioctl_requests(context.get(), ioctl_requests));
+			continue;
+		}
 		if (int error = seccomp_rule_add(context.get(), SCMP_ACT_ALLOW, nr, 0); error < 0)
 			return errno_error(fmt::format("seccomp: allowing '{}'", name), -error);
 	}
@@ -159,13 +205,18 @@ const char *syscall_name(long nr)
 	return syscall_names[nr].data();
 }
 
-size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view label, pid_t tid)
+size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view label, pid_t tid,
+				std::optional<unsigned long> ioctl_request)
 {
 	size_t length = 0;
 	append_text(buffer, size, length, "kairos: seccomp: forbidden system call ");
 	append_number(buffer, size, length, nr);
 	append_text(buffer, size, length, " (");
 	append_text(buffer, size, length, syscall_name(nr));
+	if (ioctl_request) {
+		append_text(buffer, size, length, ", request 0x");
+		append_hex(buffer, size, length, *ioctl_request);
+	}
 	append_text(buffer, size, length, ") on thread ");
 	append_text(buffer, size, length, label);
 	append_text(buffer, size, length, " (tid ");

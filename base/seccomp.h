@@ -1,14 +1,15 @@
 // Seccomp allow-lists, compiled ahead of time and installed by each thread
 // on itself (Firecracker's model: one filter per thread kind, built before
 // the guest runs, installed with a single seccomp(2) call). A call outside
-// the list traps: the SIGSYS reporter names it and the thread, then ends the
-// process.
+// the list traps: the SIGSYS reporter names it (and an ioctl's request) and
+// the thread, then ends the process.
 #pragma once
 
 #include <linux/filter.h>
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,11 @@ class SeccompFilter {
 public:
 	// Names as in <sys/syscall.h> without "SYS_" ("read", "ioctl"); an
 	// unknown name is an error, so a typo cannot silently allow nothing.
-	static Result<SeccompFilter> allow_only(std::span<const char *const> syscalls);
+	// With ioctl_requests, "ioctl" (then required in syscalls) is allowed
+	// with those requests only, compared on the low 32 bits: the kernel's
+	// cmd is an unsigned int, so higher bits could not sneak one past.
+	static Result<SeccompFilter> allow_only(std::span<const char *const> syscalls,
+						std::span<const unsigned long> ioctl_requests = {});
 
 	// Installs the filter on the calling thread only (no TSYNC): each
 	// thread kind installs its own. Threads it creates later inherit it.
@@ -55,8 +60,10 @@ const char *syscall_name(long nr);
 void load_syscall_names();
 
 // The report line for a forbidden call, newline included, into buffer
-// (truncated to size); returns its length. Async-signal-safe.
-size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view thread_label, pid_t tid);
+// (truncated to size); returns its length. A refused ioctl names its
+// request too. Async-signal-safe.
+size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view thread_label, pid_t tid,
+				std::optional<unsigned long> ioctl_request = std::nullopt);
 
 // The "Seccomp:" field of a /proc/PID/status text: 0 off, 1 strict, 2
 // filter; -1 when absent.

@@ -3,13 +3,16 @@
 // system calls its kind makes at run time, before it serves the guest. A
 // call outside it stops the process with one line naming the call and the
 // thread, and kExitForbiddenSyscall. The lists, and how they were measured,
-// are in confinement.cpp and docs/SECURITY.md.
+// are in confinement.cpp and docs/SECURITY.md. Before any of them, the
+// process gives up the capabilities the run does not need.
 #pragma once
 
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
+#include "base/capabilities.h"
 #include "base/seccomp.h"
 #include "vmm/config.h"
 
@@ -23,24 +26,64 @@ enum class ThreadKind { Main, Vcpu, Timer };
 
 // The system calls a thread of this kind may make once confined.
 std::span<const char *const> allowed_syscalls(ThreadKind kind);
+// The ioctl requests it may make, if its list has ioctl; empty: any.
+// Only vCPU threads are held to a list (the main thread's terminal and
+// KVM_IRQ_LINE calls are not).
+std::span<const unsigned long> allowed_ioctls(ThreadKind kind);
+
+// The capabilities a run with this config uses after setup: CAP_SYS_NICE
+// when the timer service raises a priority (outsourcing.priority nice:-N
+// or fifo:N, which the timer thread sets on itself as it starts, or
+// priority windows, which it sets on vCPU threads), nothing otherwise.
+// Setup (KVM, memory, files) needs none beyond what opens /dev/kvm.
+CapabilitySet capabilities_needed(const Config &config);
+
+// How many of this process's descriptors refer to the device at
+// device_path ("/dev/kvm"): each number below /proc/self/status's FDSize
+// (the descriptor table's size) is fstat'ed and its device compared. Only
+// calls every seccomp list allows, so it works at the stop. An error when
+// device_path or /proc cannot be read.
+Result<size_t> count_descriptors_of_device(const std::string &device_path);
 
 // TEST ONLY: KAIROS_TEST_SECCOMP_VIOLATION=vcpu|timer|loop makes that
 // thread call getpgrp(2), which no list allows, right after it is
 // confined: the guest tests' proof that the filter holds on every kind.
-// Nothing else reads this variable. Empty: unset; an error names it.
+// vcpu-ioctl makes a vCPU thread ask for KVM_CREATE_VCPU, a VM ioctl off
+// its ioctl list. Nothing else reads this variable. Empty: unset; an
+// error names it.
 inline constexpr const char *kTestViolationVariable = "KAIROS_TEST_SECCOMP_VIOLATION";
-Result<std::optional<ThreadKind>> parse_test_violation(const char *value);
+struct TestViolation {
+	ThreadKind kind;
+	bool vm_ioctl = false;  // KVM_CREATE_VCPU rather than getpgrp
+
+	bool operator==(const TestViolation &) const = default;
+};
+Result<std::optional<TestViolation>> parse_test_violation(const char *value);
+
+// What a run's confinement was, for --stats (Machine::run fills it).
+struct ConfinementRecord {
+	CapabilitySet needed;         // capabilities_needed(config)
+	CapabilityDrop capabilities;  // what prepare() kept, and had before
+	// Every thread's, read by the main thread once the others had started.
+	Result<ProcessCapabilities> threads_at_start{Error{"read before the threads started"}};
+};
 
 class Confinement {
 public:
-	// During setup: compiles the three filters, sets no_new_privs and the
-	// SIGSYS reporter. With security.seccomp false, nothing; enter() is
-	// then a no-op.
+	// At the end of setup, before any other thread exists (they inherit
+	// what it leaves): sets no_new_privs, drops every capability but
+	// capabilities_needed(config) (capabilities.h says from which sets),
+	// and with security.seccomp compiles the three filters and installs
+	// the SIGSYS reporter; without it, enter() is a no-op. Errors name the
+	// step that failed.
 	static Result<Confinement> prepare(const Config &config);
 
 	// On the calling thread, before it serves the guest. label names it in
 	// the violation report ("kairos-vcpu0").
 	Status enter(ThreadKind kind, std::string_view label) const;
+
+	// What prepare() did, for --stats; threads_at_start still unread.
+	ConfinementRecord record() const { return {needed_, capabilities_}; }
 
 private:
 	Confinement() = default;
@@ -48,7 +91,9 @@ private:
 	std::optional<SeccompFilter> main_;
 	std::optional<SeccompFilter> vcpu_;
 	std::optional<SeccompFilter> timer_;
-	std::optional<ThreadKind> test_violation_;
+	std::optional<TestViolation> test_violation_;
+	CapabilitySet needed_;
+	CapabilityDrop capabilities_{};
 };
 
 }  // namespace kairos::vmm

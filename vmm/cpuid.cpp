@@ -1,9 +1,23 @@
 #include "vmm/cpuid.h"
 
+#include "vmm/layout.h"
+
 #include <algorithm>
 #include <cstring>
 
 namespace kairos::vmm {
+
+CpuidOptions kairos_cpuid_options(uint32_t vcpu_count, bool kvmclock, bool kairos)
+{
+	CpuidOptions options;
+	options.vcpu_count = vcpu_count;
+	options.kvmclock = kvmclock;
+	options.kairos = kairos;
+	options.kairos_abi_version = KAIROS_ABI_VERSION;
+	options.kairos_port_base = layout::kPortKairosBase;
+	options.kairos_upcall_irq = layout::kIrqKairosUpcall;
+	return options;
+}
 namespace {
 
 constexpr uint32_t kLeafFeatures = 1;

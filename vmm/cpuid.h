@@ -34,6 +34,11 @@ struct CpuidOptions {
 	uint32_t kairos_upcall_irq = 0;
 };
 
+// This machine's options: the Kairos leaves (when kairos) name the ABI
+// version, port base and upcall IRQ of vmm/layout.h. tsc_deadline_timer is
+// left for the caller to ask KVM.
+CpuidOptions kairos_cpuid_options(uint32_t vcpu_count, bool kvmclock, bool kairos);
+
 std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2> &supported, uint32_t vcpu_id,
 					  const CpuidOptions &options);
 

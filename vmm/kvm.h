@@ -18,6 +18,8 @@
 
 namespace kairos::vmm {
 
+inline constexpr const char *kKvmDevicePath = "/dev/kvm";
+
 // Why /dev/kvm cannot run Linux guests here, or an empty string when it can.
 // Checked before any KVM call so the user gets one clear line.
 std::string kvm_unusable_reason(const std::string &device_path);
@@ -82,7 +84,7 @@ private:
 
 class Kvm {
 public:
-	static Result<Kvm> open(const std::string &device_path = "/dev/kvm");
+	static Result<Kvm> open(const std::string &device_path = kKvmDevicePath);
 
 	Result<VmFd> create_vm() const;
 	Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;

@@ -20,10 +20,10 @@ namespace kairos::vmm {
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
-Machine::Machine(const Config &config, const Logger &log, EventLog &event_log, Kvm kvm, VmFd vm, GuestMemory memory,
+Machine::Machine(const Config &config, const Logger &log, EventLog &event_log, VmFd vm, GuestMemory memory,
 		 Shutdown shutdown)
-	: config_(config), log_(log), event_log_(event_log), kvm_(std::move(kvm)), vm_(std::move(vm)),
-	  memory_(std::move(memory)), shutdown_(std::move(shutdown))
+	: config_(config), log_(log), event_log_(event_log), vm_(std::move(vm)), memory_(std::move(memory)),
+	  shutdown_(std::move(shutdown))
 {
 }
 
@@ -34,16 +34,21 @@ Machine::~Machine()
 
 Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log, EventLog &event_log)
 {
-	KAIROS_TRY_ASSIGN(kvm, Kvm::open());
-	KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
-	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
-	KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
-	std::unique_ptr<Machine> machine(new Machine(config, log, event_log, std::move(kvm), std::move(vm),
-						     std::move(memory), std::move(shutdown)));
-	KAIROS_TRY(machine->create_interrupt_controllers());
-	KAIROS_TRY(machine->register_memory());
-	KAIROS_TRY(machine->create_devices());
-	KAIROS_TRY(machine->create_vcpus());
+	std::unique_ptr<Machine> machine;
+	{
+		// /dev/kvm is closed at the end of this block: the run needs only
+		// the VM and vCPU fds (docs/SECURITY.md, confinement).
+		KAIROS_TRY_ASSIGN(kvm, Kvm::open());
+		KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
+		KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
+		KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
+		machine.reset(
+			new Machine(config, log, event_log, std::move(vm), std::move(memory), std::move(shutdown)));
+		KAIROS_TRY(machine->create_interrupt_controllers());
+		KAIROS_TRY(machine->register_memory());
+		KAIROS_TRY(machine->create_devices());
+		KAIROS_TRY(machine->create_vcpus(kvm));
+	}
 	KAIROS_TRY(machine->load_guest());
 	if (config.clock.kairos)
 		KAIROS_TRY(machine->create_paravirt_device());
@@ -79,8 +84,7 @@ Status Machine::create_devices()
 	});
 	LegacyEvents events;
 	events.power_off = [this] { shutdown_.request(StopReason::PowerOff, "the guest powered off through ACPI"); };
-	// The panic banner before a reset tells a panic (panic=-1 resets at
-	// once) from a reboot.
+	// A panic banner before the reset: panic=-1's reset, not a reboot.
 	events.reset = [this](const char *how) {
 		if (guest_panicked_)
 			shutdown_.request(StopReason::GuestPanic, "the guest kernel panicked and reset");
@@ -104,19 +108,13 @@ Status Machine::load_guest()
 	return vcpus_.front()->set_boot_state(entry);
 }
 
-Status Machine::create_vcpus()
+Status Machine::create_vcpus(const Kvm &kvm)
 {
-	KAIROS_TRY_ASSIGN(supported, kvm_.supported_cpuid());
+	KAIROS_TRY_ASSIGN(supported, kvm.supported_cpuid());
 	KAIROS_TRY(install_vcpu_kick_handler());
-
-	CpuidOptions options;
-	options.vcpu_count = config_.machine.vcpus;
-	options.kvmclock = config_.clock.kvmclock;
-	options.kairos = config_.clock.kairos;
-	options.kairos_abi_version = KAIROS_ABI_VERSION;
-	options.kairos_port_base = layout::kPortKairosBase;
-	options.kairos_upcall_irq = layout::kIrqKairosUpcall;
-	options.tsc_deadline_timer = kvm_.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	CpuidOptions options =
+		kairos_cpuid_options(config_.machine.vcpus, config_.clock.kvmclock, config_.clock.kairos);
+	options.tsc_deadline_timer = kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (uint32_t id = 0; id < config_.machine.vcpus; ++id) {
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
@@ -196,6 +194,7 @@ void Machine::mark_panicked(const char *source)
 RunResult Machine::run(const Confinement &confinement)
 {
 	started_ = std::chrono::steady_clock::now();
+	confinement_ = confinement.record();
 	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement) : Status{};
 	if (!timers)
 		shutdown_.request(StopReason::HostError, timers.error().message);
@@ -204,6 +203,8 @@ RunResult Machine::run(const Confinement &confinement)
 	event_log_.emit(EventKind::VcpusRunning, {{"vcpus", vcpus_.size()}});
 	if (paravirt_)
 		paravirt_->hand_vcpus_to_timer_service(vcpus_);
+	// Every thread exists, none confined yet: --stats's proof of the drop.
+	confinement_.threads_at_start = capabilities_of_every_thread();
 	// Last thread created; the loop below is the first guest input it reads.
 	if (Status confined = confinement.enter(ThreadKind::Main, "kairos-main"); !confined)
 		shutdown_.request(StopReason::HostError, confined.error().message);
@@ -242,7 +243,7 @@ std::string Machine::stats_json(const RunResult &result) const
 {
 	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
 				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
-				legacy_ ? legacy_->rtc()->interrupts_raised() : 0});
+				legacy_ ? legacy_->rtc()->interrupts_raised() : 0, confinement_});
 }
 
 }  // namespace kairos::vmm

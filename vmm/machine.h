@@ -41,14 +41,14 @@ public:
 	std::string stats_json(const RunResult &result) const;
 
 private:
-	Machine(const Config &config, const Logger &log, EventLog &event_log, Kvm kvm, VmFd vm, GuestMemory memory,
+	Machine(const Config &config, const Logger &log, EventLog &event_log, VmFd vm, GuestMemory memory,
 		Shutdown shutdown);
 
 	Status create_interrupt_controllers();
 	Status register_memory();
 	Status create_devices();
 	Status load_guest();
-	Status create_vcpus();
+	Status create_vcpus(const Kvm &kvm);
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
 	Status watch_host_events();
@@ -59,7 +59,7 @@ private:
 	Config config_;
 	const Logger &log_;
 	EventLog &event_log_;
-	Kvm kvm_;
+	// No Kvm: /dev/kvm is closed once the vCPUs exist (create()).
 	VmFd vm_;
 	GuestMemory memory_;
 	Shutdown shutdown_;
@@ -74,6 +74,7 @@ private:
 	std::atomic<bool> guest_panicked_{false};
 	std::optional<PanicNotice> panic_notice_;
 	std::optional<StopSignals> stop_signals_;
+	ConfinementRecord confinement_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
 	// Last: vCPU threads stop and join before anything they use goes away.

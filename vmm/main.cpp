@@ -3,14 +3,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "base/error.h"
+#include "base/unique_fd.h"
 #include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/confinement.h"
@@ -174,6 +177,31 @@ int host_failure(EventLog &events, const std::string &message)
 	return fail(kExitHostError, message);
 }
 
+// The --stats file, opened during setup and written at the stop: by then
+// the process has dropped its capabilities, and root may no longer create
+// a file where only CAP_DAC_OVERRIDE let it.
+kairos::Result<kairos::UniqueFd> open_stats_file(const std::string &path)
+{
+	kairos::UniqueFd file(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+	if (!file)
+		return kairos::errno_error("--stats " + path);
+	return file;
+}
+
+// Every byte, through write(2): what every thread's seccomp list allows.
+bool write_all(int fd, std::string_view text)
+{
+	while (!text.empty()) {
+		ssize_t written = write(fd, text.data(), text.size());
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0)
+			return false;
+		text.remove_prefix(static_cast<size_t>(written));
+	}
+	return true;
+}
+
 int run_command(const CommandLine &line, const kairos::Logger &log)
 {
 	// A stop signal during setup waits for the loop, which stops the VM
@@ -203,7 +231,7 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	if (!opened)
 		return fail(kExitUsage, opened.error().message);
 	EventLog &events = **opened;
-	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
+	if (auto reason = kairos::vmm::kvm_unusable_reason(kairos::vmm::kKvmDevicePath); !reason.empty())
 		return host_failure(events, reason);
 
 	auto machine = kairos::vmm::Machine::create(*config, log, events);
@@ -213,18 +241,22 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 		 config->machine.vcpus, config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
 		 config->boot.cmdline);
 	events.emit(EventKind::Started, started_data(*config));
-	// After setup, which needs far more system calls than the run does.
+	kairos::UniqueFd stats_file;
+	if (!stats_path.empty()) {
+		auto opened_stats = open_stats_file(stats_path);
+		if (!opened_stats)
+			return host_failure(events, opened_stats.error().message);
+		stats_file = std::move(*opened_stats);
+	}
+	// After setup, which needs far more system calls and rights than the
+	// run does.
 	auto confinement = kairos::vmm::Confinement::prepare(*config);
 	if (!confinement)
 		return host_failure(events, confinement.error().message);
 	auto result = (*machine)->run(*confinement);
 
-	if (!stats_path.empty()) {
-		std::ofstream out(stats_path);
-		out << (*machine)->stats_json(result);
-		if (!out)
-			fmt::print(stderr, "kairos: could not write --stats {}\n", stats_path);
-	}
+	if (stats_file && !write_all(stats_file.get(), (*machine)->stats_json(result)))
+		fmt::print(stderr, "kairos: could not write --stats {}: {}\n", stats_path, std::strerror(errno));
 	std::string detail = result.detail.empty() ? "" : ": " + result.detail;
 	std::string message = std::string(kairos::vmm::describe(result.reason)) + detail;
 	return report_stop(events, result.reason, message, result.exit_code);

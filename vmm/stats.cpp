@@ -6,6 +6,7 @@
 
 #include "base/clock.h"
 #include "base/seccomp.h"
+#include "vmm/kvm.h"
 
 namespace kairos::vmm {
 namespace {
@@ -46,7 +47,41 @@ uint64_t process_cpu_ns()
 	return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
+nlohmann::json names(CapabilitySet set)
+{
+	return set.names();
+}
+
 }  // namespace
+
+nlohmann::json security_json(const ConfinementRecord &record, const std::string &kvm_device)
+{
+	nlohmann::json capabilities = {{"needed", names(record.needed)},
+				       {"at_setup", names(record.capabilities.before)},
+				       {"bounding_dropped", record.capabilities.bounding_dropped}};
+	if (const auto &threads = record.threads_at_start; threads.ok())
+		capabilities["threads_at_start"] = {{"threads", threads->threads},
+						    {"permitted", names(threads->permitted)}};
+	else
+		capabilities["threads_at_start"] = {{"error", threads.error().message}};
+	if (auto now = capabilities_of_this_thread(); now.ok()) {
+		capabilities["effective"] = names(now->effective);
+		capabilities["permitted"] = names(now->permitted);
+		capabilities["inheritable"] = names(now->inheritable);
+		capabilities["ambient"] = names(now->ambient);
+		capabilities["bounding"] = names(now->bounding);
+	} else {
+		capabilities["error"] = now.error().message;
+	}
+	nlohmann::json security = {{"capabilities", capabilities}};
+	// At the stop, scanned rather than remembered: a descriptor opened
+	// after setup would show too.
+	if (auto open = count_descriptors_of_device(kvm_device); open.ok())
+		security["kvm_system_fds"] = *open;
+	else
+		security["kvm_system_fds"] = open.error().message;
+	return security;
+}
 
 nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples)
 {
@@ -92,6 +127,7 @@ std::string stats_json(const StatsSources &in)
 	// The main thread's Seccomp: field at the stop (2: filter mode, 0:
 	// none; security.seccomp), which the guest tests check on every run.
 	stats["seccomp"] = seccomp_mode_of_this_process();
+	stats["security"] = security_json(in.confinement, kKvmDevicePath);
 	nlohmann::json vcpus = nlohmann::json::array();
 	std::vector<uint64_t> windows = timer_service ? timer_service->window_raises() : std::vector<uint64_t>{};
 	for (const auto &vcpu : in.vcpus)

@@ -13,6 +13,7 @@
 #include "devices/bus.h"
 #include "pvclock/clock_drift.h"
 #include "vmm/config.h"
+#include "vmm/confinement.h"
 #include "vmm/console.h"
 #include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
@@ -34,10 +35,17 @@ struct StatsSources {
 	const std::vector<std::unique_ptr<Vcpu>> &vcpus;
 	const Paravirt *paravirt;
 	uint64_t rtc_interrupts;  // devices::Rtc::interrupts_raised
+	const ConfinementRecord &confinement;
 };
 
 // The whole document, pretty-printed, ending with a newline.
 std::string stats_json(const StatsSources &sources);
+
+// The "security" object: the capabilities the config needs, had at setup
+// and every thread had at the start, the main thread's five sets at the
+// stop (read now: call it on the main thread), and how many descriptors of
+// kvm_device are still open (0: /dev/kvm closed after setup).
+nlohmann::json security_json(const ConfinementRecord &record, const std::string &kvm_device);
 
 // One clock's drift (at least two samples): the summary, plus a series of
 // (seconds since the first sample, change of the guest-minus-host offset

@@ -52,7 +52,7 @@ KAIROS_TEST_RETRY_TRIPLE_FAULT=1 run_in_kvm ./loaded.sh
 mv out.txt host.txt
 cp guest.txt out.txt
 if grep -q "kairos-exit=0" host.txt; then pass "guest ran and powered off"; else fail "$(cat host.txt kairos.txt)"; fi
-expect_seccomp_active vm.json
+expect_confined vm.json
 
 expected_samples=$((SECONDS_PER_CLOCK * 1000 / 200))
 printf '%-12s %8s %12s %14s %16s %18s\n' clocksource samples "drift ppm" "envelope ppm" "end-to-end us" "max deviation us" | tee drift-table.txt

@@ -105,6 +105,7 @@ else
 fi
 if [ "$(grep -c "dropping guest console output" kairos.txt)" -le 1 ]; then pass "one warning"; else fail "more than one warning"; fi
 expect_stat '.exit.code' 143 143
+expect_confined vm.json
 expect_stat '.console.dropped_bytes' 1
 log "console: $(stat_value '.console.dropped_bytes') of $(stat_value '.console.transmitted_bytes') bytes dropped"
 cp kairos.txt err.txt # kairos's messages, for finish's diagnostics

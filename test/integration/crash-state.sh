@@ -31,6 +31,8 @@ JSON
 run_in_kvm timeout --kill-after=10 120 "$KAIROS_BIN" run crash.json --stats stats.json
 log "kairos exited with $RC: $(tail -n 1 err.txt)"
 expect_rc 5
+# The state report's ioctls are on the vCPU thread's list.
+expect_confined crash.json
 expect_stderr "KVM internal error"
 expect_stderr "kairos: vCPU 0 state:"
 # RIP at the 64-bit entry (1 MiB + 0x200), and the load there.

@@ -32,10 +32,10 @@ else
 	fail "early SIGTERM: kairos stderr: '$(cat early.txt)'"
 fi
 if grep -q '"code": 143' early.json 2>/dev/null; then pass "stats written on an early SIGTERM"; else fail "no stats after an early SIGTERM"; fi
-expect_seccomp_active shell.json early.json
+expect_confined shell.json early.json
 
 if grep -q "pipe-exit=0" out.txt; then pass "a closed console pipe did not kill kairos"; else fail "$(cat out.txt)"; fi
 if grep -q "guest powered off" pipe.txt; then pass "kairos said the guest powered off"; else fail "pipe: kairos stderr: '$(cat pipe.txt)'"; fi
 if grep -q '"code": 0' pipe.json 2>/dev/null; then pass "stats written with a closed console pipe"; else fail "no stats with a closed console pipe"; fi
-expect_seccomp_active report.json pipe.json
+expect_confined report.json pipe.json
 finish

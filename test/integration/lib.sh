@@ -107,6 +107,17 @@ in_kvm() {
 	sed 's/^/  | /' attempt1.err | tail -n 25
 }
 
+# expect_confined CONFIG [STATS]: the run's --stats (default stats.json)
+# shows the confinement of issue 12 (docs/SECURITY.md): seccomp active
+# (expect_seccomp_active), the capabilities dropped
+# (expect_capabilities_dropped) and /dev/kvm closed (expect_kvm_closed).
+# Every guest test calls it for each boot.
+expect_confined() {
+	expect_seccomp_active "$@"
+	expect_capabilities_dropped "$@"
+	expect_kvm_closed "${2:-stats.json}"
+}
+
 # expect_seccomp_active CONFIG [STATS]: the run's --stats (default
 # stats.json) says its main thread ran under a seccomp filter (the
 # "Seccomp:" field of /proc/self/status, 2) unless CONFIG turns
@@ -126,6 +137,54 @@ expect_seccomp_active() {
 		pass "seccomp mode $actual at the stop"
 	else
 		fail "seccomp mode at the stop is '$actual', expected $wanted (security.seccomp)"
+	fi
+}
+
+# expect_capabilities_dropped CONFIG [STATS]: every thread (read when the
+# last had started) and the main thread at the stop hold exactly the
+# capabilities CONFIG needs of those kairos had at setup, and none
+# inheritable or ambient; with CAP_SETPCAP at setup, the bounding set is
+# down to them too. What CONFIG needs is derived here, not read from
+# kairos: CAP_SYS_NICE when the timer service raises a priority
+# (outsourcing.priority other than normal, or windows not off), else none.
+expect_capabilities_dropped() {
+	local config=$1 stats=${2:-stats.json} problems
+	# shellcheck disable=SC2016 # jq's variables, not the shell's
+	if ! problems=$(jq -r --slurpfile config "$config" '
+		$config[0] as $c
+		| ($c.clock.kairos != false and $c.outsourcing.enabled != false) as $service
+		| (($c.outsourcing.priority // "normal") != "normal"
+			or ($c.outsourcing.window.policy // "deadline") != "off") as $raised
+		| (if $service and $raised then ["cap_sys_nice"] else [] end) as $needed
+		| .security.capabilities as $caps
+		| ($needed - ($needed - ($caps.at_setup // []))) as $kept
+		| [(if $caps == null then "no security.capabilities" else empty end),
+			(if $caps.effective != $kept then "effective \($caps.effective), expected \($kept)" else empty end),
+			(if $caps.permitted != $kept then "permitted \($caps.permitted), expected \($kept)" else empty end),
+			(if $caps.threads_at_start.permitted != $kept or ($caps.threads_at_start.threads // 0) < 2
+				then "every thread at the start: \($caps.threads_at_start)" else empty end),
+			(if $caps.inheritable != [] or $caps.ambient != []
+				then "inheritable \($caps.inheritable), ambient \($caps.ambient)" else empty end),
+			(if ($caps.at_setup // [] | any(. == "cap_setpcap")) and ($caps.bounding - $needed) != []
+				then "bounding \($caps.bounding)" else empty end)]
+		| if . == [] then "ok: \($kept)" else join("; ") end' "$stats" 2>&1); then
+		problems="no readable --stats $stats or $config: $problems"
+	fi
+	case "$problems" in
+	ok:*) pass "capabilities after setup: ${problems#ok: } (every thread; none inheritable or ambient)" ;;
+	*) fail "capabilities not dropped as $config needs: $problems" ;;
+	esac
+}
+
+# expect_kvm_closed [STATS]: no descriptor of /dev/kvm was open at the stop
+# (the VM and vCPU fds are not /dev/kvm's).
+expect_kvm_closed() {
+	local stats=${1:-stats.json} open
+	open=$(jq -r '.security.kvm_system_fds // "absent"' "$stats" 2>/dev/null || echo "no --stats file")
+	if [ "$open" = 0 ]; then
+		pass "/dev/kvm closed after setup"
+	else
+		fail "/dev/kvm descriptors open at the stop: '$open', expected 0"
 	fi
 }
 
@@ -166,20 +225,20 @@ SCRIPT
 	record_boot "$config"
 }
 
-# record_boot CONFIG: after a boot, says how kairos ended, checks that
-# seccomp was active, and keeps the console for finish() (a later boot
-# overwrites out.txt).
+# record_boot CONFIG: after a boot, says how kairos ended, checks the
+# confinement (expect_confined), and keeps the console for finish() (a
+# later boot overwrites out.txt).
 record_boot() {
 	log "kairos exited with $RC: $(tail -n 1 err.txt)"
-	expect_seccomp_active "$1"
+	expect_confined "$1"
 	boots=$((boots + 1))
 	cp out.txt "boot$boots.out"
 }
 
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
 # leaves out.txt (guest console), err.txt (kairos messages), stats.json and
-# events.jsonl (--events; see expect_events). Checks that seccomp was
-# active (expect_seccomp_active).
+# events.jsonl (--events; see expect_events). Checks the confinement
+# (expect_confined).
 run_guest() {
 	local config=$1 input=${2:-/dev/null}
 	log "booting $(basename "$config")"

@@ -32,6 +32,6 @@ KAIROS_TEST_RETRY_TRIPLE_FAULT=1 run_in_kvm ./inside.sh
 if grep -q "kairos-exit=143" out.txt; then pass "SIGTERM gave exit code 143"; else fail "$(cat out.txt)"; fi
 if grep -q "stopped by signal" kairos.txt; then pass "kairos said it stopped by signal"; else fail "kairos stderr: $(cat kairos.txt)"; fi
 if grep -q '"code": 143' stats.json; then pass "stats written on SIGTERM"; else fail "no stats after SIGTERM"; fi
-expect_seccomp_active vm.json
+expect_confined vm.json
 mv guest.txt out.txt  # the guest console, for finish's diagnostics
 finish

@@ -39,7 +39,7 @@ booted=0
 for stats in "$WORK"/run/stats-*.json; do
 	[ -e "$stats" ] || continue
 	booted=$((booted + 1))
-	expect_seccomp_active "$WORK/run/vm-${stats##*/stats-}" "$stats"
+	expect_confined "$WORK/run/vm-${stats##*/stats-}" "$stats"
 done
 [ "$booted" -gt 0 ] || fail "no stats-*.json in $WORK/run: the boots' confinement is unchecked"
 

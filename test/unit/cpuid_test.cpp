@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "vmm/cpuid.h"
+#include "vmm/layout.h"
 
 using namespace kairos::vmm;
 
@@ -79,4 +80,20 @@ TEST_CASE("the Kairos leaves carry the signature and discovery values", "[cpuid]
 	options.kairos = false;
 	auto plain = build_cpuid(fake_supported(), 0, options);
 	CHECK(find_cpuid(plain, kKairosCpuidBase) == nullptr);
+}
+
+TEST_CASE("this machine's options name its ABI version, Kairos ports and upcall IRQ", "[cpuid]")
+{
+	CpuidOptions options = kairos_cpuid_options(4, false, true);
+	CHECK(options.vcpu_count == 4);
+	CHECK_FALSE(options.kvmclock);
+	CHECK(options.kairos);
+	CHECK(options.kairos_abi_version == KAIROS_ABI_VERSION);
+	CHECK(options.kairos_port_base == kairos::layout::kPortKairosBase);
+	CHECK(options.kairos_upcall_irq == kairos::layout::kIrqKairosUpcall);
+	CHECK_FALSE(options.tsc_deadline_timer);  // the caller asks KVM
+	auto cpuid = build_cpuid(fake_supported(), 0, options);
+	const auto *info = find_cpuid(cpuid, kKairosCpuidInfo);
+	REQUIRE(info);
+	CHECK(info->ebx == kairos::layout::kPortKairosBase);
 }
