@@ -39,5 +39,12 @@ if "$boot_time" --help | grep -qE '^(set |cd |#!)'; then
 fi
 expect "boot-time --runs abc is refused" 2 "--runs: must be a whole number from 1, got 'abc'" "$boot_time" --runs abc
 expect "boot-time --json without a value" 2 '--json needs a value' "$boot_time" --json
+
+reliability=$source_dir/bench/boot-reliability
+expect "boot-reliability --help is its comment" 0 '^bench/boot-reliability \[--sizes' "$reliability" --help
+expect "boot-reliability --sizes with a non-number is refused" 2 "--sizes: must be a whole number from 1, got 'x'" \
+	"$reliability" --sizes "8 x"
+expect "boot-reliability --runs 0 is refused" 2 "--runs: must be a whole number from 1, got '0'" "$reliability" --runs 0
+expect "boot-reliability: an unknown argument is refused" 2 "unknown argument '--bogus'" "$reliability" --bogus
 expect "timer-latency --help prints the usage" 0 'timer-latency' "$source_dir/bench/timer-latency" --help
 exit "$failures"
