@@ -65,6 +65,7 @@ Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output) : irq_(std::
 void Serial::read(uint64_t offset, std::span<uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	stats_.register_accesses++;
 	bool wanted_before = wants_input();
 	// A wide access to an 8-bit ISA device is a run of byte accesses to
 	// consecutive ports.
@@ -76,6 +77,7 @@ void Serial::read(uint64_t offset, std::span<uint8_t> data)
 void Serial::write(uint64_t offset, std::span<const uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	stats_.register_accesses++;
 	bool wanted_before = wants_input();
 	for (size_t i = 0; i < data.size(); i++)
 		write_register(offset + i, data[i]);
@@ -106,7 +108,14 @@ void Serial::enqueue_input(std::span<const uint8_t> bytes)
 	// loopback mode, so keystrokes typed while a driver probes are kept.
 	for (uint8_t byte : bytes)
 		push_input(byte);
+	stats_.received_bytes += bytes.size();
 	update_irq();
+}
+
+Serial::Stats Serial::stats() const
+{
+	std::lock_guard lock(mutex_);
+	return stats_;
 }
 
 bool Serial::guest_reads_input() const
@@ -321,6 +330,8 @@ void Serial::update_irq()
 	if (level == irq_level_)
 		return;
 	irq_level_ = level;
+	if (level)
+		stats_.interrupts++;
 	if (irq_)
 		irq_->set_level(level);
 }

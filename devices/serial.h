@@ -73,6 +73,14 @@ public:
 	// input_space: set once, before the vCPUs run.
 	void set_input_wanted(InputWantedCallback callback);
 
+	// What the guest and the host made the UART do (--stats console.uart).
+	struct Stats {
+		uint64_t register_accesses = 0;  // guest reads and writes: one VM exit each
+		uint64_t received_bytes = 0;     // host input taken into the receiver
+		uint64_t interrupts = 0;         // rising edges of the interrupt line
+	};
+	Stats stats() const;
+
 private:
 	// All below require mutex_.
 	uint8_t read_register(uint64_t offset);
@@ -111,6 +119,7 @@ private:
 	size_t input_head_ = 0;
 	size_t input_count_ = 0;
 	bool irq_level_ = false;
+	Stats stats_;
 };
 
 }  // namespace kairos::devices

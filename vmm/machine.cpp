@@ -241,8 +241,8 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0, pio_bus_,
-				mmio_bus_, vcpus_, paravirt_.get()});
+	return vmm::stats_json({config_, result, stopped_ - started_, *console_, serial_.get(),
+				loop_ ? loop_->wakeups() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
 }
 
 }  // namespace kairos::vmm

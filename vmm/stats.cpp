@@ -80,6 +80,14 @@ std::string stats_json(const StatsSources &in)
 	// reader too slow or gone, the file cap).
 	stats["console"] = {{"transmitted_bytes", in.console.bytes_transmitted()},
 			    {"dropped_bytes", in.console.bytes_dropped()}};
+	if (in.serial) {
+		// Each register access is one VM exit: a guest kept busy by host
+		// input shows here (issue 12, #10).
+		devices::Serial::Stats uart = in.serial->stats();
+		stats["console"]["uart"] = {{"register_accesses", uart.register_accesses},
+					    {"received_bytes", uart.received_bytes},
+					    {"interrupts", uart.interrupts}};
+	}
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
 	// events.virtual_timer_hz), input and signals; no periodic tick.
 	stats["event_loop"] = {{"wakeups", in.loop_wakeups}};

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devices/bus.h"
+#include "devices/serial.h"
 #include "pvclock/clock_drift.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
@@ -27,6 +28,7 @@ struct StatsSources {
 	const RunResult &result;
 	std::chrono::steady_clock::duration runtime;
 	const ConsoleOutput &console;
+	const devices::Serial *serial;  // null in tests without one
 	uint64_t loop_wakeups;
 	const devices::Bus &pio_bus;
 	const devices::Bus &mmio_bus;
