@@ -43,27 +43,15 @@ void ConsoleInput::update_watch()
 {
 	const uint64_t now = monotonic_now_ns();
 	const uint64_t character_ns = serial_.character_time_ns();
-	serve_character_timeout(now, character_ns);
 	note_drain(now);
-	std::optional<uint64_t> batch_at = next_batch_at(now, character_ns);
-	set_watch(batch_at && *batch_at <= now);
+	fire_character_timeout(now);
+	deliver(now, character_ns);
+	arm_character_timeout(now, character_ns);
+	set_watch(open_ && pending_.size() < kPendingCapacity);
 	std::optional<uint64_t> deadline = character_timeout_at_;
-	if (batch_at && *batch_at > now)
+	if (std::optional<uint64_t> batch_at = next_batch_at(now, character_ns); batch_at && *batch_at > now)
 		deadline = std::min(*batch_at, deadline.value_or(*batch_at));
 	arm_timer(deadline);
-}
-
-void ConsoleInput::serve_character_timeout(uint64_t now_ns, uint64_t character_ns)
-{
-	if (character_timeout_at_ && *character_timeout_at_ <= now_ns) {
-		serial_.character_timeout();
-		character_timeout_at_.reset();
-	}
-	// Characters below the trigger level interrupt only through the
-	// timeout; forward() restarts it with each batch, as a character
-	// arriving restarts the UART's.
-	if (!character_timeout_at_ && serial_.awaits_character_timeout())
-		character_timeout_at_ = now_ns + devices::Serial::kCharacterTimeoutChars * character_ns;
 }
 
 void ConsoleInput::note_drain(uint64_t now_ns)
@@ -77,16 +65,49 @@ void ConsoleInput::note_drain(uint64_t now_ns)
 	batch_delivered_at_.reset();
 }
 
+void ConsoleInput::fire_character_timeout(uint64_t now_ns)
+{
+	if (character_timeout_at_ && *character_timeout_at_ <= now_ns) {
+		serial_.character_timeout();
+		character_timeout_at_.reset();
+	}
+}
+
+void ConsoleInput::arm_character_timeout(uint64_t now_ns, uint64_t character_ns)
+{
+	// Characters below the trigger level interrupt only through the
+	// timeout; deliver() restarts it with each batch, as a character
+	// arriving restarts the UART's.
+	if (!character_timeout_at_ && serial_.awaits_character_timeout())
+		character_timeout_at_ = now_ns + devices::Serial::kCharacterTimeoutChars * character_ns;
+}
+
 std::optional<uint64_t> ConsoleInput::next_batch_at(uint64_t now_ns, uint64_t character_ns) const
 {
-	if (!open_ || !serial_.guest_reads_input())
+	if (pending_.empty() || !serial_.guest_reads_input())
 		return std::nullopt;
 	if (batch_delivered_at_)
 		return std::nullopt;  // the read that empties the FIFO signals input_wanted_
-	// At least a trigger level at a time: one interrupt per batch, as on
-	// a real line, rather than one per character.
-	const size_t batch = serial_.receive_trigger_level();
+	// A trigger level at a time, or what there is: one interrupt per
+	// batch, as on a real line, rather than one per character.
+	const size_t batch = std::min(pending_.size(), serial_.receive_trigger_level());
 	return std::max(pacer_.ready_at(batch, now_ns, character_ns), rest_until_ns_);
+}
+
+void ConsoleInput::deliver(uint64_t now_ns, uint64_t character_ns)
+{
+	std::optional<uint64_t> batch_at = next_batch_at(now_ns, character_ns);
+	if (!batch_at || *batch_at > now_ns)
+		return;
+	const size_t count = std::min({pending_.size(), serial_.input_space(), pacer_.available(now_ns, character_ns)});
+	std::vector<uint8_t> bytes(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+	pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+	pacer_.take(count, now_ns, character_ns);
+	batch_delivered_at_ = now_ns;
+	character_timeout_at_.reset();  // characters arrived: the timeout restarts
+	serial_.enqueue_input(bytes);
+	if (hooks_.line && std::find(bytes.begin(), bytes.end(), '\n') != bytes.end())
+		hooks_.line();
 }
 
 void ConsoleInput::arm_timer(std::optional<uint64_t> deadline_ns)
@@ -97,6 +118,7 @@ void ConsoleInput::arm_timer(std::optional<uint64_t> deadline_ns)
 		// Without it input would stall for good: say why, stop reading.
 		fmt::print(stderr, "kairos: console input stops: {}\n", armed.error().message);
 		open_ = false;
+		pending_.clear();
 		set_watch(false);
 		return;
 	}
@@ -107,7 +129,7 @@ void ConsoleInput::set_watch(bool want)
 {
 	if (want && !watched_) {
 		// The guest runs on without input; say why it gets none.
-		if (auto watched = loop_.watch(fd_, [this] { forward(); }); !watched) {
+		if (auto watched = loop_.watch(fd_, [this] { read_ahead(); }); !watched) {
 			fmt::print(stderr, "kairos: console input stops: {}\n", watched.error().message);
 			open_ = false;
 		}
@@ -118,26 +140,20 @@ void ConsoleInput::set_watch(bool want)
 	}
 }
 
-void ConsoleInput::forward()
+void ConsoleInput::read_ahead()
 {
-	const uint64_t now = monotonic_now_ns();
-	const uint64_t character_ns = serial_.character_time_ns();
 	uint8_t buffer[kReadChunk];
-	size_t want = std::min({sizeof(buffer), serial_.input_space(), pacer_.available(now, character_ns)});
-	if (!open_ || batch_delivered_at_ || want == 0)
+	const size_t want = std::min(sizeof(buffer), kPendingCapacity - std::min(kPendingCapacity, pending_.size()));
+	if (!open_ || want == 0)
 		return;  // update_watch, right after, sees why
 	ssize_t got = ::read(fd_, buffer, want);
 	if (got <= 0) {
 		if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
 			open_ = false;  // EOF: the guest keeps running without input
-			loop_.unwatch(fd_);
-			watched_ = false;
+			set_watch(false);
 		}
 		return;
 	}
-	pacer_.take(static_cast<size_t>(got), now, character_ns);
-	character_timeout_at_.reset();  // a character arrived: the timeout restarts
-	std::vector<uint8_t> bytes;
 	for (ssize_t i = 0; i < got; ++i) {
 		auto action = raw_ ? escape_.feed(buffer[i]) : EscapeDetector::Action::Forward;
 		if (action == EscapeDetector::Action::Quit) {
@@ -146,13 +162,8 @@ void ConsoleInput::forward()
 			return;
 		}
 		if (action == EscapeDetector::Action::Forward)
-			bytes.push_back(buffer[i]);
+			pending_.push_back(buffer[i]);
 	}
-	if (!bytes.empty())
-		batch_delivered_at_ = now;
-	serial_.enqueue_input(bytes);
-	if (hooks_.line && std::find(bytes.begin(), bytes.end(), '\n') != bytes.end())
-		hooks_.line();
 }
 
 }  // namespace kairos::vmm

@@ -1,8 +1,10 @@
 // ConsoleInput: host input (stdin) to the guest's UART, after
-// cloud-hypervisor's serial_manager.rs. It reads only while the guest's
-// driver reads and the UART has room, so typed or piped input waits in the
-// pipe instead of being flushed at boot or overflowing the receiver; the
-// UART says when that changes (Serial::set_input_wanted), so nothing polls.
+// cloud-hypervisor's serial_manager.rs. It reads stdin into a bounded
+// buffer (kPendingCapacity; beyond it input waits in the pipe) and hands
+// it to the UART only while the guest's driver reads, so typed or piped
+// input is never flushed at boot nor overflows the receiver; the UART says
+// when that changes (Serial::set_input_wanted), so nothing polls. Reading
+// ahead of the guest keeps Ctrl-A x working while the guest takes nothing.
 // Input is paced to what the guest consumes (issue 12, #10: `yes | kairos
 // run` kept a 1-vCPU guest from ever reaching /init): a batch goes into an
 // empty receiver FIFO, no faster than the guest's line rate (InputPacer), and
@@ -11,6 +13,7 @@
 // On a terminal it enters raw mode and watches for Ctrl-A x.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +38,9 @@ public:
 	// kMaxRest, so a guest stopped for a while gets its input soon after.
 	static constexpr uint64_t kRestPerDrain = 3;
 	static constexpr uint64_t kMaxRestNs = 1'000'000'000;
+	// Input read from stdin ahead of the guest: enough for a paste or an
+	// escape typed while the guest takes nothing.
+	static constexpr size_t kPendingCapacity = 4096;
 
 	struct Hooks {
 		std::function<void()> quit;  // Ctrl-A x on a terminal
@@ -46,9 +52,9 @@ public:
 	static Result<std::unique_ptr<ConsoleInput>> open(int fd, devices::Serial &serial, EventLoop &loop,
 							  Hooks hooks);
 
-	// Watches `fd` exactly while the guest wants input and the line is
-	// free, and arms the timer for the line and the character timeout; call
-	// after every wake-up of the loop.
+	// Hands the guest what the line allows, watches `fd` while there is
+	// room to read ahead, and arms the timer for the next batch and the
+	// character timeout; call after every wake-up of the loop.
 	void update_watch();
 	// Back to the terminal's own mode (also on destruction).
 	void restore_terminal() { raw_.reset(); }
@@ -61,11 +67,14 @@ private:
 		  input_wanted_(std::move(input_wanted)), timer_(std::move(timer))
 	{
 	}
-	void forward();
-	void serve_character_timeout(uint64_t now_ns, uint64_t character_ns);
+	void read_ahead();
 	void note_drain(uint64_t now_ns);
+	void fire_character_timeout(uint64_t now_ns);
+	void deliver(uint64_t now_ns, uint64_t character_ns);
+	void arm_character_timeout(uint64_t now_ns, uint64_t character_ns);
 	// When the line can carry the next batch (at or before now_ns: now);
-	// nullopt while the guest reads no input or has not taken the last.
+	// nullopt while there is none, the guest reads no input or has not
+	// taken the last.
 	std::optional<uint64_t> next_batch_at(uint64_t now_ns, uint64_t character_ns) const;
 	void set_watch(bool want);
 	void arm_timer(std::optional<uint64_t> deadline_ns);
@@ -83,6 +92,7 @@ private:
 	uint64_t rest_until_ns_ = 0;
 	std::optional<RawTerminal> raw_;
 	EscapeDetector escape_;
+	std::deque<uint8_t> pending_;  // read, escapes taken out, not yet in the UART
 	bool open_ = true;
 	bool watched_ = false;
 };

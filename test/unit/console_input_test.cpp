@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -272,4 +273,28 @@ TEST_CASE("console input: a guest slow to take a batch rests three times as long
 	CHECK(irq->rises >= 2);
 	CHECK(irq->rises <= 800 / 80 + 1);
 	CHECK(received <= static_cast<size_t>(irq->rises) * Serial::kFifoSize);
+}
+
+TEST_CASE("console input: Ctrl-A x on a terminal quits while the guest takes no input", "[console]")
+{
+	// Input is read ahead of the guest, so the escape is seen however slow
+	// (or stuck) the guest's reading is.
+	UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+	REQUIRE(master.get() >= 0);
+	REQUIRE(grantpt(master.get()) == 0);
+	REQUIRE(unlockpt(master.get()) == 0);
+	UniqueFd terminal(::open(ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+	REQUIRE(terminal.get() >= 0);
+
+	Serial serial(nullptr, {});
+	auto loop = EventLoop::create();
+	REQUIRE(loop.ok());
+	bool quit = false;
+	auto input = ConsoleInput::open(terminal.get(), serial, **loop, {[&] { quit = true; }, nullptr});
+	REQUIRE(input.ok());
+	std::string typed = "typed while the guest is busy\x01x";
+	REQUIRE(write(master.get(), typed.data(), typed.size()) == static_cast<ssize_t>(typed.size()));
+	pump_until(**loop, **input, [&] { return quit; });
+	CHECK(quit);
+	CHECK(drain(serial).empty());  // the guest's driver never asked for input
 }
