@@ -22,8 +22,8 @@
 namespace kairos::devices {
 
 // Threads: vCPU threads call read/write, the event loop calls
-// enqueue_input and the other host-input calls; one mutex guards all state. The IrqLine and the
-// output callback are called with that mutex held, so that set_level calls
+// enqueue_input and the other host-input calls; one mutex guards all
+// state. The IrqLine and the output callback are called with that mutex held, so that set_level calls
 // and output bytes happen in the order of the register accesses that caused
 // them (two racing threads can never leave the line at a stale level).
 // Neither may call back into this Serial, and the output callback should not
@@ -49,10 +49,10 @@ public:
 	using InputWantedCallback = std::function<void()>;
 
 	// The receiver FIFO (PC16550D, "FIFO Interrupt Mode Operation"). Host
-	// input waits on the host side (stdin's pipe) until it fits: a bigger
-	// buffer only lets the host hand the guest more bytes per interrupt,
-	// and a guest that is not reading its console still has to take them,
-	// two exits each (issue 12, #10). In 16450 mode (FCR0 clear) a real
+	// input waits on the host side (vmm/console_input) until it fits: a
+	// bigger buffer only lets the host hand the guest more bytes per
+	// interrupt, and a guest that is not reading its console still has to
+	// take them, two exits each (issue 12, #10). In 16450 mode (FCR0 clear) a real
 	// UART holds one character; this one keeps sixteen and interrupts on
 	// the first, which a driver that reads while LSR.DR cannot tell apart.
 	static constexpr size_t kFifoSize = 16;
@@ -71,11 +71,12 @@ public:
 
 	// Host input for the guest, as characters that arrived on the line.
 	// Bytes that do not fit are dropped and set LSR.OE, as a receiver
-	// overrun does; this never blocks. Feed at most input_space() bytes, and
-	// at most one per character_time_ns(): the UART itself does not pace.
+	// overrun does; this never blocks. Feed at most input_space() bytes,
+	// and on average no more than one per character_time_ns(): the UART
+	// itself does not pace.
 	void enqueue_input(std::span<const uint8_t> bytes);
-	// How many bytes enqueue_input accepts now, so the event loop can stop
-	// reading its input while the guest is not draining the receiver.
+	// How many bytes enqueue_input accepts now, so the event loop holds
+	// input back while the guest is not draining the receiver.
 	size_t input_space() const;
 	// True once the guest's driver has enabled the received-data interrupt,
 	// i.e. something in the guest has the port open and will read it. Before

@@ -100,6 +100,8 @@ void ConsoleInput::deliver(uint64_t now_ns, uint64_t character_ns)
 	if (!batch_at || *batch_at > now_ns)
 		return;
 	const size_t count = std::min({pending_.size(), serial_.input_space(), pacer_.available(now_ns, character_ns)});
+	if (count == 0)
+		return;  // the guest's own loopback bytes fill the FIFO
 	std::vector<uint8_t> bytes(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
 	pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
 	pacer_.take(count, now_ns, character_ns);

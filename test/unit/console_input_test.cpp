@@ -212,7 +212,7 @@ TEST_CASE("console input: a flood reaches the guest at its line rate, a trigger 
 	const uint64_t character = serial.character_time_ns();
 	INFO("received " << received << " in " << elapsed << " ns, " << irq->rises << " interrupts");
 	CHECK(received <= elapsed / character + Serial::kFifoSize);
-	CHECK(received >= 100);  // it keeps flowing, at about 290 here
+	CHECK(received >= 3 * Serial::kFifoSize);  // it keeps flowing (about 290 on an idle host)
 	// A trigger level (8) per interrupt, plus the first FIFO-full.
 	CHECK(irq->rises <= static_cast<int>(received / 8) + 2);
 }
