@@ -41,17 +41,18 @@ Result<TimerService::Wakeups> TimerService::Wakeups::create()
 		       std::move(done),     std::move(timer), std::move(ring)};
 }
 
-TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups)
-	: config_(config), hooks_(std::move(hooks)), wakeups_(std::move(wakeups)),
+TimerService::TimerService(TimerServiceConfig config, TimerHooks hooks, const Logger &log, Wakeups wakeups)
+	: config_(config), hooks_(std::move(hooks)), log_(log), wakeups_(std::move(wakeups)),
 	  guest_wakeups_(config.guest_wakeups_hz, kGuestWakeupBurst), engine_(config.max_timers, config.vcpu_count),
 	  advance_(config.advance_ns)
 {
 }
 
-Result<std::unique_ptr<TimerService>> TimerService::create(TimerServiceConfig config, TimerHooks hooks)
+Result<std::unique_ptr<TimerService>> TimerService::create(TimerServiceConfig config, TimerHooks hooks,
+							   const Logger &log)
 {
 	KAIROS_TRY_ASSIGN(wakeups, Wakeups::create());
-	return std::unique_ptr<TimerService>(new TimerService(config, std::move(hooks), std::move(wakeups)));
+	return std::unique_ptr<TimerService>(new TimerService(config, std::move(hooks), log, std::move(wakeups)));
 }
 
 TimerService::~TimerService()
@@ -113,7 +114,7 @@ Status TimerService::attach(std::span<uint8_t> area)
 		if (scheduler_ && !probed_) {
 			std::string warning = probe_windows();
 			if (!warning.empty())
-				fmt::print(stderr, "kairos: {}\n", warning);
+				log_.warn("{}", warning);
 		}
 	}
 	// Requests published before the registration get served now.
@@ -202,7 +203,7 @@ void TimerService::apply_windows(const WindowActions &actions)
 	}
 	std::string note = scheduler_->take_note();
 	if (!note.empty())
-		fmt::print(stderr, "kairos: {}\n", note);
+		log_.warn("{}", note);
 }
 
 void TimerService::close_windows(uint64_t now_ns)
@@ -216,7 +217,7 @@ void TimerService::close_windows(uint64_t now_ns)
 void TimerService::disable_windows(const std::string &why)
 {
 	// Said once: the planner is gone for the rest of the run.
-	fmt::print(stderr, "kairos: outsourcing.window: {}; running without priority windows\n", why);
+	log_.warn("outsourcing.window: {}; running without priority windows", why);
 	for (uint32_t vcpu = 0; vcpu < raised_.size(); ++vcpu)
 		if (raised_.test(vcpu) && scheduler_->lower(vcpu))
 			raised_.reset(vcpu);

@@ -24,6 +24,7 @@
 
 #include "base/event_fd.h"
 #include "base/io_uring.h"
+#include "base/logger.h"
 #include "base/pi_mutex.h"
 #include "base/result.h"
 #include "base/timer_fd.h"
@@ -64,7 +65,10 @@ struct TimerServiceConfig {
 
 class TimerService {
 public:
-	static Result<std::unique_ptr<TimerService>> create(TimerServiceConfig config, TimerHooks hooks);
+	// `log` gets what the thread finds out later (priority windows that
+	// fall back or stop); it outlives the service.
+	static Result<std::unique_ptr<TimerService>> create(TimerServiceConfig config, TimerHooks hooks,
+							    const Logger &log);
 	~TimerService();
 	TimerService(const TimerService &) = delete;
 	TimerService &operator=(const TimerService &) = delete;
@@ -134,7 +138,7 @@ private:
 		IoUring ring;
 		static Result<Wakeups> create();
 	};
-	TimerService(TimerServiceConfig config, TimerHooks hooks, Wakeups wakeups);
+	TimerService(TimerServiceConfig config, TimerHooks hooks, const Logger &log, Wakeups wakeups);
 	void run(std::promise<std::string> &started, const std::function<Status()> &confine_thread);
 	Status loop();
 	Status loop_until_stopped();
@@ -157,6 +161,7 @@ private:
 
 	TimerServiceConfig config_;
 	TimerHooks hooks_;
+	const Logger &log_;
 	// Destroyed after read_buffers_'s last use: the ring's exit cancels
 	// the reads still in flight into them.
 	Wakeups wakeups_;

@@ -29,8 +29,10 @@ expect_file "src/kairos-$version/abi/kairos_abi.h"
 expect_file share/bash-completion/completions/kairos
 if command -v help2man >/dev/null; then
 	expect_file share/man/man1/kairos.1
-	if ! grep -q 'check CONFIG.json' "$prefix/share/man/man1/kairos.1"; then
-		echo "FAIL: kairos.1 lacks the commands of --help" >&2
+	# help2man escapes '-' as '\-' in the page.
+	if ! grep -q 'check \[CONFIG.json\]' "$prefix/share/man/man1/kairos.1" ||
+		! grep -q '\\-\\-log\\-level' "$prefix/share/man/man1/kairos.1"; then
+		echo "FAIL: kairos.1 lacks the commands or options of --help" >&2
 		failures=$((failures + 1))
 	fi
 fi
@@ -41,6 +43,15 @@ if [ "$words" = check ]; then
 	echo "ok: completion of 'kairos ch' is 'check'"
 else
 	echo "FAIL: completion of 'kairos ch' gave '$words'" >&2
+	failures=$((failures + 1))
+fi
+# And the values of --log-level.
+words=$(bash -c 'source "$1"; COMP_WORDS=(kairos run --log-level d); COMP_CWORD=3; _kairos; echo "${COMPREPLY[*]}"' _ \
+	"$prefix/share/bash-completion/completions/kairos")
+if [ "$words" = debug ]; then
+	echo "ok: completion of 'kairos run --log-level d' is 'debug'"
+else
+	echo "FAIL: completion of 'kairos run --log-level d' gave '$words'" >&2
 	failures=$((failures + 1))
 fi
 exit "$failures"

@@ -220,7 +220,7 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	machine.reject_unknown_keys();
 
 	if (!top.has("boot"))
-		ObjectReader::fail("boot", "is required (it names the kernel to boot)");
+		ObjectReader::fail("boot", "is required (it names the kernel to boot; or give --kernel)");
 	ObjectReader boot = top.object("boot");
 	config.boot.kernel = readable_file(boot, "kernel", boot.required_string("kernel"), base_dir);
 	if (boot.has("initrd"))
@@ -297,13 +297,42 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 	return config;
 }
 
-}  // namespace
-
-Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir)
+// Puts the flags' values into the config file's JSON, over its own, so
+// that they are checked as the file's are.
+void merge_flags(json &root, const ConfigFlags &flags)
 {
-	json root;
+	if (!root.is_object())
+		return;  // the parser says what is wrong with the file
+	auto set = [&root](const char *section, const char *key, json value) {
+		json &object = root[section];
+		if (object.is_null())
+			object = json::object();
+		if (object.is_object())  // else the parser names the file's mistake
+			object[key] = std::move(value);
+	};
+	// The user typed them in the current directory: resolved there, so the
+	// config file's folder (base_dir) never applies to them.
+	auto from_here = [](const std::string &text) {
+		std::error_code error;
+		std::filesystem::path path = std::filesystem::absolute(text, error);
+		return text.empty() || error ? text : path.string();
+	};
+	if (flags.kernel)
+		set("boot", "kernel", from_here(*flags.kernel));
+	if (flags.initrd)
+		set("boot", "initrd", from_here(*flags.initrd));
+	if (flags.cmdline)
+		set("boot", "cmdline", *flags.cmdline);
+	if (flags.vcpus)
+		set("machine", "vcpus", *flags.vcpus);
+	if (flags.memory_mib)
+		set("machine", "memory_mib", *flags.memory_mib);
+}
+
+Result<json> parse_json(const std::string &json_text)
+{
 	try {
-		root = json::parse(json_text);
+		return json::parse(json_text);
 	} catch (const json::parse_error &error) {
 		// nlohmann's message starts with "[json.exception.parse_error.101] "
 		std::string what = error.what();
@@ -316,6 +345,10 @@ Result<Config> parse_config(const std::string &json_text, const std::filesystem:
 					  message);
 		return make_error("invalid JSON: {}", message);
 	}
+}
+
+Result<Config> parse_root(const json &root, const std::filesystem::path &base_dir)
+{
 	try {
 		return parse_or_throw(root, base_dir);
 	} catch (const ConfigError &error) {
@@ -325,7 +358,7 @@ Result<Config> parse_config(const std::string &json_text, const std::filesystem:
 	}
 }
 
-Result<Config> load_config(const std::filesystem::path &file)
+Result<std::string> read_config_file(const std::filesystem::path &file)
 {
 	// An ifstream opens a directory and reads nothing: the user would get
 	// a JSON parse error about an empty input (issue 11).
@@ -337,10 +370,69 @@ Result<Config> load_config(const std::filesystem::path &file)
 		return errno_error(file.string());
 	std::ostringstream text;
 	text << in.rdbuf();
-	auto config = parse_config(text.str(), std::filesystem::absolute(file).parent_path());
-	if (!config)
-		return Error{file.string() + ": " + config.error().message};
-	return config;
+	return text.str();
+}
+
+}  // namespace
+
+bool ConfigFlags::sets(std::string_view key) const
+{
+	if (key == "boot.kernel")
+		return kernel.has_value();
+	if (key == "boot.initrd")
+		return initrd.has_value();
+	if (key == "boot.cmdline")
+		return cmdline.has_value();
+	if (key == "machine.vcpus")
+		return vcpus.has_value();
+	return key == "machine.memory_mib" && memory_mib.has_value();
+}
+
+Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir)
+{
+	KAIROS_TRY_ASSIGN(root, parse_json(json_text));
+	return parse_root(root, base_dir);
+}
+
+Result<Config> load_config(const std::filesystem::path &file)
+{
+	return load_config(std::optional(file), ConfigFlags{});
+}
+
+Result<Config> load_config(const std::optional<std::filesystem::path> &file, const ConfigFlags &flags)
+{
+	json root = json::object();
+	std::filesystem::path base_dir;  // without a file, every path is a flag's, already absolute
+	if (file) {
+		auto text = read_config_file(*file);
+		if (!text)
+			return text.error();
+		auto parsed = parse_json(*text);
+		if (!parsed)
+			return Error{file->string() + ": " + parsed.error().message};
+		root = std::move(*parsed);
+		base_dir = std::filesystem::absolute(*file).parent_path();
+	}
+	merge_flags(root, flags);
+	auto config = parse_root(root, base_dir);
+	if (config)
+		return config;
+	std::string message = name_flag_in(config.error().message, flags);
+	if (!file || message != config.error().message)
+		return Error{message};
+	return Error{file->string() + ": " + message};
+}
+
+std::string name_flag_in(const std::string &message, const ConfigFlags &flags)
+{
+	for (const auto &[flag, key] : kConfigFlags) {
+		std::string_view name = key;
+		bool about_key = message.starts_with(name) && message.size() > name.size() &&
+				 (message[name.size()] == ':' || message[name.size()] == ' ');
+		if (about_key && flags.sets(name))
+			return flag + message.substr(name.size());
+	}
+	return message;
 }
 
 }  // namespace kairos::vmm

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "abi/kairos_abi.h"
 #include "base/result.h"
@@ -80,9 +81,49 @@ struct Config {
 	} security;
 };
 
+// Settings given on the command line (kairos run --kernel K ...), as QEMU
+// and kvmtool take them. Each one given wins over the config file's key
+// (kConfigFlags pairs them). Paths are relative to the current directory,
+// where a config file's are relative to the file's.
+struct ConfigFlags {
+	std::optional<std::string> kernel;   // --kernel: boot.kernel
+	std::optional<std::string> initrd;   // --initrd: boot.initrd
+	std::optional<std::string> cmdline;  // --append: boot.cmdline, the whole command line
+	std::optional<int64_t> vcpus;        // --cpus: machine.vcpus
+	std::optional<int64_t> memory_mib;   // --memory: machine.memory_mib
+
+	// Whether the flag of `key` (a kConfigFlags key) was given.
+	bool sets(std::string_view key) const;
+};
+
+// Which flag sets which key (for errors, --help and the README).
+struct ConfigFlag {
+	const char *flag;
+	const char *key;
+};
+inline constexpr ConfigFlag kConfigFlags[] = {{"--kernel", "boot.kernel"},
+					      {"--initrd", "boot.initrd"},
+					      {"--append", "boot.cmdline"},
+					      {"--cpus", "machine.vcpus"},
+					      {"--memory", "machine.memory_mib"}};
+
 // Parses JSON text; relative paths resolve against base_dir.
 Result<Config> parse_config(const std::string &json_text, const std::filesystem::path &base_dir);
 // Reads and parses a config file; errors start with the file name.
 Result<Config> load_config(const std::filesystem::path &file);
+// The config file's settings (without a file: the defaults), the flags on
+// top, checked as one config. An error about a value a flag gave names the
+// flag ("--cpus: must be 1..64, got 0"); any other starts with the file's
+// name.
+Result<Config> load_config(const std::optional<std::filesystem::path> &file, const ConfigFlags &flags);
+// `message` told in the flag's name when it is about a key a flag set
+// ("boot.kernel /k: not a bzImage" -> "--kernel /k: not a bzImage"), for
+// what is found after loading (preflight, host memory); else unchanged.
+std::string name_flag_in(const std::string &message, const ConfigFlags &flags);
+
+// The config file that describes `config`, every key with its value
+// (paths absolute), as `kairos check` prints it: parse_config reads it
+// back to the same Config.
+std::string config_to_json(const Config &config);
 
 }  // namespace kairos::vmm

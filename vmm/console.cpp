@@ -22,15 +22,15 @@ constexpr const char *kDropAtStop = "the reader did not take it within the stop'
 
 }  // namespace
 
-ConsoleOutput::ConsoleOutput(ConsoleSink sink, EventFd wake, uint64_t limit_bytes)
-	: sink_(std::move(sink)), wake_(std::move(wake)), limit_bytes_(limit_bytes), ring_(kBufferBytes)
+ConsoleOutput::ConsoleOutput(ConsoleSink sink, const Logger &log, EventFd wake, uint64_t limit_bytes)
+	: sink_(std::move(sink)), log_(log), wake_(std::move(wake)), limit_bytes_(limit_bytes), ring_(kBufferBytes)
 {
 }
 
-Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::create(ConsoleSink sink, uint64_t limit_bytes)
+Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::create(ConsoleSink sink, const Logger &log, uint64_t limit_bytes)
 {
 	KAIROS_TRY_ASSIGN(wake, EventFd::create(EventFd::Mode::NonBlocking, "the console's output wake-up"));
-	return std::unique_ptr<ConsoleOutput>(new ConsoleOutput(std::move(sink), std::move(wake), limit_bytes));
+	return std::unique_ptr<ConsoleOutput>(new ConsoleOutput(std::move(sink), log, std::move(wake), limit_bytes));
 }
 
 void ConsoleOutput::write(std::span<const uint8_t> bytes, bool watched)
@@ -124,7 +124,7 @@ void ConsoleOutput::on_ready()
 	if (!empty && !watching_writable_) {
 		auto watched = loop_->watch_writable(sink_.fd(), [this] { on_ready(); });
 		if (!watched) {
-			fmt::print(stderr, "kairos: console output: {}\n", watched.error().message);
+			log_.error("console output: {}", watched.error().message);
 			std::lock_guard lock(mutex_);
 			failed_ = true;
 			drop(std::exchange(count_, 0), kDropFailed);
@@ -167,8 +167,7 @@ void ConsoleOutput::warn_once()
 	if (warned_ || !reason)
 		return;
 	warned_ = true;
-	fmt::print(stderr, "kairos: dropping guest console output: {} (--stats console.dropped_bytes counts it)\n",
-		   reason);
+	log_.warn("dropping guest console output: {} (--stats console.dropped_bytes counts it)", reason);
 }
 
 devices::Serial::OutputCallback ConsoleOutput::serial_sink()
@@ -240,16 +239,16 @@ EscapeDetector::Action EscapeDetector::feed(uint8_t byte)
 	return Action::Forward;
 }
 
-Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::for_config(const Config::Console &console)
+Result<std::unique_ptr<ConsoleOutput>> ConsoleOutput::for_config(const Config::Console &console, const Logger &log)
 {
 	switch (console.output) {
 	case Config::Console::Output::Stdout:
-		return create(ConsoleSink::inherited(STDOUT_FILENO));
+		return create(ConsoleSink::inherited(STDOUT_FILENO), log);
 	case Config::Console::Output::None:
-		return create(ConsoleSink::discard());
+		return create(ConsoleSink::discard(), log);
 	case Config::Console::Output::File: {
 		KAIROS_TRY_ASSIGN(file, ConsoleSink::file(console.file));
-		return create(std::move(file), console.max_file_mib << 20);
+		return create(std::move(file), log, console.max_file_mib << 20);
 	}
 	}
 	return make_error("console.output: unknown kind");

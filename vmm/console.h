@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/event_fd.h"
+#include "base/logger.h"
 #include "base/result.h"
 #include "devices/serial.h"
 #include "vmm/config.h"
@@ -37,7 +38,7 @@ inline constexpr const char *kHaltBanner = "reboot: System halted";
 // above, appends to a bounded buffer and wakes the event loop, which writes
 // the buffer out whenever the sink takes it (vmm/console_sink.h). Bytes that
 // do not fit are dropped and counted, as Firecracker's serial does; the
-// first drop gets one line on stderr.
+// first drop gets one warning.
 class ConsoleOutput {
 public:
 	// Enough for a burst of boot messages while the reader is slow; more
@@ -46,10 +47,11 @@ public:
 	static constexpr uint64_t kNoLimit = UINT64_MAX;
 
 	// At most limit_bytes reach the sink (console.max_file_mib); the rest
-	// is dropped and counted.
-	static Result<std::unique_ptr<ConsoleOutput>> create(ConsoleSink sink, uint64_t limit_bytes = kNoLimit);
+	// is dropped and counted. `log` gets the warnings and outlives this.
+	static Result<std::unique_ptr<ConsoleOutput>> create(ConsoleSink sink, const Logger &log,
+							     uint64_t limit_bytes = kNoLimit);
 	// What config.console names: stdout, a file, or nothing.
-	static Result<std::unique_ptr<ConsoleOutput>> for_config(const Config::Console &console);
+	static Result<std::unique_ptr<ConsoleOutput>> for_config(const Config::Console &console, const Logger &log);
 
 	// Calls action (once) when a line of the watched output (see write)
 	// contains text. Register before the guest runs; actions run on a
@@ -82,7 +84,7 @@ public:
 	size_t bytes_buffered() const;
 
 private:
-	ConsoleOutput(ConsoleSink sink, EventFd wake, uint64_t limit_bytes);
+	ConsoleOutput(ConsoleSink sink, const Logger &log, EventFd wake, uint64_t limit_bytes);
 	void scan(uint8_t byte);
 	size_t append(std::span<const uint8_t> bytes);  // requires mutex_
 	void drop(size_t count, const char *reason);    // requires mutex_
@@ -90,6 +92,7 @@ private:
 	void warn_once();
 
 	ConsoleSink sink_;
+	const Logger &log_;
 	EventFd wake_;
 	const uint64_t limit_bytes_;
 	// The loop thread's: where to watch for POLLOUT, and whether it does.

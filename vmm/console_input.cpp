@@ -17,12 +17,13 @@ constexpr size_t kReadChunk = 256;
 
 }  // namespace
 
-Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks)
+Result<std::unique_ptr<ConsoleInput>> ConsoleInput::open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks,
+							 const Logger &log)
 {
 	KAIROS_TRY_ASSIGN(wanted, EventFd::create(EventFd::Mode::NonBlocking, "the console's input wake-up"));
 	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the console's input pacing timer"));
 	std::unique_ptr<ConsoleInput> input(
-		new ConsoleInput(fd, serial, loop, std::move(hooks), std::move(wanted), std::move(timer)));
+		new ConsoleInput(fd, serial, loop, std::move(hooks), log, std::move(wanted), std::move(timer)));
 	if (isatty(fd)) {
 		KAIROS_TRY_ASSIGN(raw, RawTerminal::enter(fd));
 		input->raw_.emplace(std::move(raw));
@@ -118,7 +119,7 @@ void ConsoleInput::arm_timer(std::optional<uint64_t> deadline_ns)
 		return;
 	if (Status armed = timer_.arm_at(deadline_ns); !armed) {
 		// Without it input would stall for good: say why, stop reading.
-		fmt::print(stderr, "kairos: console input stops: {}\n", armed.error().message);
+		log_.warn("console input stops: {}", armed.error().message);
 		open_ = false;
 		pending_.clear();
 		set_watch(false);
@@ -132,7 +133,7 @@ void ConsoleInput::set_watch(bool want)
 	if (want && !watched_) {
 		// The guest runs on without input; say why it gets none.
 		if (auto watched = loop_.watch(fd_, [this] { read_ahead(); }); !watched) {
-			fmt::print(stderr, "kairos: console input stops: {}\n", watched.error().message);
+			log_.warn("console input stops: {}", watched.error().message);
 			open_ = false;
 		}
 		watched_ = open_;

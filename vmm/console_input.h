@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "base/event_fd.h"
+#include "base/logger.h"
 #include "base/result.h"
 #include "base/timer_fd.h"
 #include "devices/serial.h"
@@ -47,10 +48,10 @@ public:
 		std::function<void()> line;  // a newline reached the guest
 	};
 
-	// Reads `fd` (stdin, or a pipe in tests) for `serial` on `loop`; both
-	// must outlive this. Raw mode if `fd` is a terminal.
-	static Result<std::unique_ptr<ConsoleInput>> open(int fd, devices::Serial &serial, EventLoop &loop,
-							  Hooks hooks);
+	// Reads `fd` (stdin, or a pipe in tests) for `serial` on `loop`; they
+	// and `log` must outlive this. Raw mode if `fd` is a terminal.
+	static Result<std::unique_ptr<ConsoleInput>> open(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks,
+							  const Logger &log);
 
 	// Hands the guest what the line allows, watches `fd` while there is
 	// room to read ahead, and arms the timer for the next batch and the
@@ -62,8 +63,9 @@ public:
 	bool reading() const { return open_; }
 
 private:
-	ConsoleInput(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks, EventFd input_wanted, TimerFd timer)
-		: fd_(fd), serial_(serial), loop_(loop), hooks_(std::move(hooks)),
+	ConsoleInput(int fd, devices::Serial &serial, EventLoop &loop, Hooks hooks, const Logger &log,
+		     EventFd input_wanted, TimerFd timer)
+		: fd_(fd), serial_(serial), loop_(loop), hooks_(std::move(hooks)), log_(log),
 		  input_wanted_(std::move(input_wanted)), timer_(std::move(timer))
 	{
 	}
@@ -83,6 +85,7 @@ private:
 	devices::Serial &serial_;
 	EventLoop &loop_;
 	Hooks hooks_;
+	const Logger &log_;
 	EventFd input_wanted_;
 	TimerFd timer_;  // the line's next batch, or the character timeout
 	std::optional<uint64_t> timer_deadline_;

@@ -74,6 +74,8 @@ Status EventLoop::run_once(int timeout_ms)
 	io_uring_cqe *cqe = nullptr;
 	int error = io_uring_wait_cqe_timeout(ring_.get(), &cqe, timeout_ms < 0 ? nullptr : &timeout);
 	++wakeups_;
+	if (error == -ETIME)
+		++timeouts_;
 	if (error == -ETIME || error == -EINTR)
 		return {};
 	if (error < 0)

@@ -33,6 +33,9 @@ public:
 	Status run_once(int timeout_ms);
 	// Times run_once returned, with events or not (--stats).
 	uint64_t wakeups() const { return wakeups_; }
+	// Times it returned because timeout_ms ran out with no event: a
+	// periodic tick would show here (--stats; Machine::run waits with none).
+	uint64_t timeouts() const { return timeouts_; }
 
 private:
 	explicit EventLoop(IoUring ring) : ring_(std::move(ring)) {}
@@ -47,6 +50,7 @@ private:
 	};
 	std::map<int, Watch> watches_;
 	uint64_t wakeups_ = 0;
+	uint64_t timeouts_ = 0;
 };
 
 }  // namespace kairos::vmm

@@ -65,15 +65,14 @@ std::optional<std::string> memory_shortfall(uint64_t guest_mib, const HostMemory
 			   guest_mib, can_give, host.available_mib, host.swap_free_mib);
 }
 
-Status check_host_memory(const Config &config, const std::filesystem::path &meminfo)
+Status check_host_memory(const Config &config, const Logger &log, const std::filesystem::path &meminfo)
 {
 	using Check = Config::Machine::MemoryCheck;
 	if (config.machine.memory_check == Check::Off)
 		return {};
 	auto host = read_host_memory(meminfo);
 	if (!host) {
-		fmt::print(stderr, "kairos: warning: guest memory not checked against the host's: {}\n",
-			   host.error().message);
+		log.warn("guest memory not checked against the host's: {}", host.error().message);
 		return {};
 	}
 	auto shortfall = memory_shortfall(config.machine.memory_mib, *host);
@@ -81,10 +80,9 @@ Status check_host_memory(const Config &config, const std::filesystem::path &memi
 		return {};
 	if (config.machine.memory_check == Check::Refuse)
 		return make_error("{}; machine.memory_check is \"refuse\"", *shortfall);
-	fmt::print(stderr,
-		   "kairos: warning: {}; if the guest touches it all, the host's OOM killer ends kairos "
-		   "without a last line (machine.memory_check \"refuse\" refuses such a run)\n",
-		   *shortfall);
+	log.warn("{}; if the guest touches it all, the host's OOM killer ends kairos without a last line "
+		 "(machine.memory_check \"refuse\" refuses such a run)",
+		 *shortfall);
 	return {};
 }
 

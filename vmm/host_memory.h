@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/logger.h"
 #include "base/result.h"
 #include "vmm/config.h"
 
@@ -30,9 +31,10 @@ Result<HostMemory> read_host_memory(const std::filesystem::path &meminfo = "/pro
 // One line saying why guest_mib does not fit, or nullopt when it does.
 std::optional<std::string> memory_shortfall(uint64_t guest_mib, const HostMemory &host);
 
-// Applies config.machine.memory_check: "warn" prints the shortfall on
-// stderr once, "refuse" returns it as an error, "off" does nothing. A host
+// Applies config.machine.memory_check: "warn" logs the shortfall as a
+// warning, "refuse" returns it as an error, "off" does nothing. A host
 // whose /proc/meminfo cannot be read is not checked (a warning says so).
-Status check_host_memory(const Config &config, const std::filesystem::path &meminfo = "/proc/meminfo");
+Status check_host_memory(const Config &config, const Logger &log,
+			 const std::filesystem::path &meminfo = "/proc/meminfo");
 
 }  // namespace kairos::vmm

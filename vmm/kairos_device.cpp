@@ -59,10 +59,9 @@ const char *status_name(int32_t status)
 
 KairosDevice::KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time,
 			   pvclock::EventChannels &events, outsourcing::TimerService *timers,
-			   std::function<void()> on_guest_panic)
+			   std::function<void()> on_guest_panic, const Logger &log)
 	: areas_(areas), vcpu_count_(vcpu_count), time_(time), events_(events), timers_(timers),
-	  on_guest_panic_(std::move(on_guest_panic)),
-	  log_([](const std::string &line) { fmt::print(stderr, "kairos: {}\n", line); })
+	  on_guest_panic_(std::move(on_guest_panic)), log_(log)
 {
 }
 
@@ -142,12 +141,16 @@ void KairosDevice::write(uint64_t offset, std::span<const uint8_t> data)
 void KairosDevice::log_failure(uint32_t command, int32_t status)
 {
 	size_t index = std::min<uint32_t>(command, 15) * 8 + std::min<uint32_t>(static_cast<uint32_t>(-status), 7);
-	if (logged_failures_.test(index) || !log_)
+	// The first of each kind is a warning; the rest only at debug, which
+	// a user chooses knowing a guest may flood it.
+	LogLevel level = logged_failures_.test(index) ? LogLevel::Debug : LogLevel::Warn;
+	if (!log_.shows(level))
 		return;
 	logged_failures_.set(index);
-	log_(fmt::format("guest command {} {} (arg0 {:#x}, arg1 {:#x}) failed with {}{}{}; later ones are only counted",
-			 command, command_name(command), arg0_, arg1_, status_name(status),
-			 failure_detail_.empty() ? "" : ": ", failure_detail_));
+	log_.write(level, fmt::format("guest command {} {} (arg0 {:#x}, arg1 {:#x}) failed with {}{}{}{}", command,
+				      command_name(command), arg0_, arg1_, status_name(status),
+				      failure_detail_.empty() ? "" : ": ", failure_detail_,
+				      log_.shows(LogLevel::Debug) ? "" : "; later ones are only counted"));
 }
 
 std::vector<pvclock::ClockSample> KairosDevice::clock_samples(uint32_t tag)
@@ -204,6 +207,7 @@ int32_t KairosDevice::register_shared_info(uint64_t pfn)
 	time_.attach(shared_info_.get());
 	events_.attach(shared_info_.get());
 	++registrations_;
+	log_.info("the guest registered its shared-info page at {:#x}", pfn * KAIROS_PAGE_SIZE);
 	return KAIROS_OK;
 }
 
@@ -226,6 +230,7 @@ int32_t KairosDevice::register_ring(uint64_t pfn, uint64_t pages)
 		areas_.remove(GuestArea::Ring);
 		return KAIROS_EINVAL;
 	}
+	log_.info("the guest registered its timer ring ({} pages at {:#x})", pages, pfn * KAIROS_PAGE_SIZE);
 	return KAIROS_OK;
 }
 

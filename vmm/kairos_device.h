@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/logger.h"
 #include "devices/bus.h"
 #include "outsourcing/timer_service.h"
 #include "pvclock/clock_drift.h"
@@ -23,8 +24,12 @@ namespace kairos::vmm {
 class KairosDevice : public devices::BusDevice {
 public:
 	// timers may be null: outsourcing is off, ring registration fails.
+	// `log` gets the registrations (info) and the first failure of each
+	// (command, status) with its arguments and why (warning); a guest
+	// retrying a failing command cannot flood it: later ones are only
+	// counted, or logged at debug.
 	KairosDevice(GuestAreas &areas, uint32_t vcpu_count, pvclock::TimeService &time, pvclock::EventChannels &events,
-		     outsourcing::TimerService *timers, std::function<void()> on_guest_panic);
+		     outsourcing::TimerService *timers, std::function<void()> on_guest_panic, const Logger &log);
 	~KairosDevice() override;
 
 	std::string name() const override { return "kairos"; }
@@ -38,12 +43,6 @@ public:
 	std::vector<pvclock::ClockSample> clock_samples(uint32_t tag);
 
 	static constexpr size_t kMaxSamplesPerTag = 100000;
-
-	// Where the first failure of each (command, status) goes, with its
-	// arguments and why (default: a line on stderr). A guest retrying a
-	// failing command cannot flood it: later ones are only counted.
-	using Log = std::function<void(const std::string &)>;
-	void set_log(Log log) { log_ = std::move(log); }
 
 private:
 	int32_t execute(uint32_t command);
@@ -59,7 +58,7 @@ private:
 	pvclock::EventChannels &events_;
 	outsourcing::TimerService *timers_;
 	std::function<void()> on_guest_panic_;
-	Log log_;
+	const Logger &log_;
 
 	std::mutex mutex_;
 	uint32_t arg0_ = 0;

@@ -351,10 +351,8 @@ void KvmIrqLine::set_level(bool high)
 {
 	auto status = vm_.set_irq_line(gsi_, high);
 	if (!status && !reported_.exchange(true))
-		fmt::print(
-			stderr,
-			"kairos: interrupt lost, the guest may hang: {} (later failures on GSI {} are not reported)\n",
-			status.error().message, gsi_);
+		log_.error("interrupt lost, the guest may hang: {} (later failures on GSI {} are not reported)",
+			   status.error().message, gsi_);
 }
 
 }  // namespace kairos::vmm

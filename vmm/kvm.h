@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/logger.h"
 #include "base/mapping.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -98,17 +99,18 @@ private:
 // (KVM_IRQ_LINE), for devices that raise and lower a level.
 class KvmIrqLine : public devices::IrqLine {
 public:
-	KvmIrqLine(const VmFd &vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+	KvmIrqLine(const VmFd &vm, uint32_t gsi, const Logger &log) : vm_(vm), gsi_(gsi), log_(log) {}
 	// A device cannot act on a failure, and the guest may still run (it
 	// polls, or the next edge gets through), so this is no reason to stop.
 	// But a lost interrupt shows up as a hung driver: the first failure on
-	// the line is reported on stderr (a device may raise it on every
+	// the line is logged as an error (a device may raise it on every
 	// access, from any vCPU thread).
 	void set_level(bool high) override;
 
 private:
 	const VmFd &vm_;
 	uint32_t gsi_;
+	const Logger &log_;
 	std::atomic<bool> reported_{false};
 };
 

@@ -20,8 +20,8 @@ namespace kairos::vmm {
 // panic report; panic=-1 then resets at once. Give it this long to do so.
 static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
-Machine::Machine(const Config &config, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown)
-	: config_(config), kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
+Machine::Machine(const Config &config, const Logger &log, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown)
+	: config_(config), log_(log), kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
 	  shutdown_(std::move(shutdown))
 {
 }
@@ -31,14 +31,14 @@ Machine::~Machine()
 	stop_vcpus();
 }
 
-Result<std::unique_ptr<Machine>> Machine::create(const Config &config)
+Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log)
 {
 	KAIROS_TRY_ASSIGN(kvm, Kvm::open());
 	KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
 	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
 	KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
 	std::unique_ptr<Machine> machine(
-		new Machine(config, std::move(kvm), std::move(vm), std::move(memory), std::move(shutdown)));
+		new Machine(config, log, std::move(kvm), std::move(vm), std::move(memory), std::move(shutdown)));
 	KAIROS_TRY(machine->create_interrupt_controllers());
 	KAIROS_TRY(machine->register_memory());
 	KAIROS_TRY(machine->create_devices());
@@ -68,7 +68,7 @@ Status Machine::register_memory()
 
 Status Machine::create_devices()
 {
-	KAIROS_TRY_ASSIGN(console_output, ConsoleOutput::for_config(config_.console));
+	KAIROS_TRY_ASSIGN(console_output, ConsoleOutput::for_config(config_.console, log_));
 	console_ = std::move(console_output);
 
 	console_->watch_line(kPanicBanner, [this] { guest_panicked_ = true; });
@@ -86,10 +86,10 @@ Status Machine::create_devices()
 		else
 			shutdown_.request(StopReason::Reset, std::string("the guest reset through ") + how);
 	};
-	KAIROS_TRY_ASSIGN(legacy,
-			  LegacyDevices::attach(
-				  pio_bus_, [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi); },
-				  console_->serial_sink(), std::move(events)));
+	KAIROS_TRY_ASSIGN(legacy, LegacyDevices::attach(
+					  pio_bus_,
+					  [this](uint32_t gsi) { return std::make_shared<KvmIrqLine>(vm_, gsi, log_); },
+					  console_->serial_sink(), std::move(events)));
 	serial_ = legacy.serial();
 	return {};
 }
@@ -109,8 +109,7 @@ Status Machine::load_guest()
 {
 	auto khz = guest_tsc_khz();
 	if (!khz && !config_.clock.kvmclock)  // if the guest's own calibration stalls, this says why
-		fmt::print(stderr, "kairos: no tsc_early_khz for the guest, it calibrates its TSC itself: {}\n",
-			   khz.error().message);
+		log_.warn("no tsc_early_khz for the guest, it calibrates its TSC itself: {}", khz.error().message);
 	KAIROS_TRY_ASSIGN(entry, vmm::load_guest(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
 	return vcpus_.front()->set_boot_state(entry);
 }
@@ -132,7 +131,7 @@ Status Machine::create_vcpus()
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
 			return fd.error();
-		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, memory_, shutdown_);
+		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, memory_, shutdown_, log_);
 		KAIROS_TRY(vcpu->configure(build_cpuid(supported, id, options)));
 		vcpus_.push_back(std::move(vcpu));
 	}
@@ -153,7 +152,7 @@ Status Machine::create_paravirt_device()
 	ParavirtEvents events{[this] { note_panic(); },
 			      [this](const std::string &why) { shutdown_.request(StopReason::HostError, why); }};
 	KAIROS_TRY_ASSIGN(paravirt,
-			  Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_, std::move(events)));
+			  Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_, std::move(events), log_));
 	paravirt_ = std::move(paravirt);
 	return {};
 }
@@ -178,7 +177,7 @@ Status Machine::watch_host_events()
 			if (paravirt_)
 				paravirt_->raise_console_event();
 		};
-		KAIROS_TRY_ASSIGN(input, ConsoleInput::open(STDIN_FILENO, *serial_, *loop_, std::move(hooks)));
+		KAIROS_TRY_ASSIGN(input, ConsoleInput::open(STDIN_FILENO, *serial_, *loop_, std::move(hooks), log_));
 		console_input_ = std::move(input);
 	}
 	return paravirt_ ? paravirt_->watch_periodic_timers(*loop_) : Status{};
@@ -212,8 +211,8 @@ RunResult Machine::run(const Confinement &confinement)
 	while (!shutdown_.requested()) {
 		if (console_input_)
 			console_input_->update_watch();
-		// A 20 ms tick, though every event is an fd: see ARCHITECTURE.md.
-		auto status = loop_->run_once(20);
+		// No tick: every reason to look again is an fd (ARCHITECTURE.md).
+		auto status = loop_->run_once(-1);
 		if (!status)
 			shutdown_.request(StopReason::HostError, status.error().message);
 	}
@@ -242,7 +241,8 @@ void Machine::stop_vcpus()
 std::string Machine::stats_json(const RunResult &result) const
 {
 	return vmm::stats_json({config_, result, stopped_ - started_, *console_, serial_.get(),
-				loop_ ? loop_->wakeups() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get()});
+				loop_ ? loop_->wakeups() : 0, loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_,
+				vcpus_, paravirt_.get()});
 }
 
 }  // namespace kairos::vmm

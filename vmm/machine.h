@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/event_fd.h"
+#include "base/logger.h"
 #include "base/timer_fd.h"
 #include "devices/bus.h"
 #include "vmm/config.h"
@@ -30,7 +31,8 @@ namespace kairos::vmm {
 
 class Machine {
 public:
-	static Result<std::unique_ptr<Machine>> create(const Config &config);
+	// `log` is main's and outlives the machine; every thread reports through it.
+	static Result<std::unique_ptr<Machine>> create(const Config &config, const Logger &log);
 	~Machine();
 
 	// Boots the guest and returns when it stops, for whatever reason. Every
@@ -40,7 +42,7 @@ public:
 	std::string stats_json(const RunResult &result) const;
 
 private:
-	explicit Machine(const Config &config, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown);
+	Machine(const Config &config, const Logger &log, Kvm kvm, VmFd vm, GuestMemory memory, Shutdown shutdown);
 
 	Status create_interrupt_controllers();
 	Status register_memory();
@@ -55,6 +57,7 @@ private:
 	Result<uint32_t> guest_tsc_khz() const;
 
 	Config config_;
+	const Logger &log_;
 	Kvm kvm_;
 	VmFd vm_;
 	GuestMemory memory_;

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/confinement.h"
 #include "vmm/guest_loader.h"
@@ -22,22 +23,44 @@
 
 namespace {
 
+using kairos::vmm::CommandLine;
+
 constexpr int kExitUsage = 2;
 constexpr int kExitHostError = 1;
 
-constexpr const char *kUsage = R"(usage: kairos COMMAND [OPTIONS]
+constexpr const char *kUsage = R"(usage: kairos COMMAND [CONFIG.json] [OPTIONS]
 
 Kairos: a KVM virtual machine monitor that keeps guest time accurate on a
 loaded host.
 
 commands:
-  run CONFIG.json [--stats FILE]   boot the VM described by CONFIG.json
-  check CONFIG.json                validate CONFIG.json and exit
-  --help, -h                       show this help
-  --version, -V, version           show the version (also after run/check)
+  run [CONFIG.json] [OPTIONS]     boot the VM described by CONFIG.json and
+                                  the options (--kernel is enough)
+  check [CONFIG.json] [OPTIONS]   validate the VM and print its effective
+                                  configuration (JSON) without running it
+  --help, -h                      show this help
+  --version, -V, version          show the version (also after run/check)
 
-options:
-  --stats FILE   write per-VM statistics (JSON) to FILE when the VM stops
+options of run and check (each wins over its key in CONFIG.json; paths are
+relative to the current directory, CONFIG.json's own to its folder):
+  --kernel FILE       the kernel to boot, a bzImage (boot.kernel)
+  --initrd FILE       the initramfs (boot.initrd)
+  --append TEXT       the whole kernel command line (boot.cmdline)
+  --cpus N            vCPUs, 1..64 (machine.vcpus)
+  --memory MIB        guest RAM in MiB, 64..65536 (machine.memory_mib)
+  --log-level LEVEL   which messages to print on stderr: error, warn
+                      (default), info or debug; errors and the line that
+                      says why the VM stopped are always printed
+options of run:
+  --stats FILE        write per-VM statistics (JSON) to FILE when the VM stops
+
+examples:
+  kairos run --kernel /boot/vmlinuz --initrd initramfs.cpio --cpus 2
+                                  a VM from options alone
+  kairos run vm.json --memory 1024
+                                  vm.json, with 1 GiB of RAM
+  kairos check vm.json --cpus 4 > effective.json
+                                  the config that would run, to keep
 
 exit codes of `kairos run`:
   0    the guest powered off or reset itself, or Ctrl-A x
@@ -54,45 +77,49 @@ On an interactive console, Ctrl-A x quits. See README.md for the config
 reference.
 )";
 
+// What a command answers (an error, check's result, the stop line) is
+// printed whatever --log-level says; only diagnostics go through a Logger.
 int fail(int code, const std::string &message)
 {
 	fmt::print(stderr, "kairos: {}\n", message);
 	return code;
 }
 
-int usage_error(const std::string &message)
+// What `check` and `run` find before KVM: the image, the command line,
+// the console file (exit 2), the host's memory (exit 1). An error about a
+// flag's value names the flag.
+int check_before_kvm(const CommandLine &line, const kairos::vmm::Config &config, const kairos::Logger &log)
 {
-	fmt::print(stderr, "kairos: {}\nTry 'kairos --help'.\n", message);
-	return kExitUsage;
+	if (auto ready = kairos::vmm::preflight(config); !ready)
+		return fail(kExitUsage, kairos::vmm::name_flag_in(ready.error().message, line.flags));
+	if (auto memory = kairos::vmm::check_host_memory(config, log); !memory)
+		return fail(kExitHostError, kairos::vmm::name_flag_in(memory.error().message, line.flags));
+	return 0;
 }
 
-// As other tools take it: `kairos --version`, `-V` or `version`.
-bool is_version_request(const std::string &word)
+int check_command(const CommandLine &line, const kairos::Logger &log)
 {
-	return word == "--version" || word == "-V" || word == "version";
-}
-
-int check_command(const std::string &config_path)
-{
-	auto config = kairos::vmm::load_config(config_path);
+	auto config = kairos::vmm::load_config(line.config_file, line.flags);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
-	if (auto ready = kairos::vmm::preflight(*config); !ready)
-		return fail(kExitUsage, ready.error().message);
-	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
-		return fail(kExitHostError, memory.error().message);
-	fmt::print("{}: ok ({} vCPU{}, {} MiB)\n", config_path, config->machine.vcpus,
+	if (int code = check_before_kvm(line, *config, log); code != 0)
+		return code;
+	// stdout is the effective config alone, ready to be saved and run.
+	fmt::print("{}", kairos::vmm::config_to_json(*config));
+	std::string what = line.config_file ? line.config_file->string() + ": " : "";
+	fmt::print(stderr, "kairos: {}ok ({} vCPU{}, {} MiB)\n", what, config->machine.vcpus,
 		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
 	// What Kairos appends to the guest's command line, so its length is no surprise.
 	std::string added = kairos::vmm::cmdline_additions(*config, kairos::vmm::kLongestTscKhz);
 	if (!added.empty())
-		fmt::print("  kernel command line: {} bytes of boot.cmdline, and up to {} that Kairos adds "
+		fmt::print(stderr,
+			   "kairos: kernel command line: {} bytes of boot.cmdline, and up to {} that Kairos adds "
 			   "(' tsc_early_khz=' and the TSC rate, because clock.kvmclock is false)\n",
 			   config->boot.cmdline.size(), added.size());
 	return 0;
 }
 
-int run_command(const std::string &config_path, const std::string &stats_path)
+int run_command(const CommandLine &line, const kairos::Logger &log)
 {
 	// A stop signal during setup waits for the loop, which stops the VM
 	// the one way (stats, last line) instead of the signal killing us.
@@ -101,24 +128,26 @@ int run_command(const std::string &config_path, const std::string &stats_path)
 	// A console reader that goes away (kairos run | head) must not kill
 	// the VMM: its writes fail with EPIPE, and the guest runs on.
 	signal(SIGPIPE, SIG_IGN);
-	auto config = kairos::vmm::load_config(config_path);
+	auto config = kairos::vmm::load_config(line.config_file, line.flags);
 	if (!config)
 		return fail(kExitUsage, config.error().message);
-	// Found before KVM is touched: a config error is exit 2, whatever the host.
-	if (auto ready = kairos::vmm::preflight(*config); !ready)
-		return fail(kExitUsage, ready.error().message);
+	const std::string &stats_path = line.stats_path;
 	kairos::Status stats_writable =
 		stats_path.empty() ? kairos::Status{} : kairos::vmm::check_writable_path(stats_path, "--stats");
 	if (!stats_writable)
 		return fail(kExitUsage, stats_writable.error().message);
-	if (auto memory = kairos::vmm::check_host_memory(*config); !memory)
-		return fail(kExitHostError, memory.error().message);
+	// Found before KVM is touched: a config error is exit 2, whatever the host.
+	if (int code = check_before_kvm(line, *config, log); code != 0)
+		return code;
 	if (auto reason = kairos::vmm::kvm_unusable_reason("/dev/kvm"); !reason.empty())
 		return fail(kExitHostError, reason);
 
-	auto machine = kairos::vmm::Machine::create(*config);
+	auto machine = kairos::vmm::Machine::create(*config, log);
 	if (!machine)
 		return fail(kExitHostError, machine.error().message);
+	log.info("booting {} on {} vCPU{} with {} MiB; kernel command line '{}'", config->boot.kernel.string(),
+		 config->machine.vcpus, config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
+		 config->boot.cmdline);
 	// After setup, which needs far more system calls than the run does.
 	auto confinement = kairos::vmm::Confinement::prepare(*config);
 	if (!confinement)
@@ -152,45 +181,21 @@ void open_missing_standard_fds()
 int main(int argc, char **argv)
 {
 	open_missing_standard_fds();
-	std::vector<std::string> args(argv + 1, argv + argc);
-	if (args.empty())
-		return usage_error("no command given");
-	const std::string &command = args[0];
-	if (command == "--help" || command == "-h" || command == "help") {
+	auto line = kairos::vmm::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+	if (!line)
+		return fail(kExitUsage, line.error().message);
+	switch (line->command) {
+	case CommandLine::Command::Help:
 		fmt::print("{}", kUsage);
 		return 0;
-	}
-	if (is_version_request(command)) {
+	case CommandLine::Command::Version:
 		fmt::print("kairos {}\n", KAIROS_VERSION);
 		return 0;
+	default:
+		break;
 	}
-	if (command != "run" && command != "check")
-		return usage_error(fmt::format("unknown command '{}'", command));
-
-	std::string config_path;
-	std::string stats_path;
-	for (size_t i = 1; i < args.size(); ++i) {
-		if (args[i] == "--help" || args[i] == "-h") {
-			fmt::print("{}", kUsage);
-			return 0;
-		}
-		if (args[i] == "--version" || args[i] == "-V") {
-			fmt::print("kairos {}\n", KAIROS_VERSION);
-			return 0;
-		}
-		if (args[i] == "--stats" && command == "run") {
-			if (i + 1 >= args.size())
-				return usage_error("--stats needs a file name");
-			stats_path = args[++i];
-		} else if (!args[i].empty() && args[i][0] == '-') {
-			return usage_error(fmt::format("unknown option '{}' for {}", args[i], command));
-		} else if (config_path.empty()) {
-			config_path = args[i];
-		} else {
-			return usage_error(fmt::format("unexpected argument '{}'", args[i]));
-		}
-	}
-	if (config_path.empty())
-		return usage_error(fmt::format("{} needs a CONFIG.json", command));
-	return command == "run" ? run_command(config_path, stats_path) : check_command(config_path);
+	// Made once, before any thread, and never changed: every component
+	// gets it by reference (base/logger.h).
+	const kairos::Logger log(line->log_level);
+	return line->command == CommandLine::Command::Run ? run_command(*line, log) : check_command(*line, log);
 }

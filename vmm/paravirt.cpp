@@ -26,13 +26,14 @@ uint16_t kairos_port(uint32_t offset)
 }  // namespace
 
 Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
-						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events)
+						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events,
+						   const Logger &log)
 {
 	// Upcalls go through an irqfd: raising an event from any thread
 	// interrupts the guest without a trip through a vCPU thread.
 	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
 	KAIROS_TRY(vm.register_irqfd(upcall.fd(), layout::kIrqKairosUpcall));
-	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, std::move(upcall)));
+	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, log, std::move(upcall)));
 	Paravirt *self = paravirt.get();
 	// EventFd::signal fails only at a counter near 2^64: the upcall is
 	// pending anyway.
@@ -44,7 +45,7 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 		KAIROS_TRY(paravirt->create_timer_service(vm, std::move(events.timer_service_failed)));
 	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
 							   *paravirt->events_, paravirt->timer_service_.get(),
-							   std::move(events.guest_panicked));
+							   std::move(events.guest_panicked), log);
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
 	return paravirt;
 }
@@ -64,7 +65,7 @@ Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const s
 	service_config.window = config_.outsourcing.window;
 	service_config.advance_ns = config_.outsourcing.advance_ns;
 	service_config.guest_wakeups_hz = config_.outsourcing.guest_wakeups_hz;
-	KAIROS_TRY_ASSIGN(service, outsourcing::TimerService::create(service_config, std::move(hooks)));
+	KAIROS_TRY_ASSIGN(service, outsourcing::TimerService::create(service_config, std::move(hooks), log_));
 	timer_service_ = std::move(service);
 	// Doorbells and acks reach the timer thread without a userspace exit.
 	// The ack matters most: the guest writes it at the end of every
@@ -107,7 +108,10 @@ Status Paravirt::start_timer_service(const Confinement &confinement)
 		return confinement.enter(ThreadKind::Timer, "kairos-timer");
 	}));
 	if (!warning.empty())
-		fmt::print(stderr, "kairos: {}\n", warning);
+		log_.warn("{}", warning);
+	else
+		log_.info("the timer thread runs at outsourcing.priority {}",
+			  outsourcing::to_string(config_.outsourcing.priority));
 	return {};
 }
 
@@ -128,7 +132,7 @@ void Paravirt::hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcp
 	std::string warning = timer_service_->set_vcpu_scheduler(
 		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
 	if (!warning.empty())
-		fmt::print(stderr, "kairos: {}\n", warning);
+		log_.warn("{}", warning);
 }
 
 void Paravirt::stop_timer_service()

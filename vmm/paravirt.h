@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/event_fd.h"
+#include "base/logger.h"
 #include "base/result.h"
 #include "base/timer_fd.h"
 #include "devices/bus.h"
@@ -52,17 +53,17 @@ public:
 	// layout::kPortKairosBase. `events` say what the VMM must act on.
 	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory, const Config &config,
 							ParavirtVcpus vcpus, devices::Bus &pio_bus,
-							ParavirtEvents events);
+							ParavirtEvents events, const Logger &log);
 
 	// The periodic time refresh (clock.refresh_ms) and virtual timer
 	// events (events.virtual_timer_hz) on the main loop.
 	Status watch_periodic_timers(EventLoop &loop);
-	// The timer thread, before the vCPUs run. Prints its warning (a
+	// The timer thread, before the vCPUs run. Logs its warning (a
 	// priority not permitted); an error only if it could not start or
 	// confine itself (confinement must outlive the thread).
 	Status start_timer_service(const Confinement &confinement);
 	// Priority windows act on the vCPU threads, known once they run:
-	// waits (boundedly) for each to start, then hands them over. Prints
+	// waits (boundedly) for each to start, then hands them over. Logs
 	// what the timer service has to say about them.
 	void hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus);
 	// After the vCPUs stopped.
@@ -77,10 +78,14 @@ public:
 	const pvclock::TimeService &time() const { return *time_; }
 
 private:
-	Paravirt(const Config &config, EventFd upcall) : config_(config), upcall_(std::move(upcall)) {}
+	Paravirt(const Config &config, const Logger &log, EventFd upcall)
+		: config_(config), log_(log), upcall_(std::move(upcall))
+	{
+	}
 	Status create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed);
 
 	const Config &config_;
+	const Logger &log_;
 	// Declared before what uses them: destroyed after.
 	EventFd upcall_;  // irqfd of the event-channel upcall line
 	std::unique_ptr<GuestAreas> areas_;

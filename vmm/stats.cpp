@@ -89,8 +89,9 @@ std::string stats_json(const StatsSources &in)
 					    {"interrupts", uart.interrupts}};
 	}
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
-	// events.virtual_timer_hz), input and signals; no periodic tick.
-	stats["event_loop"] = {{"wakeups", in.loop_wakeups}};
+	// events.virtual_timer_hz), input, console output and signals. It
+	// waits with no timeout, so timeouts stays 0 (a tick would count).
+	stats["event_loop"] = {{"wakeups", in.loop_wakeups}, {"timeouts", in.loop_timeouts}};
 	stats["unclaimed_port_accesses"] = in.pio_bus.unclaimed_accesses();
 	stats["unclaimed_mmio_accesses"] = in.mmio_bus.unclaimed_accesses();
 	stats["process_cpu_ns"] = process_cpu_ns();

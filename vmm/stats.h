@@ -30,6 +30,7 @@ struct StatsSources {
 	const ConsoleOutput &console;
 	const devices::Serial *serial;  // null in tests without one
 	uint64_t loop_wakeups;
+	uint64_t loop_timeouts;  // wake-ups with no event (a tick would count)
 	const devices::Bus &pio_bus;
 	const devices::Bus &mmio_bus;
 	const std::vector<std::unique_ptr<Vcpu>> &vcpus;

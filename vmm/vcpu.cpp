@@ -201,7 +201,11 @@ void Vcpu::report_state() const
 	kvm_sregs sregs{};
 	if (!fd_.get_regs(&regs).ok() || !fd_.get_sregs(&sregs).ok())
 		return;
-	fmt::print(stderr, "kairos: {}", describe_vcpu_state(id_, regs, sregs, read_code(regs, sregs)));
+	// An error: it comes with the stop, so --log-level error still shows it.
+	std::string state = describe_vcpu_state(id_, regs, sregs, read_code(regs, sregs));
+	if (state.ends_with('\n'))
+		state.pop_back();
+	log_.write(LogLevel::Error, state);
 }
 
 // 16 bytes on each side of RIP, within RIP's page: the next page may not be

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/logger.h"
 #include "devices/bus.h"
 #include "vmm/boot.h"
 #include "vmm/confinement.h"
@@ -26,10 +27,11 @@ Status install_vcpu_kick_handler();
 
 class Vcpu {
 public:
-	// memory: read for the code bytes at RIP when the guest cannot run on.
+	// memory: read for the code bytes at RIP when the guest cannot run on,
+	// which `log` reports with the registers.
 	Vcpu(uint32_t id, VcpuFd fd, const devices::Bus &pio, const devices::Bus &mmio, const GuestMemory &memory,
-	     Shutdown &shutdown)
-		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), shutdown_(shutdown)
+	     Shutdown &shutdown, const Logger &log)
+		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), shutdown_(shutdown), log_(log)
 	{
 	}
 	~Vcpu() { join(); }
@@ -78,6 +80,7 @@ private:
 	const devices::Bus &mmio_;
 	const GuestMemory &memory_;
 	Shutdown &shutdown_;
+	const Logger &log_;
 	std::thread thread_;
 	std::atomic<clockid_t> cpu_clock_{0};
 	std::atomic<uint64_t> thread_id_{0};

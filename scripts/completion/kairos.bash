@@ -1,6 +1,7 @@
 # bash completion for kairos (installed as
-# share/bash-completion/completions/kairos): commands, their options, and
-# JSON configs for the CONFIG argument.
+# share/bash-completion/completions/kairos): commands, their options, the
+# values of --log-level, files after --kernel, --initrd and --stats, and JSON
+# configs for the CONFIG argument.
 # shellcheck shell=bash
 _kairos() {
 	local current=${COMP_WORDS[COMP_CWORD]} previous=${COMP_WORDS[COMP_CWORD - 1]}
@@ -9,15 +10,23 @@ _kairos() {
 		return
 	fi
 	case "$previous" in
-	--stats)
+	--kernel | --initrd | --stats)
 		mapfile -t COMPREPLY < <(compgen -f -- "$current")
+		return
+		;;
+	--log-level)
+		mapfile -t COMPREPLY < <(compgen -W "error warn info debug" -- "$current")
+		return
+		;;
+	--cpus | --memory | --append)
+		COMPREPLY=()  # a number or a command line: nothing to offer
 		return
 		;;
 	esac
 	case "${COMP_WORDS[1]}" in
 	run | check)
 		if [[ "$current" == -* ]]; then
-			local options="--help --version"
+			local options="--kernel --initrd --append --cpus --memory --log-level --help --version"
 			[ "${COMP_WORDS[1]}" = run ] && options="--stats $options"
 			mapfile -t COMPREPLY < <(compgen -W "$options" -- "$current")
 		else

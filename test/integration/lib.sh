@@ -188,6 +188,20 @@ run_guest() {
 	record_boot "$config"
 }
 
+# run_guest_flags ARGS...: as run_guest, for `kairos run ARGS...` without
+# a config file (--kernel and the other flags). The seccomp check reads the
+# effective config that `kairos check ARGS...` prints (effective.json).
+run_guest_flags() {
+	log "booting kairos run $*"
+	if ! "$KAIROS_BIN" check "$@" >effective.json 2>check.err; then
+		fail "kairos check $* refused the flags: $(cat check.err)"
+	fi
+	rm -f stats.json
+	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm /dev/null timeout --kill-after=10 360 \
+		"$KAIROS_BIN" run "$@" --stats stats.json
+	record_boot effective.json
+}
+
 # run_in_kvm COMMAND...: any command (e.g. a script) inside the KVM machine.
 run_in_kvm() {
 	in_kvm /dev/null "$@"
@@ -283,6 +297,22 @@ expect_demo_report() {
 	fi
 	expect_value "$prefix-expected" "$fired"
 	expect_demo_exact "$prefix"
+}
+
+# expect_error RC MESSAGE_PART DESCRIPTION COMMAND...: COMMAND (no guest:
+# the CLI tests) exits RC with one line on stderr that contains MESSAGE_PART.
+expect_error() {
+	local rc=$1 message=$2 description=$3
+	shift 3
+	set +e
+	"$@" >out.txt 2>err.txt
+	RC=$?
+	set -e
+	if [ "$RC" -eq "$rc" ] && grep -qF -- "$message" err.txt && [ "$(wc -l <err.txt)" -eq 1 ]; then
+		pass "$description"
+	else
+		fail "$description: expected exit $rc and one line with '$message'; got exit $RC: $(cat err.txt)"
+	fi
 }
 
 expect_output() {

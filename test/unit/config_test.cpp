@@ -132,7 +132,7 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "machine.memory_check: must be \"warn\", \"refuse\" or \"off\", got \"maybe\"");
 	CHECK(error_of(R"({"machine": {"cpus": 2}, "boot": {"kernel": "vmlinuz"}})", d) == "machine.cpus: unknown key");
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "extra": 1})", d) == "extra: unknown key");
-	CHECK(error_of(R"({"machine": {}})", d) == "boot: is required (it names the kernel to boot)");
+	CHECK(error_of(R"({"machine": {}})", d) == "boot: is required (it names the kernel to boot; or give --kernel)");
 	CHECK(error_of(R"({"boot": {}})", d) == "boot.kernel: is required");
 	CHECK(error_of(R"({"boot": {"kernel": 7}})", d) == "boot.kernel: must be a string, got the integer 7");
 	CHECK(error_of(R"({"boot": {"kernel": "missing"}})", d) ==

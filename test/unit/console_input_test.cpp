@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/unique_fd.h"
 #include "devices/serial.h"
+#include "test/unit/test_log.h"
 #include "vmm/console_input.h"
 
 using kairos::UniqueFd;
@@ -122,7 +123,7 @@ TEST_CASE("console input: waits for the guest's driver, then forwards lines", "[
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
 	int lines = 0;
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {nullptr, [&] { ++lines; }});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {nullptr, [&] { ++lines; }}, test_log());
 	REQUIRE(input.ok());
 
 	pipe.send("early\n");
@@ -162,7 +163,7 @@ TEST_CASE("console input: a full UART holds input back until the guest reads", "
 	Serial serial(nullptr, {});
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {}, test_log());
 	REQUIRE(input.ok());
 	uint8_t enable = kIerReceivedData;
 	serial.write(kIer, {&enable, 1});
@@ -191,7 +192,7 @@ TEST_CASE("console input: a flood reaches the guest at its line rate, a trigger 
 	Serial serial(irq, {});
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {}, test_log());
 	REQUIRE(input.ok());
 	std::string flood;
 	for (int i = 0; i < 8192; ++i)
@@ -224,7 +225,7 @@ TEST_CASE("console input: a line below the trigger level reaches the guest throu
 	Serial serial(irq, {});
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {}, test_log());
 	REQUIRE(input.ok());
 	open_like_linux(serial);
 
@@ -246,7 +247,7 @@ TEST_CASE("console input: a guest slow to take a batch rests three times as long
 	Serial serial(irq, {});
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
-	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {});
+	auto input = ConsoleInput::open(pipe.read_end.get(), serial, **loop, {}, test_log());
 	REQUIRE(input.ok());
 	std::string flood(32768, 'y');
 	pipe.send(flood);
@@ -290,7 +291,7 @@ TEST_CASE("console input: Ctrl-A x on a terminal quits while the guest takes no 
 	auto loop = EventLoop::create();
 	REQUIRE(loop.ok());
 	bool quit = false;
-	auto input = ConsoleInput::open(terminal.get(), serial, **loop, {[&] { quit = true; }, nullptr});
+	auto input = ConsoleInput::open(terminal.get(), serial, **loop, {[&] { quit = true; }, nullptr}, test_log());
 	REQUIRE(input.ok());
 	std::string typed = "typed while the guest is busy\x01x";
 	REQUIRE(write(master.get(), typed.data(), typed.size()) == static_cast<ssize_t>(typed.size()));

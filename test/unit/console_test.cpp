@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "test/unit/test_log.h"
 #include "vmm/console.h"
 
 using kairos::UniqueFd;
@@ -75,7 +76,7 @@ std::string expected(size_t from, size_t to)
 
 std::unique_ptr<ConsoleOutput> console_on(int fd, uint64_t limit_bytes = ConsoleOutput::kNoLimit)
 {
-	auto console = ConsoleOutput::create(ConsoleSink::inherited(fd), limit_bytes);
+	auto console = ConsoleOutput::create(ConsoleSink::inherited(fd), test_log(), limit_bytes);
 	REQUIRE(console.ok());
 	return std::move(*console);
 }

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "devices/serial.h"
+#include "test/unit/test_log.h"
 #include "vmm/console.h"
 
 using kairos::devices::Serial;
@@ -21,7 +22,7 @@ std::span<const uint8_t> bytes_of(std::string_view text)
 
 TEST_CASE("console: a banner printed by a guest program fires no watch", "[console]")
 {
-	auto created = ConsoleOutput::create(kairos::vmm::ConsoleSink::discard());
+	auto created = ConsoleOutput::create(kairos::vmm::ConsoleSink::discard(), test_log());
 	REQUIRE(created.ok());
 	auto console = std::move(created).value();
 	int panics = 0;
@@ -42,7 +43,7 @@ TEST_CASE("console: a banner printed by a guest program fires no watch", "[conso
 
 TEST_CASE("console: a watch fires once, on a line that contains its text", "[console]")
 {
-	auto created = ConsoleOutput::create(kairos::vmm::ConsoleSink::discard());
+	auto created = ConsoleOutput::create(kairos::vmm::ConsoleSink::discard(), test_log());
 	REQUIRE(created.ok());
 	auto console = std::move(created).value();
 	int halts = 0;

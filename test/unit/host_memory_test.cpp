@@ -5,7 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
+#include "base/logger.h"
 #include "vmm/config.h"
 #include "vmm/host_memory.h"
 
@@ -72,13 +75,23 @@ TEST_CASE("host memory: machine.memory_check refuses, warns or stays quiet", "[h
 {
 	using Check = Config::Machine::MemoryCheck;
 	MeminfoFile meminfo(kMeminfo);
-	auto refused = kairos::vmm::check_host_memory(config_of(65536, Check::Refuse), meminfo.path);
+	std::vector<std::string> lines;
+	kairos::Logger log(kairos::LogLevel::Warn, [&](std::string_view line) { lines.emplace_back(line); });
+	auto refused = kairos::vmm::check_host_memory(config_of(65536, Check::Refuse), log, meminfo.path);
 	REQUIRE_FALSE(refused.ok());
 	CHECK_THAT(refused.error().message, Catch::StartsWith("machine.memory_mib: 65536 MiB is more than") &&
 						    Catch::EndsWith("machine.memory_check is \"refuse\""));
-	CHECK(kairos::vmm::check_host_memory(config_of(2048, Check::Refuse), meminfo.path).ok());
-	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Warn), meminfo.path).ok());
-	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Off), meminfo.path).ok());
+	CHECK(kairos::vmm::check_host_memory(config_of(2048, Check::Refuse), log, meminfo.path).ok());
+	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Off), log, meminfo.path).ok());
+	CHECK(lines.empty());
+	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Warn), log, meminfo.path).ok());
+	REQUIRE(lines.size() == 1);
+	CHECK_THAT(lines[0], Catch::StartsWith("kairos: warning: machine.memory_mib: 65536 MiB is more than"));
 	// Unreadable: not checked, not refused.
-	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Refuse), "/nonexistent/meminfo").ok());
+	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Refuse), log, "/nonexistent/meminfo").ok());
+	// --log-level error hides the warning.
+	lines.clear();
+	kairos::Logger quiet(kairos::LogLevel::Error, [&](std::string_view line) { lines.emplace_back(line); });
+	CHECK(kairos::vmm::check_host_memory(config_of(65536, Check::Warn), quiet, meminfo.path).ok());
+	CHECK(lines.empty());
 }

@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "outsourcing/guest_ring.h"
 #include "outsourcing/timer_service.h"
+#include "test/unit/test_log.h"
 
 using namespace kairos::outsourcing;
 using namespace std::chrono_literals;
@@ -71,7 +72,7 @@ struct Fixture {
 			std::lock_guard lock(mutex);
 			failures.push_back(why);
 		};
-		auto created = TimerService::create(config, std::move(hooks));
+		auto created = TimerService::create(config, std::move(hooks), test_log());
 		REQUIRE(created.ok());
 		service = std::move(created).value();
 	}
@@ -294,7 +295,7 @@ TEST_CASE("a hook that throws stops the timer thread with a reason, not a crash"
 {
 	TimerHooks hooks;
 	hooks.raise_event = [] { throw std::runtime_error("irqfd write failed"); };
-	auto created = TimerService::create({}, std::move(hooks));
+	auto created = TimerService::create({}, std::move(hooks), test_log());
 	REQUIRE(created.ok());
 	std::unique_ptr<TimerService> service = std::move(created).value();
 	struct alignas(4096) Area {
