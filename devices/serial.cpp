@@ -24,6 +24,7 @@ constexpr uint8_t kIerMask = 0x0f;          // bits 4-7 are always zero
 constexpr uint8_t kIirNone = 0x01;
 constexpr uint8_t kIirLineStatus = 0x06;
 constexpr uint8_t kIirReceivedData = 0x04;
+constexpr uint8_t kIirCharacterTimeout = 0x0c;  // same priority as received data
 constexpr uint8_t kIirThrEmpty = 0x02;
 constexpr uint8_t kIirModemStatus = 0x00;
 // IIR bits 6-7 read 1 when FCR0 is set: this is how drivers tell a 16550A
@@ -32,6 +33,19 @@ constexpr uint8_t kIirFifosEnabled = 0xc0;
 
 constexpr uint8_t kFcrEnableFifos = 0x01;
 constexpr uint8_t kFcrClearReceive = 0x02;
+constexpr uint8_t kFcrTriggerShift = 6;  // bits 6-7: the receiver trigger level
+// FCR bits 6-7 as a FIFO level (PC16550D FCR): 01, 04, 08, 14 bytes.
+constexpr size_t kTriggerLevels[] = {1, 4, 8, 14};
+
+// LCR bits 0-1: 5-8 data bits; bit 2: 2 stop bits (1.5 with 5 data bits);
+// bit 3: a parity bit (PC16550D LCR).
+constexpr uint8_t kLcrWordLength = 0x03;
+constexpr uint8_t kLcrTwoStopBits = 0x04;
+constexpr uint8_t kLcrParity = 0x08;
+// The 1.8432 MHz crystal of the PC divided by 16 (PC16550D, Programmable
+// Baud Generator): the baud rate is this over the divisor.
+constexpr uint64_t kBaudClock = 115200;
+constexpr uint64_t kNanosecondsPerSecond = 1'000'000'000;
 
 constexpr uint8_t kLcrDivisorLatch = 0x80;  // DLAB
 
@@ -65,6 +79,7 @@ Serial::Serial(std::shared_ptr<IrqLine> irq, OutputCallback output) : irq_(std::
 void Serial::read(uint64_t offset, std::span<uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	stats_.register_accesses++;
 	bool wanted_before = wants_input();
 	// A wide access to an 8-bit ISA device is a run of byte accesses to
 	// consecutive ports.
@@ -76,6 +91,7 @@ void Serial::read(uint64_t offset, std::span<uint8_t> data)
 void Serial::write(uint64_t offset, std::span<const uint8_t> data)
 {
 	std::lock_guard lock(mutex_);
+	stats_.register_accesses++;
 	bool wanted_before = wants_input();
 	for (size_t i = 0; i < data.size(); i++)
 		write_register(offset + i, data[i]);
@@ -90,7 +106,7 @@ void Serial::set_input_wanted(InputWantedCallback callback)
 
 bool Serial::wants_input() const
 {
-	return (interrupt_enable_ & kIerReceivedData) && input_count_ < kInputCapacity;
+	return (interrupt_enable_ & kIerReceivedData) && input_count_ == 0;
 }
 
 void Serial::notify_if_input_wanted(bool wanted_before)
@@ -106,7 +122,14 @@ void Serial::enqueue_input(std::span<const uint8_t> bytes)
 	// loopback mode, so keystrokes typed while a driver probes are kept.
 	for (uint8_t byte : bytes)
 		push_input(byte);
+	stats_.received_bytes += bytes.size();
 	update_irq();
+}
+
+Serial::Stats Serial::stats() const
+{
+	std::lock_guard lock(mutex_);
+	return stats_;
 }
 
 bool Serial::guest_reads_input() const
@@ -118,7 +141,51 @@ bool Serial::guest_reads_input() const
 size_t Serial::input_space() const
 {
 	std::lock_guard lock(mutex_);
-	return kInputCapacity - input_count_;
+	return kFifoSize - input_count_;
+}
+
+size_t Serial::receive_trigger_level() const
+{
+	std::lock_guard lock(mutex_);
+	return trigger_level();
+}
+
+size_t Serial::trigger_level() const
+{
+	return fifo_enabled_ ? kTriggerLevels[fifo_control_ >> kFcrTriggerShift] : 1;
+}
+
+uint64_t Serial::character_time_ns() const
+{
+	std::lock_guard lock(mutex_);
+	// A divisor of 0 counts through all 65536 before it reloads: the
+	// slowest line, never an unbounded one.
+	uint64_t divisor = (uint64_t{divisor_high_} << 8) | divisor_low_;
+	if (divisor == 0)
+		divisor = 65536;
+	const uint64_t data_bits = 5 + (line_control_ & kLcrWordLength);
+	const uint64_t parity_bits = (line_control_ & kLcrParity) ? 1 : 0;
+	uint64_t stop_half_bits = 2;
+	if (line_control_ & kLcrTwoStopBits)
+		stop_half_bits = data_bits == 5 ? 3 : 4;
+	// In half bits, for the 1.5 stop bits; at most 24 * 65536 * 1e9.
+	const uint64_t half_bits = 2 * (1 + data_bits + parity_bits) + stop_half_bits;
+	return half_bits * divisor * kNanosecondsPerSecond / (2 * kBaudClock);
+}
+
+bool Serial::awaits_character_timeout() const
+{
+	std::lock_guard lock(mutex_);
+	return input_count_ > 0 && input_count_ < trigger_level() && !character_timeout_;
+}
+
+void Serial::character_timeout()
+{
+	std::lock_guard lock(mutex_);
+	if (input_count_ == 0)
+		return;
+	character_timeout_ = true;
+	update_irq();
 }
 
 uint8_t Serial::read_register(uint64_t offset)
@@ -130,9 +197,7 @@ uint8_t Serial::read_register(uint64_t offset)
 			return divisor_low_;
 		if (input_count_ == 0)
 			return 0;
-		uint8_t value = input_[input_head_];
-		input_head_ = (input_head_ + 1) % kInputCapacity;
-		input_count_--;
+		uint8_t value = pop_input();
 		update_irq();
 		return value;
 	}
@@ -211,6 +276,8 @@ void Serial::write_register(uint64_t offset, uint8_t value)
 		if (enable != fifo_enabled_ || (enable && (value & kFcrClearReceive)))
 			clear_input();
 		fifo_enabled_ = enable;
+		if (enable)
+			fifo_control_ = value;
 		update_irq();
 		break;
 	}
@@ -245,18 +312,30 @@ void Serial::transmit(uint8_t value)
 
 void Serial::push_input(uint8_t value)
 {
-	if (input_count_ == kInputCapacity) {
+	if (input_count_ == kFifoSize) {
 		overrun_ = true;  // the new byte is lost, the FIFO is kept (LSR bit 1)
 		return;
 	}
-	input_[(input_head_ + input_count_) % kInputCapacity] = value;
+	input_[(input_head_ + input_count_) % kFifoSize] = value;
 	input_count_++;
+	character_timeout_ = false;  // a character came in: the timer restarts
+}
+
+uint8_t Serial::pop_input()
+{
+	uint8_t value = input_[input_head_];
+	input_head_ = (input_head_ + 1) % kFifoSize;
+	input_count_--;
+	// Reading RBR resets the character timeout (PC16550D Table IV).
+	character_timeout_ = false;
+	return value;
 }
 
 void Serial::clear_input()
 {
 	input_head_ = 0;
 	input_count_ = 0;
+	character_timeout_ = false;
 }
 
 void Serial::write_modem_control(uint8_t value)
@@ -300,10 +379,13 @@ uint8_t Serial::interrupt_identification() const
 {
 	if ((interrupt_enable_ & kIerLineStatus) && overrun_)
 		return kIirLineStatus;
-	// We report data available as soon as one byte is in the FIFO, whatever
-	// the FCR trigger level, so no character timeout (IIR 0xc) is needed.
-	if ((interrupt_enable_ & kIerReceivedData) && input_count_ > 0)
+	// Received data interrupts at the trigger level, and below it only once
+	// the host's timer indicated the character timeout (Table IV); so a
+	// steady stream interrupts once per trigger level of characters.
+	if ((interrupt_enable_ & kIerReceivedData) && input_count_ >= trigger_level())
 		return kIirReceivedData;
+	if ((interrupt_enable_ & kIerReceivedData) && character_timeout_ && input_count_ > 0)
+		return kIirCharacterTimeout;
 	if ((interrupt_enable_ & kIerThrEmpty) && thr_empty_interrupt_)
 		return kIirThrEmpty;
 	if ((interrupt_enable_ & kIerModemStatus) && modem_status_deltas_)
@@ -321,6 +403,8 @@ void Serial::update_irq()
 	if (level == irq_level_)
 		return;
 	irq_level_ = level;
+	if (level)
+		stats_.interrupts++;
 	if (irq_)
 		irq_->set_level(level);
 }

@@ -22,8 +22,8 @@
 namespace kairos::devices {
 
 // Threads: vCPU threads call read/write, the event loop calls
-// enqueue_input/input_space; one mutex guards all state. The IrqLine and the
-// output callback are called with that mutex held, so that set_level calls
+// enqueue_input and the other host-input calls; one mutex guards all
+// state. The IrqLine and the output callback are called with that mutex held, so that set_level calls
 // and output bytes happen in the order of the register accesses that caused
 // them (two racing threads can never leave the line at a stale level).
 // Neither may call back into this Serial, and the output callback should not
@@ -41,14 +41,25 @@ public:
 	// Called once per transmitted byte.
 	using OutputCallback = std::function<void(std::span<const uint8_t>, TransmitPath)>;
 	// Called when the guest starts wanting host input again: its driver
-	// enabled the received-data interrupt, or it read from a full buffer.
+	// enabled the received-data interrupt with the receiver empty, or it
+	// read the receiver's last byte (once per batch of input, so the host
+	// learns how long the guest took to take a batch).
 	// Called with the mutex held: it may only signal (an eventfd), as
 	// Firecracker's serial does with its buffer_ready_event_fd.
 	using InputWantedCallback = std::function<void()>;
 
-	// Host input buffered ahead of the guest. A real 16550A holds 16 bytes;
-	// a larger buffer lets a paste arrive while the guest is busy.
-	static constexpr size_t kInputCapacity = 4096;
+	// The receiver FIFO (PC16550D, "FIFO Interrupt Mode Operation"). Host
+	// input waits on the host side (vmm/console_input) until it fits: a
+	// bigger buffer only lets the host hand the guest more bytes per
+	// interrupt, and a guest that is not reading its console still has to
+	// take them, two exits each (issue 12, #10). In 16450 mode (FCR0 clear) a real
+	// UART holds one character; this one keeps sixteen and interrupts on
+	// the first, which a driver that reads while LSR.DR cannot tell apart.
+	static constexpr size_t kFifoSize = 16;
+	// 4 character times without a character in or out, with at least one
+	// in the FIFO, raise the character timeout interrupt (PC16550D, FIFO
+	// Interrupt Mode Operation, and Table IV, IIR 0xC).
+	static constexpr uint64_t kCharacterTimeoutChars = 4;
 
 	// irq may be null (no line wired: the guest must poll) and output may
 	// be empty (transmitted bytes are discarded).
@@ -58,20 +69,48 @@ public:
 	void read(uint64_t offset, std::span<uint8_t> data) override;
 	void write(uint64_t offset, std::span<const uint8_t> data) override;
 
-	// Host input for the guest. Bytes that do not fit are dropped and set
-	// LSR.OE, as a receiver overrun does; this never blocks.
+	// Host input for the guest, as characters that arrived on the line.
+	// Bytes that do not fit are dropped and set LSR.OE, as a receiver
+	// overrun does; this never blocks. Feed at most input_space() bytes,
+	// and on average no more than one per character_time_ns(): the UART
+	// itself does not pace.
 	void enqueue_input(std::span<const uint8_t> bytes);
-	// How many bytes enqueue_input accepts now, so the event loop can stop
-	// reading its input while the guest is not draining the receiver.
+	// How many bytes enqueue_input accepts now, so the event loop holds
+	// input back while the guest is not draining the receiver.
 	size_t input_space() const;
 	// True once the guest's driver has enabled the received-data interrupt,
 	// i.e. something in the guest has the port open and will read it. Before
 	// that (early boot), Linux flushes the receive FIFO, so a host holding
 	// input back until now loses none of it.
 	bool guest_reads_input() const;
+	// The FIFO level at which received data interrupts (FCR bits 6-7: 1, 4,
+	// 8 or 14 bytes; 1 in 16450 mode): the host hands over input in
+	// batches of this size, one interrupt each, as a real line would.
+	size_t receive_trigger_level() const;
+	// How long one character takes on the line the guest programmed:
+	// 115200 / divisor baud (the PC16550D's 1.8432 MHz clock / 16), start
+	// bit, 5-8 data bits, parity, 1-2 stop bits (LCR). The host must not
+	// deliver input faster than this.
+	uint64_t character_time_ns() const;
+	// True while received characters sit below the trigger level with no
+	// character timeout indicated yet: the host must call
+	// character_timeout() kCharacterTimeoutChars character times after the
+	// last character it delivered, or the guest never hears of them.
+	bool awaits_character_timeout() const;
+	// The host's timer for the above: indicates the character timeout if
+	// characters are still waiting.
+	void character_timeout();
 	// Lets the event loop sleep instead of polling guest_reads_input and
 	// input_space: set once, before the vCPUs run.
 	void set_input_wanted(InputWantedCallback callback);
+
+	// What the guest and the host made the UART do (--stats console.uart).
+	struct Stats {
+		uint64_t register_accesses = 0;  // guest reads and writes: one VM exit each
+		uint64_t received_bytes = 0;     // host input taken into the receiver
+		uint64_t interrupts = 0;         // rising edges of the interrupt line
+	};
+	Stats stats() const;
 
 private:
 	// All below require mutex_.
@@ -79,7 +118,9 @@ private:
 	void write_register(uint64_t offset, uint8_t value);
 	void transmit(uint8_t value);
 	void push_input(uint8_t value);
+	uint8_t pop_input();
 	void clear_input();
+	size_t trigger_level() const;
 	void write_modem_control(uint8_t value);
 	uint8_t modem_inputs() const;
 	uint8_t interrupt_identification() const;
@@ -102,15 +143,20 @@ private:
 	uint8_t divisor_high_ = 0;
 	bool fifo_enabled_ = false;
 	bool overrun_ = false;
+	uint8_t fifo_control_ = 0;  // FCR bits 6-7 (the trigger level) are kept
+	// The character timeout indication (IIR 0xC): set by the host's timer,
+	// cleared when a character is read or arrives (PC16550D Table IV).
+	bool character_timeout_ = false;
 	// The THRE interrupt indicator, separate from THR being empty (which it
 	// always is): set when THR empties or ETBEI is enabled, cleared by
 	// reading IIR while it is the source (PC16550D Table IV).
 	bool thr_empty_interrupt_ = false;
 	uint8_t modem_status_deltas_ = 0;  // MSR bits 0-3, cleared on read
-	std::array<uint8_t, kInputCapacity> input_{};
+	std::array<uint8_t, kFifoSize> input_{};
 	size_t input_head_ = 0;
 	size_t input_count_ = 0;
 	bool irq_level_ = false;
+	Stats stats_;
 };
 
 }  // namespace kairos::devices

@@ -16,8 +16,7 @@
 
 namespace kairos::vmm {
 
-// After kairos.ko's panic notice the kernel still prints the end of the
-// panic report; panic=-1 then resets at once. Give it this long to do so.
+// After kairos.ko's panic notice, time for the rest of the report to print.
 static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 
 Machine::Machine(const Config &config, const Logger &log, EventLog &event_log, VmFd vm, GuestMemory memory,
@@ -241,9 +240,10 @@ void Machine::stop_vcpus()
 
 std::string Machine::stats_json(const RunResult &result) const
 {
-	return vmm::stats_json({config_, result, stopped_ - started_, *console_, loop_ ? loop_->wakeups() : 0,
-				loop_ ? loop_->timeouts() : 0, pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
-				legacy_ ? legacy_->rtc()->interrupts_raised() : 0, confinement_});
+	// Only a machine create() finished runs: legacy_ and loop_ are set.
+	return vmm::stats_json({config_, result, stopped_ - started_, *console_, legacy_->serial().get(),
+				loop_->wakeups(), loop_->timeouts(), pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
+				legacy_->rtc()->interrupts_raised(), confinement_});
 }
 
 }  // namespace kairos::vmm

@@ -115,6 +115,14 @@ std::string stats_json(const StatsSources &in)
 	// reader too slow or gone, the file cap).
 	stats["console"] = {{"transmitted_bytes", in.console.bytes_transmitted()},
 			    {"dropped_bytes", in.console.bytes_dropped()}};
+	if (in.serial) {
+		// Each register access is one VM exit: a guest kept busy by host
+		// input shows here (issue 12, #10).
+		devices::Serial::Stats uart = in.serial->stats();
+		stats["console"]["uart"] = {{"register_accesses", uart.register_accesses},
+					    {"received_bytes", uart.received_bytes},
+					    {"interrupts", uart.interrupts}};
+	}
 	// Wake-ups of the main loop: timers it serves (clock.refresh_ms,
 	// events.virtual_timer_hz), input, console output and signals. It
 	// waits with no timeout, so timeouts stays 0 (a tick would count).

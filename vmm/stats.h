@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devices/bus.h"
+#include "devices/serial.h"
 #include "pvclock/clock_drift.h"
 #include "vmm/config.h"
 #include "vmm/confinement.h"
@@ -28,6 +29,7 @@ struct StatsSources {
 	const RunResult &result;
 	std::chrono::steady_clock::duration runtime;
 	const ConsoleOutput &console;
+	const devices::Serial *serial;  // null in tests without one
 	uint64_t loop_wakeups;
 	uint64_t loop_timeouts;  // wake-ups with no event (a tick would count)
 	const devices::Bus &pio_bus;

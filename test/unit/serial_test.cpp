@@ -124,16 +124,16 @@ TEST_CASE("serial: LSR.DR follows the receive buffer", "[serial]")
 {
 	Uart uart;
 	CHECK((uart.in(kLsr)&kLsrDataReady) == 0);
-	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+	CHECK(uart.serial.input_space() == Serial::kFifoSize);
 	uart.type("ab");
 	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady));
-	CHECK(uart.serial.input_space() == Serial::kInputCapacity - 2);
+	CHECK(uart.serial.input_space() == Serial::kFifoSize - 2);
 	CHECK(uart.in(kData) == 'a');
 	CHECK((uart.in(kLsr)&kLsrDataReady) != 0);
 	CHECK(uart.in(kData) == 'b');
 	CHECK(uart.in(kLsr) == kLsrIdle);
 	CHECK(uart.in(kData) == 0);  // empty reads do not underflow
-	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+	CHECK(uart.serial.input_space() == Serial::kFifoSize);
 }
 
 TEST_CASE("serial: IIR reports the FIFO bits only when FCR enables them", "[serial]")
@@ -158,14 +158,14 @@ TEST_CASE("serial: IIR reports sources in priority order", "[serial]")
 	// Loopback drops all three modem inputs that are normally on:
 	// a modem-status change.
 	uart.out(kMcr, kMcrLoop);
-	std::string flood(Serial::kInputCapacity + 1, 'x');
+	std::string flood(Serial::kFifoSize + 1, 'x');
 	uart.type(flood);  // data available, and an overrun
 
 	CHECK(uart.in(kIir) == kIirLineStatus);
 	CHECK(uart.in(kIir) == kIirLineStatus);  // reading IIR does not clear it
 	CHECK(uart.in(kLsr) == (kLsrIdle | kLsrDataReady | kLsrOverrun));
 	CHECK(uart.in(kIir) == kIirReceivedData);
-	for (size_t i = 0; i < Serial::kInputCapacity; i++)
+	for (size_t i = 0; i < Serial::kFifoSize; i++)
 		uart.in(kData);
 	CHECK(uart.in(kIir) == kIirThrEmpty);
 	CHECK(uart.in(kIir) == kIirModemStatus);  // that IIR read acknowledged THRE
@@ -254,7 +254,7 @@ TEST_CASE("serial: the line status interrupt clears on LSR read", "[serial]")
 	Uart uart;
 	uart.out(kMcr, kMcrOut2);
 	uart.out(kIer, kIerLineStatus);
-	std::string flood(Serial::kInputCapacity + 10, 'x');
+	std::string flood(Serial::kFifoSize + 10, 'x');
 	uart.type(flood);
 	CHECK(uart.in(kIir) == kIirLineStatus);
 	CHECK(uart.irq->levels == std::vector<bool>{true});
@@ -298,7 +298,7 @@ TEST_CASE("serial: loopback returns transmitted bytes and mirrors MCR in MSR", "
 TEST_CASE("serial: receive overflow sets OE and keeps the FIFO", "[serial]")
 {
 	Uart uart;
-	std::string first(Serial::kInputCapacity - 1, 'a');
+	std::string first(Serial::kFifoSize - 1, 'a');
 	uart.type(first);
 	CHECK(uart.serial.input_space() == 1);
 	uart.type("bcd");  // 'b' fits, the rest is lost
@@ -311,7 +311,7 @@ TEST_CASE("serial: receive overflow sets OE and keeps the FIFO", "[serial]")
 	while (uart.in(kLsr)&kLsrDataReady)
 		received.push_back(static_cast<char>(uart.in(kData)));
 	CHECK(received == first + "b");
-	CHECK(uart.serial.input_space() == Serial::kInputCapacity);
+	CHECK(uart.serial.input_space() == Serial::kFifoSize);
 }
 
 TEST_CASE("serial: scratch register and byte-wise wide accesses", "[serial]")
@@ -365,7 +365,7 @@ TEST_CASE("serial: registers through the bus at COM1", "[serial]")
 TEST_CASE("serial: input from another thread arrives in order under back-pressure", "[serial]")
 {
 	Uart uart;
-	constexpr size_t kTotal = 3 * Serial::kInputCapacity;
+	constexpr size_t kTotal = 3 * Serial::kFifoSize;
 	std::thread producer([&] {
 		size_t sent = 0;
 		while (sent < kTotal) {
@@ -418,17 +418,130 @@ TEST_CASE("serial: the host hears when the guest wants input again, once per cha
 	uart.out(kIer, kIerReceivedData);
 	CHECK(calls == 1);  // the same IER again is no change
 
-	// A full buffer stops wanting; the guest's first read wants again.
-	std::string fill(Serial::kInputCapacity, 'x');
+	// A batch of input stops wanting; the read that takes its last byte
+	// wants again, once per batch rather than once per byte.
+	std::string fill(Serial::kFifoSize, 'x');
 	uart.type(fill);
 	CHECK(uart.serial.input_space() == 0);
+	for (size_t i = 1; i < Serial::kFifoSize; i++)
+		CHECK(uart.in(kData) == 'x');
+	CHECK(calls == 1);
 	CHECK(uart.in(kData) == 'x');
 	CHECK(calls == 2);
-	CHECK(uart.in(kData) == 'x');
+	CHECK(uart.in(kData) == 0);
 	CHECK(calls == 2);  // still wanted: no second call
 
 	// Disabling and enabling the interrupt again is a new want.
 	uart.out(kIer, 0);
 	uart.out(kIer, kIerReceivedData);
 	CHECK(calls == 3);
+}
+
+TEST_CASE("serial: the receiver holds one 16-byte FIFO of host input", "[serial]")
+{
+	Uart uart;
+	CHECK(uart.serial.input_space() == 16);
+	uart.type("abc");
+	CHECK(uart.serial.input_space() == 13);
+}
+
+TEST_CASE("serial: received data interrupts at the FIFO trigger level, the rest through the timeout", "[serial]")
+{
+	Uart uart;
+	uart.out(kMcr, kMcrOut2);
+	uart.out(kIer, kIerReceivedData);
+	CHECK(uart.serial.receive_trigger_level() == 1);  // 16450 mode: every character
+	uart.out(kFcr, 0x81);                             // what Linux writes for a 16550A: trigger 8
+	CHECK(uart.serial.receive_trigger_level() == 8);
+	constexpr uint8_t kFifos = 0xc0;
+	constexpr uint8_t kIirCharacterTimeout = 0x0c;
+
+	// Below the trigger level: data ready, no interrupt yet, and the host
+	// must run the character timeout.
+	uart.type("1234567");
+	CHECK((uart.in(kLsr)&kLsrDataReady) != 0);
+	CHECK(uart.in(kIir) == (kFifos | kIirNone));
+	CHECK(uart.irq->levels.empty());
+	CHECK(uart.serial.awaits_character_timeout());
+
+	// The eighth character reaches the trigger level.
+	uart.type("8");
+	CHECK(uart.in(kIir) == (kFifos | kIirReceivedData));
+	CHECK(uart.irq->levels == std::vector<bool>{true});
+	CHECK_FALSE(uart.serial.awaits_character_timeout());
+
+	// Reading below the trigger level drops the interrupt; the rest waits
+	// for the timeout, which the next read acknowledges.
+	CHECK(uart.in(kData) == '1');
+	CHECK(uart.in(kIir) == (kFifos | kIirNone));
+	CHECK(uart.irq->levels == std::vector<bool>{true, false});
+	CHECK(uart.serial.awaits_character_timeout());
+	uart.serial.character_timeout();
+	CHECK_FALSE(uart.serial.awaits_character_timeout());
+	CHECK(uart.in(kIir) == (kFifos | kIirCharacterTimeout));
+	CHECK(uart.irq->levels == std::vector<bool>{true, false, true});
+	CHECK(uart.in(kData) == '2');
+	CHECK(uart.in(kIir) == (kFifos | kIirNone));
+	CHECK(uart.serial.awaits_character_timeout());
+
+	// A character arriving restarts the timer too.
+	uart.serial.character_timeout();
+	uart.type("9");
+	CHECK(uart.in(kIir) == (kFifos | kIirNone));
+	CHECK(uart.serial.awaits_character_timeout());
+
+	// An empty FIFO has no timeout to indicate.
+	uart.out(kFcr, 0x83);  // clear the receiver
+	uart.serial.character_timeout();
+	CHECK(uart.in(kIir) == (kFifos | kIirNone));
+	CHECK_FALSE(uart.serial.awaits_character_timeout());
+
+	// The other trigger levels (FCR bits 6-7).
+	uart.out(kFcr, 0x01);
+	CHECK(uart.serial.receive_trigger_level() == 1);
+	uart.out(kFcr, 0x41);
+	CHECK(uart.serial.receive_trigger_level() == 4);
+	uart.out(kFcr, 0xc1);
+	CHECK(uart.serial.receive_trigger_level() == 14);
+}
+
+TEST_CASE("serial: a character takes the time of the line the guest programmed", "[serial]")
+{
+	Uart uart;
+	auto program = [&](uint16_t divisor, uint8_t line_control) {
+		uart.out(kLcr, 0x80);
+		uart.out(kData, static_cast<uint8_t>(divisor & 0xff));
+		uart.out(kIer, static_cast<uint8_t>(divisor >> 8));
+		uart.out(kLcr, line_control);
+	};
+	// At reset: divisor 12 (9600 baud), LCR 0: 5 data bits, 1 stop bit,
+	// with the start bit 7 bits.
+	CHECK(uart.serial.character_time_ns() == 7 * 12 * 1'000'000'000ULL / 115200);
+	program(12, 0x03);  // 9600 8N1, as console=ttyS0: 10 bits, ~1.04 ms
+	CHECK(uart.serial.character_time_ns() == 1'041'666);
+	program(1, 0x03);  // 115200 8N1: 86.8 us, 11520 characters a second
+	CHECK(uart.serial.character_time_ns() == 86'805);
+	program(1, 0x0f);  // 8 data bits, parity, 2 stop bits: 12 bits
+	CHECK(uart.serial.character_time_ns() == 12 * 1'000'000'000ULL / 115200);
+	program(1, 0x04);  // 5 data bits and 1.5 stop bits: 7.5 bits
+	CHECK(uart.serial.character_time_ns() == 15 * 1'000'000'000ULL / (2 * 115200));
+	// Divisor 0 is the slowest line, not an infinitely fast one.
+	program(0, 0x03);
+	CHECK(uart.serial.character_time_ns() == 10 * 65536 * 1'000'000'000ULL / 115200);
+}
+
+TEST_CASE("serial: --stats counts register accesses, received bytes and interrupts", "[serial]")
+{
+	Uart uart;
+	uart.out(kMcr, kMcrOut2);
+	uart.out(kIer, kIerReceivedData);
+	uart.type("ab");
+	uart.in(kData);
+	uart.in(kData);
+	uint8_t wide[2] = {};
+	uart.serial.read(kLsr, wide);  // one exit, however wide
+	Serial::Stats stats = uart.serial.stats();
+	CHECK(stats.register_accesses == 5);
+	CHECK(stats.received_bytes == 2);
+	CHECK(stats.interrupts == 1);
 }
