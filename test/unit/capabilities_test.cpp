@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/capabilities.h"
+#include "child_process.h"
 
 using kairos::CapabilitySet;
 
@@ -26,29 +27,16 @@ namespace {
 template <typename Body>
 std::string in_child(Body body)
 {
-	int pipe_fds[2];
-	REQUIRE(pipe(pipe_fds) == 0);
-	pid_t child = fork();
-	REQUIRE(child >= 0);
-	if (child == 0) {
-		close(pipe_fds[0]);
+	auto child = kairos::test::run_in_child([&] {
 		std::string failure = body();
-		ssize_t ignored = write(pipe_fds[1], failure.data(), failure.size());
+		ssize_t ignored = write(STDERR_FILENO, failure.data(), failure.size());
 		(void)ignored;
 		_exit(failure.empty() ? 0 : 1);
-	}
-	close(pipe_fds[1]);
-	std::string output;
-	char buffer[256];
-	for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
-		output.append(buffer, static_cast<size_t>(n));
-	close(pipe_fds[0]);
-	int status = 0;
-	REQUIRE(waitpid(child, &status, 0) == child);
-	REQUIRE(WIFEXITED(status));
-	if (WEXITSTATUS(status) != 0 && output.empty())
-		output = "the child exited with " + std::to_string(WEXITSTATUS(status));
-	return output;
+	});
+	REQUIRE(child.exit_code >= 0);
+	if (child.exit_code != 0 && child.stderr_text.empty())
+		return "the child exited with " + std::to_string(child.exit_code);
+	return child.stderr_text;
 }
 
 std::string hex(CapabilitySet set)

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "base/seccomp.h"
+#include "child_process.h"
 #include "vmm/confinement.h"
 
 using kairos::vmm::ThreadKind;
@@ -83,12 +84,7 @@ TEST_CASE("seccomp: the mode is read from the Seccomp: field of /proc status", "
 // line on stderr and ends the process with the documented code.
 TEST_CASE("seccomp: a forbidden call on a confined thread is reported and stops the process", "[seccomp]")
 {
-	int pipe_fds[2];
-	REQUIRE(pipe(pipe_fds) == 0);
-	pid_t child = fork();
-	REQUIRE(child >= 0);
-	if (child == 0) {
-		dup2(pipe_fds[1], STDERR_FILENO);
+	auto child = kairos::test::run_in_child([] {
 		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu));
 		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
 		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
@@ -98,19 +94,10 @@ TEST_CASE("seccomp: a forbidden call on a confined thread is reported and stops 
 			_exit(101);
 		syscall(SYS_getpgrp);
 		_exit(102);  // not reached: the handler exits
-	}
-	close(pipe_fds[1]);
-	std::string output;
-	char buffer[256];
-	for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
-		output.append(buffer, static_cast<size_t>(n));
-	close(pipe_fds[0]);
-	int status = 0;
-	REQUIRE(waitpid(child, &status, 0) == child);
-	REQUIRE(WIFEXITED(status));
-	CHECK(WEXITSTATUS(status) == kairos::vmm::kExitForbiddenSyscall);
-	CHECK(output == "kairos: seccomp: forbidden system call 111 (getpgrp) on thread test-vcpu (tid " +
-				std::to_string(child) + "); stopping\n");
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text == "kairos: seccomp: forbidden system call 111 (getpgrp) on thread test-vcpu (tid " +
+					   std::to_string(child.pid) + "); stopping\n");
 }
 
 TEST_CASE("seccomp: a refused ioctl is reported with its request", "[seccomp]")
@@ -140,12 +127,7 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Vcpu);
 	REQUIRE(std::find(requests.begin(), requests.end(), KVM_RUN) != requests.end());
 	CHECK(kairos::vmm::allowed_ioctls(ThreadKind::Main).empty());
-	int pipe_fds[2];
-	REQUIRE(pipe(pipe_fds) == 0);
-	pid_t child = fork();
-	REQUIRE(child >= 0);
-	if (child == 0) {
-		dup2(pipe_fds[1], STDERR_FILENO);
+	auto child = kairos::test::run_in_child([] {
 		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu),
 								kairos::vmm::allowed_ioctls(ThreadKind::Vcpu));
@@ -160,20 +142,12 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 			_exit(102);
 		ioctl(null_fd, KVM_CREATE_VCPU, 0);
 		_exit(103);  // not reached: the handler exits
-	}
-	close(pipe_fds[1]);
-	std::string output;
-	char buffer[256];
-	for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
-		output.append(buffer, static_cast<size_t>(n));
-	close(pipe_fds[0]);
-	int status = 0;
-	REQUIRE(waitpid(child, &status, 0) == child);
-	REQUIRE(WIFEXITED(status));
-	CHECK(WEXITSTATUS(status) == kairos::vmm::kExitForbiddenSyscall);
-	CHECK(output == fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request {:#x}) on thread "
-				    "test-vcpu (tid {}); stopping\n",
-				    KVM_CREATE_VCPU, child));
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text ==
+	      fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request {:#x}) on thread "
+			  "test-vcpu (tid {}); stopping\n",
+			  KVM_CREATE_VCPU, child.pid));
 }
 
 TEST_CASE("seccomp: the test-only trigger names a thread kind or nothing", "[seccomp]")
