@@ -74,13 +74,20 @@ fi
 
 # The guest's and the host's count of the interrupts. /proc/interrupts'
 # first column is Linux's own number (26 here: no legacy PIC with
-# hardware-reduced ACPI); the pin is the "8-edge" column.
+# hardware-reduced ACPI); the pin is the "8-edge" column. At least 2: the
+# alarm and the wakealarm, each set seconds ahead. Linux's rtc core runs
+# RTC_UIE_ON on the alarm too, and when the second it asks for has already
+# begun it delivers that tick itself, with no interrupt (rtc_timer_enqueue:
+# -ETIME); seen in CI: 3 ticks, 4 interrupts in all, the first tick 37 ms
+# after UIE_ON. The host raised at least what the guest counted.
 log "/proc/interrupts: $(guest_value rtc-irq-raw)"
 irq_line=$(guest_value rtc-irq-line)
-if [[ $irq_line =~ ^8:([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 5 ]; then
-	pass "/proc/interrupts: rtc0 on IOAPIC pin 8 (GSI 8), ${BASH_REMATCH[1]} interrupts"
+guest_count=
+if [[ $irq_line =~ ^8:([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 2 ]; then
+	guest_count=${BASH_REMATCH[1]}
+	pass "/proc/interrupts: rtc0 on IOAPIC pin 8 (GSI 8), $guest_count interrupts"
 else
-	fail "/proc/interrupts' rtc0 is '$irq_line' (pin:count), expected IOAPIC pin 8 with at least 5"
+	fail "/proc/interrupts' rtc0 is '$irq_line' (pin:count), expected IOAPIC pin 8 with at least 2"
 fi
-expect_stat .rtc.interrupts 5
+expect_stat .rtc.interrupts "${guest_count:-2}"
 finish
