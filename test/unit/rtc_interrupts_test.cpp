@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "cmos_ports.h"
 #include "devices/device_timer.h"
 #include "devices/irq_line.h"
 #include "devices/rtc.h"
@@ -106,18 +107,8 @@ struct Board {
 		},
 		line, timer};
 
-	uint8_t in(uint8_t index)
-	{
-		rtc.write(0, {&index, 1});
-		uint8_t value = 0;
-		rtc.read(1, {&value, 1});
-		return value;
-	}
-	void out(uint8_t index, uint8_t value)
-	{
-		rtc.write(0, {&index, 1});
-		rtc.write(1, {&value, 1});
-	}
+	uint8_t in(uint8_t index) { return kairos::test::cmos_read(rtc, index); }
+	void out(uint8_t index, uint8_t value) { kairos::test::cmos_write(rtc, index, value); }
 	// The event loop's part: fires the timer at each deadline up to
 	// `until`, then leaves the clock there.
 	void run_until(int64_t until)

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "cmos_ports.h"
 #include "devices/bus.h"
 #include "devices/rtc.h"
 
@@ -48,18 +49,8 @@ struct Cmos {
 	struct timespec now = {utc(2026, 11, 22, 13, 45, 7), 250'000'000};
 	Rtc rtc{[this] { return now; }};
 
-	uint8_t in(uint8_t index)
-	{
-		rtc.write(0, {&index, 1});
-		uint8_t value = 0;
-		rtc.read(1, {&value, 1});
-		return value;
-	}
-	void out(uint8_t index, uint8_t value)
-	{
-		rtc.write(0, {&index, 1});
-		rtc.write(1, {&value, 1});
-	}
+	uint8_t in(uint8_t index) { return kairos::test::cmos_read(rtc, index); }
+	void out(uint8_t index, uint8_t value) { kairos::test::cmos_write(rtc, index, value); }
 };
 
 }  // namespace
