@@ -111,5 +111,20 @@ check_asked 4 "$triple" 1
 check_asked --triple-fault 4 "$triple" 0
 check_asked --triple-fault 4 "kairos: guest panicked" 1
 
+# finish: a failing test's last lines name every failed check (a CI log
+# keeps only the head and tail of a long test's output).
+mkdir -p "$scratch/finish"
+tail_lines=$(cd "$scratch/finish" && KAIROS_BIN=/bin/true KAIROS_SOURCE_DIR=$here/../.. \
+	KAIROS_TEST_KERNEL=none KAIROS_TEST_INITRAMFS=none bash -c \
+	'source "$1"; fail "first problem"; pass "fine"; fail "second problem"; finish' \
+	lib-selftest "$here/lib.sh" 2>&1 | tail -n 3) || true
+expected_tail=$(printf '%s\n' "lib-selftest: failed checks:" "  - first problem" "  - second problem")
+if [ "$tail_lines" = "$expected_tail" ]; then
+	echo "lib-selftest: ok: finish ends with the failed checks"
+else
+	echo "lib-selftest: FAIL: finish ended with: $tail_lines"
+	failures=$((failures + 1))
+fi
+
 [ "$failures" -eq 0 ] || exit 1
 echo "lib-selftest: all checks passed"

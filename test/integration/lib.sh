@@ -22,6 +22,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$WORK"
 failures=0
+failed_checks=()
 boots=0
 
 log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
@@ -305,6 +306,7 @@ run_in_kvm() {
 fail() {
 	log "FAIL: $*"
 	failures=$((failures + 1))
+	failed_checks+=("$*")
 }
 
 pass() { log "ok: $*"; }
@@ -440,10 +442,16 @@ GUEST_WARNING_RE='WARNING:|BUG:|Oops|Call Trace|kairos[_a-z]*: .*(error|fail|-[0
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		log "$failures check(s) failed; guest console (tail):"
-		tail -n 40 out.txt 2>/dev/null | sed 's/^/  | /'
-		print_guest_warnings
+		# (set -e and pipefail: a test that failed before any boot has
+		# no out.txt, and must still reach the list below.)
+		tail -n 40 out.txt 2>/dev/null | sed 's/^/  | /' || true
+		print_guest_warnings || true
 		log "kairos stderr:"
-		sed 's/^/  | /' err.txt 2>/dev/null | tail -n 20
+		sed 's/^/  | /' err.txt 2>/dev/null | tail -n 20 || true
+		# Once more at the very end: a CI log that keeps only its head
+		# and tail still shows which checks failed.
+		log "failed checks:"
+		printf '  - %s\n' "${failed_checks[@]}"
 		exit 1
 	fi
 	log "all checks passed"
