@@ -195,6 +195,7 @@ void TimerService::apply_windows(const WindowActions &actions)
 			}
 			if (!*raised) {
 				++admission_refusals_;  // this window goes without
+				++refusals_[vcpu];
 				continue;
 			}
 			raised_.set(vcpu);
@@ -277,8 +278,19 @@ WindowStats TimerService::window_stats() const
 std::vector<uint64_t> TimerService::window_raises() const
 {
 	std::lock_guard lock(mutex_);
+	return per_vcpu(raises_);
+}
+
+std::vector<uint64_t> TimerService::window_refusals() const
+{
+	std::lock_guard lock(mutex_);
+	return per_vcpu(refusals_);
+}
+
+std::vector<uint64_t> TimerService::per_vcpu(const std::array<uint64_t, KAIROS_MAX_VCPUS> &counts) const
+{
 	uint32_t count = std::min<uint32_t>(config_.vcpu_count, KAIROS_MAX_VCPUS);
-	return {raises_.begin(), raises_.begin() + count};
+	return {counts.begin(), counts.begin() + count};
 }
 
 std::string TimerService::window_policy() const

@@ -116,6 +116,11 @@ public:
 	WindowStats window_stats() const;
 	// How often each vCPU thread was put into the reservation.
 	std::vector<uint64_t> window_raises() const;
+	// How often each vCPU thread was wanted in a window and the kernel
+	// refused it the reservation (SCHED_DEADLINE admission, EBUSY): the
+	// window went without it. Raises plus refusals are the windows that
+	// asked for the vCPU.
+	std::vector<uint64_t> window_refusals() const;
 	// The policy windows use now ("off" when refused or not configured).
 	std::string window_policy() const;
 	uint64_t advance_ns() const;
@@ -154,6 +159,8 @@ private:
 	// when the timer thread must look again for the windows' sake.
 	std::optional<uint64_t> plan_windows(uint64_t now_ns, const PassOutcome &outcome);
 	void apply_windows(const WindowActions &actions);
+	// The first vcpu_count entries of a per-vCPU counter (mutex_ held).
+	std::vector<uint64_t> per_vcpu(const std::array<uint64_t, KAIROS_MAX_VCPUS> &counts) const;
 	void close_windows(uint64_t now_ns);
 	void disable_windows(const std::string &why);
 	// With mutex_ held: the start-up probe; a warning or "".
@@ -181,6 +188,7 @@ private:
 	bool probed_ = false;
 	VcpuSet raised_;  // vCPU threads in the reservation now
 	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
+	std::array<uint64_t, KAIROS_MAX_VCPUS> refusals_{};
 	uint64_t raise_failures_ = 0;
 	uint64_t admission_refusals_ = 0;
 	AdvanceEstimator advance_;

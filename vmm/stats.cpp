@@ -138,13 +138,15 @@ std::string stats_json(const StatsSources &in)
 	stats["security"] = security_json(in.confinement, kKvmDevicePath);
 	nlohmann::json vcpus = nlohmann::json::array();
 	std::vector<uint64_t> windows = timer_service ? timer_service->window_raises() : std::vector<uint64_t>{};
+	std::vector<uint64_t> refusals = timer_service ? timer_service->window_refusals() : std::vector<uint64_t>{};
 	for (const auto &vcpu : in.vcpus)
 		vcpus.push_back({{"id", vcpu->id()},
 				 {"exits", vcpu->exits()},
 				 {"cpu_ns", vcpu->final_cpu_ns()},
 				 {"run_delay_ns", vcpu->final_run_delay_ns()},
 				 {"preemptions", vcpu->final_preemptions()},
-				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0}});
+				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0},
+				 {"window_refusals", refusals.size() > vcpu->id() ? refusals[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
 	if (in.paravirt) {
 		const pvclock::EventChannels &events = in.paravirt->events();

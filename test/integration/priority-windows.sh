@@ -71,10 +71,21 @@ expect_stat .outsourcing.window.cpu_ns 1
 expect_stat .outsourcing.errors.bad_vcpu 0 0
 opened=$(stat_value .outsourcing.window.opened)
 opened=${opened:-0}
-# Both vCPUs the work needs were raised, in most windows: the upcall's and
-# the sleeper's; and most windows ended by the guest's report.
-expect_stat '.vcpus[0].windows' $((opened / 2))
-expect_stat '.vcpus[1].windows' $((opened / 2))
+# Both vCPUs the work needs were wanted, in most windows: the upcall's and
+# the sleeper's; and most windows ended by the guest's report. Wanted is
+# raised or refused admission: the kernel's SCHED_DEADLINE admission has
+# refused a third of the raises here when the host was busy (a vCPU's
+# bandwidth comes back only at its 0-lag time), and those windows rightly
+# went without it; which vCPU they asked for is what is under test.
+for vcpu in 0 1; do
+	wanted=$(jq -r ".vcpus[$vcpu] | (.windows + .window_refusals)" stats.json 2>/dev/null || echo none)
+	if [[ $wanted =~ ^[0-9]+$ ]] && [ "$wanted" -ge $((opened / 2)) ]; then
+		pass "vCPU $vcpu wanted in $wanted of $opened windows"
+	else
+		fail "vCPU $vcpu wanted in '$wanted' of $opened windows, expected at least half" \
+			"($(jq -c ".vcpus[$vcpu]" stats.json 2>/dev/null))"
+	fi
+done
 expect_stat .outsourcing.window.closed_by_guest $((opened / 2))
 by_guest=$(stat_value .outsourcing.window.closed_by_guest)
 log "windows: opened=$opened closed_by_guest=$by_guest" \

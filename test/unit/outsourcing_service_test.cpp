@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -325,12 +326,15 @@ struct FakeScheduler : VcpuScheduler {
 	std::mutex mutex;
 	std::vector<Event> events;
 	bool refuse = false;
+	std::optional<uint32_t> no_bandwidth_for;  // this vCPU's raises are refused admission
 
 	uint32_t vcpu_count() const override { return 2; }
 	kairos::Result<bool> raise(uint32_t vcpu) override
 	{
 		if (refuse)
 			return kairos::make_error("Operation not permitted");
+		if (no_bandwidth_for == vcpu)
+			return false;
 		std::lock_guard lock(mutex);
 		events.push_back({true, vcpu, now_ns()});
 		return true;
@@ -406,6 +410,29 @@ TEST_CASE("a priority window opens before the timer fires and closes when the gu
 	WindowStats stats = f.service->window_stats();
 	CHECK(stats.opened == 1);
 	CHECK(stats.closed_by_guest == 1);
+}
+
+TEST_CASE("a vCPU refused admission is counted as wanted, and the window opens without it",
+	  "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	owned->no_bandwidth_for = 1;  // the probe raises vCPU 0 only
+	FakeScheduler *scheduler = owned.get();
+	f.start();
+	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	REQUIRE(f.service->set_upcall_vcpu(0));
+	size_t probe_events = scheduler->snapshot().size();
+
+	f.post_all({make_request(KAIROS_TIMER_ADD, 7, now_ns() + 50'000'000, 1)});
+	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
+	auto events = scheduler->snapshot();
+	REQUIRE(events.size() == probe_events + 1);  // vCPU 0 raised, vCPU 1 not
+	CHECK(events[probe_events].raise);
+	CHECK(events[probe_events].vcpu == 0);
+	CHECK(f.service->window_raises() == std::vector<uint64_t>{1, 0});  // this window (the probe is not one)
+	CHECK(f.service->window_refusals() == std::vector<uint64_t>{0, 1});
+	CHECK(f.service->window_stats().admission_refusals == 1);
 }
 
 TEST_CASE("windows are off, said once, when the reservation is refused", "[outsourcing][service][window]")
