@@ -88,7 +88,19 @@ grep -q 'kairos: guest triple fault' kairos.txt && exit 4
 exit 0
 SCRIPT
 chmod +x inside.sh
-KAIROS_TEST_RETRY_TRIPLE_FAULT=1 run_in_kvm ./inside.sh "$KAIROS_BIN"
+# A guest printing without pause triple-faults often in the emulated
+# machine: 4 of 9 such boots of kairos there (at 26 to 85 KB printed, one
+# before user space), and once the emulated machine itself triple-faulted
+# (QEMU's TCG: "Triple fault" of its own CPU), which no guest or VMM can
+# cause; QEMU -M pc in the same place printed 8 boots without one (at half
+# Kairos's rate). So up to three runs, each retried once by with-kvm: the
+# verdict is on the first run whose guest did not triple-fault.
+for attempt in 1 2 3; do
+	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 run_in_kvm ./inside.sh "$KAIROS_BIN"
+	grep -q 'kairos: guest triple fault' kairos.txt || break
+	log "INFRA: run $attempt: the guest triple-faulted twice (with-kvm's retry too)$([ $attempt -lt 3 ] && echo '; once more')"
+	rm -f kairos.pid head.txt stats.json
+done
 log "$(grep -E '^(guest-28k|exit-after)' out.txt | tr '\n' ' ')"
 
 if grep -q "exited-within-10s=yes" out.txt; then
