@@ -1,5 +1,6 @@
 #include "base/seccomp.h"
 
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -23,6 +24,8 @@
 #include "base/unique_fd.h"
 
 namespace kairos {
+static_assert(kOpenatWriteFlags == (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND));
+
 namespace {
 
 // x86-64 numbers end near 460 (Linux 6.x); a larger one prints as "?".
@@ -73,6 +76,16 @@ Status allow_ioctl_requests(scmp_filter_ctx context, std::span<const unsigned lo
 	return {};
 }
 
+// openat(dirfd, path, flags, mode) with none of kOpenatWriteFlags.
+Status allow_openat_read_only(scmp_filter_ctx context)
+{
+	int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				     SCMP_A2_64(SCMP_CMP_MASKED_EQ, kOpenatWriteFlags, 0));
+	if (error < 0)
+		return errno_error("seccomp: allowing openat read-only", -error);
+	return {};
+}
+
 // Appends decimal n; async-signal-safe.
 void append_number(char *buffer, size_t size, size_t &length, long long n)
 {
@@ -119,14 +132,17 @@ void append_text(char *buffer, size_t size, size_t &length, std::string_view tex
 // write/exit_group are on every thread's list.
 void on_forbidden_syscall(int, siginfo_t *info, void *context)
 {
-	// A trapped ioctl may be one of a filtered list: name the request,
-	// the second argument (rsi at the system call, x86-64 ABI).
-	std::optional<unsigned long> request;
-	if (info->si_syscall == SYS_ioctl && context)
-		request = static_cast<unsigned long>(static_cast<ucontext_t *>(context)->uc_mcontext.gregs[REG_RSI]);
+	// A trapped ioctl or openat may have failed on an argument: name it
+	// (rsi and rdx at the system call, x86-64 ABI).
+	std::optional<ViolationArgument> argument;
+	if (context) {
+		const greg_t *registers = static_cast<ucontext_t *>(context)->uc_mcontext.gregs;
+		argument = violation_argument(info->si_syscall, static_cast<unsigned long>(registers[REG_RSI]),
+					      static_cast<unsigned long>(registers[REG_RDX]));
+	}
 	char line[192];
 	size_t length =
-		format_seccomp_violation(line, sizeof line, info->si_syscall, thread_label, thread_tid, request);
+		format_seccomp_violation(line, sizeof line, info->si_syscall, thread_label, thread_tid, argument);
 	ssize_t ignored = write(STDERR_FILENO, line, length);
 	(void)ignored;
 	_exit(violation_exit_code);
@@ -157,6 +173,10 @@ Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> sys
 			return make_error("seccomp: no system call named '{}' on this architecture", name);
 		if (nr == SCMP_SYS(ioctl) && !ioctl_requests.empty()) {
 			KAIROS_TRY(allow_ioctl_requests(context.get(), ioctl_requests));
+			continue;
+		}
+		if (nr == SCMP_SYS(openat)) {
+			KAIROS_TRY(allow_openat_read_only(context.get()));
 			continue;
 		}
 		if (int error = seccomp_rule_add(context.get(), SCMP_ACT_ALLOW, nr, 0); error < 0)
@@ -205,17 +225,28 @@ const char *syscall_name(long nr)
 	return syscall_names[nr].data();
 }
 
+std::optional<ViolationArgument> violation_argument(long nr, unsigned long arg1, unsigned long arg2)
+{
+	if (nr == SYS_ioctl)
+		return ViolationArgument{"request", arg1};
+	if (nr == SYS_openat)
+		return ViolationArgument{"flags", arg2};
+	return std::nullopt;
+}
+
 size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view label, pid_t tid,
-				std::optional<unsigned long> ioctl_request)
+				std::optional<ViolationArgument> argument)
 {
 	size_t length = 0;
 	append_text(buffer, size, length, "kairos: seccomp: forbidden system call ");
 	append_number(buffer, size, length, nr);
 	append_text(buffer, size, length, " (");
 	append_text(buffer, size, length, syscall_name(nr));
-	if (ioctl_request) {
-		append_text(buffer, size, length, ", request 0x");
-		append_hex(buffer, size, length, *ioctl_request);
+	if (argument) {
+		append_text(buffer, size, length, ", ");
+		append_text(buffer, size, length, argument->name);
+		append_text(buffer, size, length, " 0x");
+		append_hex(buffer, size, length, argument->value);
 	}
 	append_text(buffer, size, length, ") on thread ");
 	append_text(buffer, size, length, label);

@@ -27,6 +27,9 @@ public:
 	// With ioctl_requests, "ioctl" (then required in syscalls) is allowed
 	// with those requests only, compared on the low 32 bits: the kernel's
 	// cmd is an unsigned int, so higher bits could not sneak one past.
+	// "openat" is always allowed read-only (kOpenatWriteFlags clear): a
+	// confined thread reads /proc, it never creates or writes a file, and
+	// cannot reopen a device such as /dev/kvm read-write.
 	static Result<SeccompFilter> allow_only(std::span<const char *const> syscalls,
 						std::span<const unsigned long> ioctl_requests = {});
 
@@ -59,11 +62,26 @@ const char *syscall_name(long nr);
 // Fills the table syscall_name reads; idempotent, not async-signal-safe.
 void load_syscall_names();
 
+// The open(2) flags a confined thread's openat may not carry: write
+// access, creation, truncation, appending.
+inline constexpr unsigned long kOpenatWriteFlags = 03 | 0100 | 01000 | 02000;  // O_ACCMODE O_CREAT O_TRUNC O_APPEND
+
+// The argument a report names beside the call, when the filter looked at
+// it: an ioctl's "request", an openat's "flags".
+struct ViolationArgument {
+	const char *name;
+	unsigned long value;
+};
+
+// The argument of a trapped call nr that the filter looked at (from the
+// registers at the call, x86-64 ABI), or none. Async-signal-safe.
+std::optional<ViolationArgument> violation_argument(long nr, unsigned long arg1, unsigned long arg2);
+
 // The report line for a forbidden call, newline included, into buffer
 // (truncated to size); returns its length. A refused ioctl names its
-// request too. Async-signal-safe.
+// request too, a refused openat its flags. Async-signal-safe.
 size_t format_seccomp_violation(char *buffer, size_t size, long nr, std::string_view thread_label, pid_t tid,
-				std::optional<unsigned long> ioctl_request = std::nullopt);
+				std::optional<ViolationArgument> argument = std::nullopt);
 
 // The "Seccomp:" field of a /proc/PID/status text: 0 off, 1 strict, 2
 // filter; -1 when absent.

@@ -33,7 +33,7 @@ namespace {
 // frees its stack with madvise and ends with exit), the vDSO's fallbacks
 // and the CPU-time clocks (clock_gettime, clock_getres, gettimeofday),
 // the /proc reads of TimeService and of the threads' final accounts
-// (openat/read/close; the CMOS RTC's first localtime_r also stats and
+// (openat/read/close, openat read-only: base/seccomp.h; the CMOS RTC's first localtime_r also stats and
 // seeks /etc/localtime: newfstatat, lseek, and fstat for older glibc),
 // eventfd and console writes, the stop signals' mask, the kick handler's
 // return, and the SIGSYS reporter's own write and exit_group.

@@ -104,9 +104,35 @@ TEST_CASE("seccomp: a refused ioctl is reported with its request", "[seccomp]")
 {
 	kairos::load_syscall_names();
 	char line[192];
-	size_t length = kairos::format_seccomp_violation(line, sizeof line, SYS_ioctl, "kairos-vcpu1", 7, 0xae41UL);
+	size_t length = kairos::format_seccomp_violation(line, sizeof line, SYS_ioctl, "kairos-vcpu1", 7,
+							 kairos::violation_argument(SYS_ioctl, 0xae41UL, 0));
 	CHECK(std::string(line, length) == "kairos: seccomp: forbidden system call 16 (ioctl, request 0xae41) on "
 					   "thread kairos-vcpu1 (tid 7); stopping\n");
+}
+
+// Every thread kind lists openat for its /proc reads; none may open a file
+// to write it, create or truncate one, or reopen a device read-write: the
+// call traps and is named with its flags.
+TEST_CASE("seccomp: a confined thread opens files read-only, and nothing else", "[seccomp]")
+{
+	auto child = kairos::test::run_in_child([] {
+		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Main));
+		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
+		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
+		    !filter->install_on_this_thread("test-loop").ok())
+			_exit(100);
+		int status = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+		if (status < 0)
+			_exit(101);
+		close(status);
+		open("/dev/null", O_WRONLY | O_CLOEXEC);
+		_exit(102);  // not reached: the handler exits
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text == fmt::format("kairos: seccomp: forbidden system call {} (openat, flags {:#x}) on "
+					       "thread test-loop (tid {}); stopping\n",
+					       SYS_openat, O_WRONLY | O_CLOEXEC, child.pid));
+	CHECK_FALSE(kairos::violation_argument(SYS_getpgrp, 1, 2).has_value());
 }
 
 TEST_CASE("seccomp: ioctl requests need ioctl in the list", "[seccomp]")
