@@ -150,4 +150,15 @@ void Paravirt::raise_console_event()
 	events_->raise(KAIROS_EVENT_CONSOLE);
 }
 
+void Paravirt::raise_event(uint32_t port)
+{
+	events_->raise(port);
+}
+
+void Paravirt::account_pause(uint64_t paused_ns)
+{
+	time_->add_stolen_ns(paused_ns);
+	time_->publish();
+}
+
 }  // namespace kairos::vmm
