@@ -6,10 +6,10 @@
 // KVM_RUN, and nothing else stops. Guest time keeps following the host's
 // (the TSC runs on, kvm-clock and the Kairos page keep host time and are
 // republished as ever), so the guest's clocks jump forward over the pause
-// and never back. The pause is stolen time in the Kairos page. Host timers
-// (outsourced timers, the RTC, the virtual timer) that fall due meanwhile
-// leave their expiries and interrupts pending, which the guest takes once,
-// when it runs again.
+// and never back. The pause is stolen time in the Kairos page. Outsourced
+// timers that fall due meanwhile are held by the timer service and fire
+// once at resume; the RTC's and the virtual timer's interrupts stay
+// pending in KVM's irqchip, and the guest takes them when it runs again.
 #include <nlohmann/json.hpp>
 
 #include "vmm/machine.h"
@@ -98,6 +98,8 @@ std::string Machine::pause()
 	if (!run_gate_.close())
 		return control_ok_reply({{"state", "paused"}, {"changed", false}});
 	paused_at_ = std::chrono::steady_clock::now();
+	if (paravirt_)
+		paravirt_->hold_timers();
 	// Out of KVM_RUN now; each then waits at the closed gate.
 	for (auto &vcpu : vcpus_)
 		vcpu->kick();
@@ -116,6 +118,8 @@ std::string Machine::resume()
 	if (paravirt_)
 		paravirt_->account_pause(paused_ns);
 	run_gate_.open();
+	if (paravirt_)
+		paravirt_->release_timers();  // delivered to a running guest
 	event_log_.emit(EventKind::Resumed, {{"paused_ns", paused_ns}});
 	return control_ok_reply({{"state", "running"}, {"changed", true}, {"paused_ms", paused_ns / 1'000'000}});
 }
