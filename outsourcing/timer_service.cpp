@@ -100,6 +100,19 @@ void TimerService::ack()
 	wakeups_.ack.signal();
 }
 
+void TimerService::hold()
+{
+	// Under the engine's lock: a pass already begun ends before this returns.
+	std::lock_guard lock(mutex_);
+	held_.store(true);
+}
+
+void TimerService::release()
+{
+	if (held_.exchange(false))
+		ring_doorbell();  // the pass that the held wake-ups did not run
+}
+
 void TimerService::report_done()
 {
 	wakeups_.done.signal();
@@ -493,6 +506,15 @@ Status TimerService::loop()
 		}
 		if (fired[kTimer])
 			timer_armed_at_.reset();  // it went off, so it is disarmed
+		if (held_.load()) {
+			// Paused: no pass and no timer until release() rings. The
+			// reads go on, so the release's doorbell is seen.
+			KAIROS_TRY(arm_timer(std::nullopt));
+			for (uint64_t source = 0; source < kSourceCount; ++source)
+				if (fired[source])
+					KAIROS_TRY(submit_read(static_cast<Source>(source)));
+			continue;
+		}
 
 		PassOutcome outcome;
 		std::optional<uint64_t> next;

@@ -96,6 +96,13 @@ public:
 	void ack();
 	// The guest wrote KAIROS_PORT_DONE: a window may close.
 	void report_done();
+	// The VM is paused (kairos ctl pause): while held, the thread runs no
+	// pass, so nothing is written to the ring and no event is raised;
+	// timers that fall due wait in the heap. release() rings the doorbell:
+	// one pass then takes what the guest posted before the pause and fires
+	// every timer due, each once. From any thread.
+	void hold();
+	void release();
 
 	// The guest registered its ring area (validated by the VMM, mapped
 	// until detach() returns). Replaces an earlier one; see TimerEngine.
@@ -177,6 +184,7 @@ private:
 	WakeupLimiter guest_wakeups_;              // timer thread only
 	std::array<bool, kSourceCount> paused_{};  // reads waiting for a token; timer thread only
 	std::atomic<uint64_t> wakeups_deferred_{0};
+	std::atomic<bool> held_{false};  // hold() .. release()
 
 	// Guards engine_, failure_ and the window state. Priority inheritance:
 	// the timer thread may be real-time (outsourcing.priority).

@@ -90,7 +90,7 @@ void TimeService::publish_locked(const std::vector<uint64_t> &run_delays)
 		page_->publish_time(vcpu, record);
 		// UINT64_MAX: the vCPU thread had not started; nothing to say.
 		if (vcpu < run_delays.size() && run_delays[vcpu] != UINT64_MAX)
-			page_->publish_stolen(vcpu, run_delays[vcpu]);
+			page_->publish_stolen(vcpu, run_delays[vcpu] + paused_ns_.load());
 	}
 	timespec boot = wall_clock_at_boot();
 	page_->publish_wall_clock(static_cast<uint64_t>(boot.tv_sec), static_cast<uint32_t>(boot.tv_nsec));

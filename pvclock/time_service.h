@@ -36,6 +36,10 @@ public:
 	// Time only: the fast path before a timer event, with no /proc reads.
 	void publish_time();
 	uint64_t publishes() const { return publishes_.load(); }
+	// A pause of the whole VM (kairos ctl pause): every vCPU was kept
+	// from running for `ns`, which the guest sees as stolen time from the
+	// next publish() on, on top of the threads' run delay.
+	void add_stolen_ns(uint64_t ns) { paused_ns_.fetch_add(ns); }
 	// The last system time published (0 if none).
 	uint64_t last_system_time() const { return last_system_time_.load(); }
 
@@ -55,6 +59,7 @@ private:
 	SharedInfo *page_ = nullptr;
 	uint8_t flags_;
 	std::atomic<uint64_t> publishes_{0};
+	std::atomic<uint64_t> paused_ns_{0};
 	std::atomic<uint64_t> last_system_time_{0};
 };
 

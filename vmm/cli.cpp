@@ -59,12 +59,16 @@ Status apply_flag(const std::string &flag, const std::string &value, CommandLine
 			return make_error("--events: needs a file name (stdout is the guest's console; "
 					  "follow the file with tail -f)");
 		line.events_path = value;
+	} else if (flag == "--api-sock") {
+		if (value.empty())
+			return make_error("--api-sock: needs a file name (the control socket to create)");
+		line.api_socket_path = value;
 	}
 	return {};
 }
 
-// Every option of run and check takes a value; --stats and --events are
-// run's alone.
+// Every option of run and check takes a value; --stats, --events and
+// --api-sock are run's alone.
 bool known_option(const std::string &flag, CommandLine::Command command)
 {
 	static constexpr std::string_view kFlags[] = {"--kernel", "--initrd", "--append",
@@ -72,7 +76,8 @@ bool known_option(const std::string &flag, CommandLine::Command command)
 	for (std::string_view known : kFlags)
 		if (flag == known)
 			return true;
-	return (flag == "--stats" || flag == "--events") && command == CommandLine::Command::Run;
+	return (flag == "--stats" || flag == "--events" || flag == "--api-sock") &&
+	       command == CommandLine::Command::Run;
 }
 
 // What a flag's value looks like, for "needs a value" errors.
@@ -103,6 +108,12 @@ Result<CommandLine> parse_command_line(const std::vector<std::string> &args)
 	// As other tools take it: `kairos --version`, `-V` or `version`.
 	if (command == "--version" || command == "-V" || command == "version") {
 		line.command = Command::Version;
+		return line;
+	}
+	// ctl reads its own words (vmm/ctl.h).
+	if (command == "ctl") {
+		line.command = Command::Ctl;
+		line.ctl_words.assign(args.begin() + 1, args.end());
 		return line;
 	}
 	if (command != "run" && command != "check")

@@ -14,11 +14,13 @@
 namespace kairos::vmm {
 
 struct CommandLine {
-	enum class Command { Help, Version, Run, Check };
+	enum class Command { Help, Version, Run, Check, Ctl };
 	Command command = Command::Help;
 	std::optional<std::filesystem::path> config_file;  // none: defaults and flags only
 	std::string stats_path;                            // run --stats; empty: none
 	std::string events_path;                           // run --events; empty: none
+	std::string api_socket_path;                       // run --api-sock; empty: none
+	std::vector<std::string> ctl_words;                // ctl: the words after "ctl" (vmm/ctl.h)
 	LogLevel log_level = kDefaultLogLevel;             // --log-level
 	ConfigFlags flags;                                 // --kernel, --cpus, ...
 };

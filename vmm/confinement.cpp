@@ -49,11 +49,14 @@ namespace {
 // (getrusage, writev), the --events file (write), and the console's output
 // (vmm/console_sink.h): poll for a sink that would block (the stop's
 // bounded drain, the fallback's zero-timeout check) and sendmsg for a
-// socket. Its setup calls (thread creation, the vCPU threads' scheduler
-// reads, the 1 ms waits for their ids) come before it confines itself.
+// socket. The control socket (--api-sock, vmm/control_socket.h), made
+// during setup: accept4 for its clients (read, write and close are
+// common), and unlinkat to remove its file at the stop. Its setup calls
+// (thread creation, the vCPU threads' scheduler reads, the 1 ms waits for
+// their ids) come before it confines itself.
 constexpr auto kMainSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "ioctl", "timerfd_settime", "tgkill",
-				     "getrusage", "writev", "poll", "ppoll", "sendmsg"});
+				     "getrusage", "writev", "poll", "ppoll", "sendmsg", "accept4", "unlinkat"});
 
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE
 // for the UART and RTC), timerfd_settime for the panic notice (kairos.ko's

@@ -35,6 +35,10 @@ std::string_view to_string(EventKind kind)
 		return "guest-panic";
 	case EventKind::TimerThreadFailed:
 		return "timer-thread-failed";
+	case EventKind::Paused:
+		return "paused";
+	case EventKind::Resumed:
+		return "resumed";
 	case EventKind::Stopped:
 		return "stopped";
 	}

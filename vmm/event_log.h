@@ -51,6 +51,8 @@ enum class EventKind {
 	RingUnregistered,        // ... and let go of it
 	GuestPanic,              // kairos.ko's panic notice, or the console's panic banner
 	TimerThreadFailed,       // the timer thread stopped on its own; the VM stops
+	Paused,                  // kairos ctl pause: the vCPUs stopped entering the guest
+	Resumed,                 // kairos ctl resume: they run again; how long they were paused
 	Stopped,                 // the last line: why, and the exit code
 };
 inline constexpr size_t kEventKinds = static_cast<size_t>(EventKind::Stopped) + 1;

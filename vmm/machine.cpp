@@ -11,7 +11,6 @@
 #include "vmm/layout.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
-#include "vmm/stats.h"
 #include "vmm/stop_sources.h"
 
 namespace kairos::vmm {
@@ -118,7 +117,8 @@ Status Machine::create_vcpus(const Kvm &kvm)
 		auto fd = vm_.create_vcpu(id);
 		if (!fd)
 			return fd.error();
-		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, memory_, shutdown_, log_);
+		auto vcpu = std::make_unique<Vcpu>(id, std::move(*fd), pio_bus_, mmio_bus_, memory_, shutdown_,
+						   run_gate_, log_);
 		KAIROS_TRY(vcpu->configure(build_cpuid(supported, id, options)));
 		vcpus_.push_back(std::move(vcpu));
 	}
@@ -236,14 +236,6 @@ void Machine::stop_vcpus()
 		vcpu->kick();
 	for (auto &vcpu : vcpus_)
 		vcpu->join();
-}
-
-std::string Machine::stats_json(const RunResult &result) const
-{
-	// Only a machine create() finished runs: legacy_ and loop_ are set.
-	return vmm::stats_json({config_, result, stopped_ - started_, *console_, legacy_->serial().get(),
-				loop_->wakeups(), loop_->timeouts(), pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
-				legacy_->rtc()->interrupts_raised(), confinement_});
 }
 
 }  // namespace kairos::vmm

@@ -15,12 +15,14 @@
 #include "vmm/confinement.h"
 #include "vmm/console.h"
 #include "vmm/console_input.h"
+#include "vmm/control_socket.h"
 #include "vmm/event_log.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
+#include "vmm/run_gate.h"
 #include "vmm/shutdown.h"
 #include "vmm/stop_sources.h"
 #include "vmm/vcpu.h"
@@ -39,6 +41,9 @@ public:
 	RunResult run(const Confinement &confinement);
 	// Per-VM statistics as JSON text (kairos run --stats).
 	std::string stats_json(const RunResult &result) const;
+	// kairos ctl: the run's loop serves `socket` (vmm/machine_control.cpp);
+	// it must outlive the run.
+	Status serve_control(ControlSocket &socket);
 
 private:
 	Machine(const Config &config, const Logger &log, EventLog &event_log, VmFd vm, GuestMemory memory,
@@ -53,6 +58,13 @@ private:
 	Status create_paravirt_device();
 	Status watch_host_events();
 	void stop_vcpus();
+	// The control socket's requests, on the loop's thread; each returns
+	// the reply line (vmm/machine_control.cpp).
+	std::string control(const ControlRequest &request);
+	std::string status_reply() const;
+	std::string live_stats_reply() const;
+	std::string pause();
+	std::string resume();
 	void note_panic();
 	void mark_panicked(const char *source);
 
@@ -77,6 +89,10 @@ private:
 	ConfinementRecord confinement_;
 	std::chrono::steady_clock::time_point started_;
 	std::chrono::steady_clock::time_point stopped_;
+	// kairos ctl pause: the vCPUs wait at the gate while it is closed.
+	RunGate run_gate_;
+	std::chrono::steady_clock::time_point paused_at_;
+	std::chrono::steady_clock::duration paused_total_{};
 	// Last: vCPU threads stop and join before anything they use goes away.
 	std::vector<std::unique_ptr<Vcpu>> vcpus_;
 };

@@ -17,6 +17,8 @@
 #include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/confinement.h"
+#include "vmm/control_socket.h"
+#include "vmm/ctl.h"
 #include "vmm/event_log.h"
 #include "vmm/guest_loader.h"
 #include "vmm/host_memory.h"
@@ -44,6 +46,9 @@ commands:
                                   the options (--kernel is enough)
   check [CONFIG.json] [OPTIONS]   validate the VM and print its effective
                                   configuration (JSON) without running it
+  ctl SOCKET COMMAND              drive a VM run with --api-sock SOCKET:
+                                  status, stats, pause, resume, shutdown,
+                                  reset, raise-event PORT (kairos ctl --help)
   --help, -h                      show this help
   --version, -V, version          show the version (also after run/check)
 
@@ -63,6 +68,9 @@ options of run:
                       registrations, guest panics, timer-thread failures,
                       the stop) to FILE as it happens, one JSON object a
                       line; a regular file (tail -f follows it), not stdout
+  --api-sock FILE     serve the control socket FILE (a Unix socket, mode
+                      0600, removed at the stop) for `kairos ctl`; a file
+                      that exists and is not a stale socket is refused
 
 examples:
   kairos run --kernel /boot/vmlinuz --initrd initramfs.cpio --cpus 2
@@ -226,6 +234,15 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	// Found before KVM is touched: a config error is exit 2, whatever the host.
 	if (int code = check_before_kvm(line, *config, log); code != 0)
 		return code;
+	// Before KVM too: a path that is taken is the user's to fix (exit 2).
+	// Declared before the machine, so it outlives the machine's loop.
+	std::unique_ptr<kairos::vmm::ControlSocket> control;
+	if (!line.api_socket_path.empty()) {
+		auto socket = kairos::vmm::ControlSocket::open(line.api_socket_path);
+		if (!socket)
+			return fail(kExitUsage, socket.error().message);
+		control = std::move(*socket);
+	}
 	// Opened before KVM, so a run that gets this far always ends in `stopped`.
 	auto opened = open_event_log(line.events_path, log);
 	if (!opened)
@@ -237,6 +254,9 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	auto machine = kairos::vmm::Machine::create(*config, log, events);
 	if (!machine)
 		return host_failure(events, machine.error().message);
+	if (control)
+		if (auto served = (*machine)->serve_control(*control); !served)
+			return host_failure(events, served.error().message);
 	log.info("booting {} on {} vCPU{} with {} MiB; kernel command line '{}'", config->boot.kernel.string(),
 		 config->machine.vcpus, config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
 		 config->boot.cmdline);
@@ -288,6 +308,8 @@ int main(int argc, char **argv)
 	case CommandLine::Command::Version:
 		fmt::print("kairos {}\n", KAIROS_VERSION);
 		return 0;
+	case CommandLine::Command::Ctl:
+		return kairos::vmm::ctl_command(line->ctl_words);
 	default:
 		break;
 	}

@@ -150,4 +150,27 @@ void Paravirt::raise_console_event()
 	events_->raise(KAIROS_EVENT_CONSOLE);
 }
 
+void Paravirt::raise_event(uint32_t port)
+{
+	events_->raise(port);
+}
+
+void Paravirt::hold_timers()
+{
+	if (timer_service_)
+		timer_service_->hold();
+}
+
+void Paravirt::release_timers()
+{
+	if (timer_service_)
+		timer_service_->release();
+}
+
+void Paravirt::account_pause(uint64_t paused_ns)
+{
+	time_->add_stolen_ns(paused_ns);
+	time_->publish();
+}
+
 }  // namespace kairos::vmm

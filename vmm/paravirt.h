@@ -73,6 +73,17 @@ public:
 	void stop_timer_service();
 	// A line of host console input is a virtual console event.
 	void raise_console_event();
+	// kairos ctl raise-event PORT (port < KAIROS_EVENT_PORTS).
+	void raise_event(uint32_t port);
+	// kairos ctl pause, before the vCPUs stop: outsourced timers that fall
+	// due wait until release_timers() (TimerService::hold).
+	void hold_timers();
+	// After a pause of `paused_ns` and before the vCPUs run again: the
+	// pause is stolen time, and the guest's first look at the page finds
+	// fresh time.
+	void account_pause(uint64_t paused_ns);
+	// Once they run again: what fell due meanwhile fires, each once.
+	void release_timers();
 
 	bool outsourcing() const { return timer_service_ != nullptr; }
 	const outsourcing::TimerService *timer_service() const { return timer_service_.get(); }

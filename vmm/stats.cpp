@@ -103,7 +103,12 @@ nlohmann::json drift_json(const std::vector<pvclock::ClockSample> &samples)
 		{"series", series}};
 }
 
-std::string stats_json(const StatsSources &in)
+std::string stats_json(const StatsSources &sources)
+{
+	return stats_document(sources).dump(2) + "\n";
+}
+
+nlohmann::json stats_document(const StatsSources &in)
 {
 	const outsourcing::TimerService *timer_service = in.paravirt ? in.paravirt->timer_service() : nullptr;
 	nlohmann::json stats;
@@ -209,7 +214,7 @@ std::string stats_json(const StatsSources &in)
 				   {"upcalls", events.upcalls()},
 				   {"events", ports}};
 	}
-	return stats.dump(2) + "\n";
+	return stats;
 }
 
 }  // namespace kairos::vmm

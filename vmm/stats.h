@@ -42,6 +42,8 @@ struct StatsSources {
 
 // The whole document, pretty-printed, ending with a newline.
 std::string stats_json(const StatsSources &sources);
+// The same document as JSON (kairos ctl stats builds it while the VM runs).
+nlohmann::json stats_document(const StatsSources &sources);
 
 // The "security" object: the capabilities the config needs, had at setup
 // and every thread had at the start, the main thread's five sets at the

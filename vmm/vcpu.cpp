@@ -139,6 +139,8 @@ void Vcpu::kick()
 	// immediate_exit covers a kick that lands just before KVM_RUN starts.
 	fd_.run()->immediate_exit = 1;
 	pthread_kill(thread_.native_handle(), vcpu_kick_signal());
+	// A vCPU waiting at the closed gate looks at the shutdown again.
+	gate_.wake();
 }
 
 void Vcpu::join()
@@ -177,9 +179,18 @@ void Vcpu::run_loop(const Confinement &confinement)
 void Vcpu::run_guest()
 {
 	while (!shutdown_.requested()) {
+		if (gate_.pass(shutdown_))
+			continue;  // paused until now: look at the stop again first
 		int error = fd_.run_once();
-		if (error == EINTR || error == EAGAIN)
+		if (error == EINTR || error == EAGAIN) {
+			// A kick for a pause leaves immediate_exit set, and KVM_RUN
+			// would return at once for ever after the resume. Cleared
+			// before the loop looks at the stop (the fence keeps the
+			// order), so a stop's kick is seen in the flag or there.
+			fd_.run()->immediate_exit = 0;
+			std::atomic_thread_fence(std::memory_order_seq_cst);
 			continue;
+		}
 		if (error != 0) {
 			shutdown_.request(StopReason::HostError,
 					  errno_error(fmt::format("KVM_RUN on vCPU {}", id_), error).message);

@@ -16,6 +16,7 @@
 #include "vmm/confinement.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
+#include "vmm/run_gate.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu_exit.h"
 
@@ -30,9 +31,11 @@ class Vcpu {
 public:
 	// memory: read for the code bytes at RIP when the guest cannot run on,
 	// which `log` reports with the registers.
+	// gate: passed before every KVM_RUN (pause and resume).
 	Vcpu(uint32_t id, VcpuFd fd, const devices::Bus &pio, const devices::Bus &mmio, const GuestMemory &memory,
-	     Shutdown &shutdown, const Logger &log)
-		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), shutdown_(shutdown), log_(log)
+	     Shutdown &shutdown, RunGate &gate, const Logger &log)
+		: id_(id), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), shutdown_(shutdown),
+		  gate_(gate), log_(log)
 	{
 	}
 	~Vcpu() { join(); }
@@ -53,7 +56,8 @@ public:
 	// The thread confines itself (confinement.h) before it runs the guest;
 	// confinement must outlive it.
 	void start(const Confinement &confinement);
-	// Makes KVM_RUN return promptly; the loop then sees the shutdown.
+	// Makes KVM_RUN return promptly; the loop then sees the shutdown or
+	// the closed gate.
 	void kick();
 	void join();
 
@@ -81,6 +85,7 @@ private:
 	const devices::Bus &mmio_;
 	const GuestMemory &memory_;
 	Shutdown &shutdown_;
+	RunGate &gate_;
 	const Logger &log_;
 	std::thread thread_;
 	std::atomic<clockid_t> cpu_clock_{0};

@@ -95,3 +95,23 @@ TEST_CASE("cli: --help and --version win wherever they are", "[cli]")
 		CHECK(line->command == Command::Version);
 	}
 }
+
+TEST_CASE("cli: run --api-sock, and ctl's words passed on as they are", "[cli]")
+{
+	auto run = parse_command_line({"run", "vm.json", "--api-sock", "/run/vm.sock"});
+	REQUIRE(run.ok());
+	CHECK(run->api_socket_path == "/run/vm.sock");
+	CHECK(error_of({"run", "vm.json", "--api-sock="}) ==
+	      "--api-sock: needs a file name (the control socket to create)");
+	CHECK(error_of({"check", "vm.json", "--api-sock", "s"}) ==
+	      "unknown option '--api-sock' for check; see 'kairos --help'");
+
+	// kairos ctl checks its own words (vmm/ctl.h), --help included.
+	auto ctl = parse_command_line({"ctl", "/run/vm.sock", "raise-event", "5"});
+	REQUIRE(ctl.ok());
+	CHECK(ctl->command == Command::Ctl);
+	CHECK(ctl->ctl_words == std::vector<std::string>{"/run/vm.sock", "raise-event", "5"});
+	auto help = parse_command_line({"ctl", "--help"});
+	REQUIRE(help.ok());
+	CHECK(help->command == Command::Ctl);
+}

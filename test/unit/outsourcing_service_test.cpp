@@ -529,3 +529,38 @@ TEST_CASE("a guest ringing the doorbell in a loop gets passes at the configured 
 	f.post_all({make_request(KAIROS_TIMER_ADD, kRequests + 7, now_ns())});
 	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
 }
+
+// kairos ctl pause: a timer that falls due while the service is held is
+// not delivered then (no completion, no event), and fires once at release.
+TEST_CASE("a held service delivers nothing; at release what fell due fires once", "[outsourcing][service]")
+{
+	Fixture f;
+	f.start();
+	uint64_t deadline = now_ns() + 30'000'000;
+	f.post_all({make_request(KAIROS_TIMER_ADD, 7, deadline)});
+	REQUIRE(wait_until([&] { return f.service->stats().adds == 1; }));
+	f.service->hold();
+	while (now_ns() < deadline + 100'000'000)
+		std::this_thread::sleep_for(10ms);
+	CHECK(f.take().empty());
+	CHECK(f.raises == 0);
+	CHECK(f.service->stats().expiries == 0);
+
+	f.service->release();
+	std::vector<kairos_timer_completion> fired;
+	REQUIRE(wait_until([&] {
+		for (const auto &completion : f.take())
+			fired.push_back(completion);
+		return !fired.empty();
+	}));
+	std::this_thread::sleep_for(50ms);
+	for (const auto &completion : f.take())
+		fired.push_back(completion);
+	REQUIRE(fired.size() == 1);
+	CHECK(fired[0].timer_id == 7);
+	CHECK(fired[0].kind == KAIROS_COMPLETION_EXPIRED);
+	CHECK(fired[0].time_ns >= deadline + 100'000'000);  // after the hold, not during
+	CHECK(f.raises >= 1);
+	f.service->release();  // not held: nothing more happens
+	CHECK(f.service->failure().empty());
+}

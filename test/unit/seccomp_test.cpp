@@ -61,6 +61,18 @@ TEST_CASE("seccomp: every thread kind's list compiles, and none allows the test'
 	CHECK(std::find(timer.begin(), timer.end(), std::string("ioctl")) == timer.end());
 }
 
+// docs/SECURITY.md and ARCHITECTURE.md give these counts: change them together.
+TEST_CASE("seccomp: each list is as long as docs/SECURITY.md says", "[seccomp]")
+{
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Main).size() == 34);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 26);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 26);
+	// The control socket's: accept, and the removal of its file at the stop.
+	auto main = kairos::vmm::allowed_syscalls(ThreadKind::Main);
+	for (const char *call : {"accept4", "unlinkat"})
+		CHECK(std::find(main.begin(), main.end(), std::string(call)) != main.end());
+}
+
 TEST_CASE("seccomp: an unknown system call name is an error, not a silent gap", "[seccomp]")
 {
 	const char *names[] = {"read", "no_such_call"};
