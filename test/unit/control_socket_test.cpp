@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -77,77 +78,80 @@ std::string echo(const ControlRequest &request)
 	return control_ok_reply({{"command", to_string(request.command)}, {"port", request.port}});
 }
 
+// A control socket in a fresh folder, served by its own loop with echo.
+struct ServedSocket {
+	TempDir dir;
+	std::filesystem::path path = dir.path / "api.sock";
+	std::unique_ptr<ControlSocket> control;
+	std::unique_ptr<EventLoop> loop;
+
+	ServedSocket()
+	{
+		auto opened = ControlSocket::open(path);
+		REQUIRE(opened.ok());
+		control = std::move(*opened);
+		auto created = EventLoop::create();
+		REQUIRE(created.ok());
+		loop = std::move(*created);
+		REQUIRE(control->attach(*loop, echo).ok());
+	}
+};
+
 }  // namespace
 
 TEST_CASE("control socket: requests get replies in order, errors included", "[control]")
 {
-	TempDir dir;
-	auto path = dir.path / "api.sock";
-	auto control = ControlSocket::open(path);
-	REQUIRE(control.ok());
+	ServedSocket served;
+	const auto &path = served.path;
 	struct stat file {};
 	REQUIRE(lstat(path.c_str(), &file) == 0);
 	CHECK(S_ISSOCK(file.st_mode));
 	CHECK((file.st_mode & 0777) == 0600);
-	auto loop = EventLoop::create();
-	REQUIRE(loop.ok());
-	REQUIRE((*control)->attach(**loop, echo).ok());
+	EventLoop &loop = *served.loop;
 
 	UniqueFd client = connect_to(path);
 	// Pipelined, in two pieces: the second line split across sends.
 	send_text(client, "{\"command\":\"pause\"}\n{\"command\":\"raise-");
 	send_text(client, "event\",\"port\":9}\nnonsense\n");
-	std::string text = replies(**loop, client, 3);
+	std::string text = replies(loop, client, 3);
 	CHECK(text == "{\"command\":\"pause\",\"ok\":true,\"port\":0}\n"
 		      "{\"command\":\"raise-event\",\"ok\":true,\"port\":9}\n"
 		      "{\"error\":\"invalid JSON: a request is one JSON object on one line, e.g. "
 		      "{\\\"command\\\": \\\"status\\\"}\",\"ok\":false}\n");
-	CHECK((*control)->connections() == 1);
+	CHECK(served.control->connections() == 1);
 	client.reset();
-	spin(**loop);  // the loop sees the hang-up
-	CHECK((*control)->connections() == 0);
+	spin(loop);  // the loop sees the hang-up
+	CHECK(served.control->connections() == 0);
 
-	control->reset();
+	served.control.reset();
 	CHECK_FALSE(std::filesystem::exists(path));  // removed at the end
 }
 
 TEST_CASE("control socket: an over-long line ends its connection with one error", "[control]")
 {
-	TempDir dir;
-	auto path = dir.path / "api.sock";
-	auto control = ControlSocket::open(path);
-	REQUIRE(control.ok());
-	auto loop = EventLoop::create();
-	REQUIRE(loop.ok());
-	REQUIRE((*control)->attach(**loop, echo).ok());
-	UniqueFd client = connect_to(path);
+	ServedSocket served;
+	UniqueFd client = connect_to(served.path);
 	std::string big(kMaxControlLine + 8192, 'x');
 	std::thread sender([&] { send(client.get(), big.data(), big.size(), MSG_NOSIGNAL); });
-	std::string text = replies(**loop, client, 1);
+	std::string text = replies(*served.loop, client, 1);
 	sender.join();
 	CHECK(text == "{\"error\":\"request longer than 65536 bytes; closing the connection\",\"ok\":false}\n");
-	CHECK((*control)->connections() == 0);
+	CHECK(served.control->connections() == 0);
 }
 
 TEST_CASE("control socket: at most kMaxConnections clients at once", "[control]")
 {
-	TempDir dir;
-	auto path = dir.path / "api.sock";
-	auto control = ControlSocket::open(path);
-	REQUIRE(control.ok());
-	auto loop = EventLoop::create();
-	REQUIRE(loop.ok());
-	REQUIRE((*control)->attach(**loop, echo).ok());
+	ServedSocket served;
 	std::vector<UniqueFd> clients;
 	for (size_t i = 0; i < ControlSocket::kMaxConnections; ++i) {
-		clients.push_back(connect_to(path));
-		spin(**loop);
+		clients.push_back(connect_to(served.path));
+		spin(*served.loop);
 	}
-	CHECK((*control)->connections() == ControlSocket::kMaxConnections);
-	UniqueFd one_more = connect_to(path);
-	CHECK(replies(**loop, one_more, 1) ==
+	CHECK(served.control->connections() == ControlSocket::kMaxConnections);
+	UniqueFd one_more = connect_to(served.path);
+	CHECK(replies(*served.loop, one_more, 1) ==
 	      "{\"error\":\"too many control connections (at most 8)\",\"ok\":false}\n");
-	CHECK((*control)->connections() == ControlSocket::kMaxConnections);
+	CHECK(served.control->connections() == ControlSocket::kMaxConnections);
 }
 
 TEST_CASE("control socket: a taken path is refused, a stale socket replaced", "[control]")
