@@ -117,8 +117,9 @@ int check_command(const CommandLine &line, const kairos::Logger &log)
 	// stdout is the effective config alone, ready to be saved and run.
 	fmt::print("{}", kairos::vmm::config_to_json(*config));
 	std::string what = line.config_file ? line.config_file->string() + ": " : "";
-	fmt::print(stderr, "kairos: {}ok ({} vCPU{}, {} MiB)\n", what, config->machine.vcpus,
-		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
+	fmt::print(stderr, "kairos: {}ok ({} vCPU{}, {} MiB), kernel: {}\n", what, config->machine.vcpus,
+		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
+		   kairos::vmm::kernel_format(*config));
 	// What Kairos appends to the guest's command line, so its length is no surprise.
 	std::string added = kairos::vmm::cmdline_additions(*config, kairos::vmm::kLongestTscKhz);
 	if (!added.empty())
