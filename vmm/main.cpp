@@ -49,7 +49,8 @@ commands:
 
 options of run and check (each wins over its key in CONFIG.json; paths are
 relative to the current directory, CONFIG.json's own to its folder):
-  --kernel FILE       the kernel to boot, a bzImage (boot.kernel)
+  --kernel FILE       the kernel to boot: a bzImage, or an ELF vmlinux with a
+                      PVH entry note (boot.kernel)
   --initrd FILE       the initramfs (boot.initrd)
   --append TEXT       the whole kernel command line (boot.cmdline)
   --cpus N            vCPUs, 1..64 (machine.vcpus)
