@@ -1,7 +1,6 @@
 #include "vmm/guest_loader.h"
 
 #include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -14,12 +13,21 @@
 namespace kairos::vmm {
 namespace {
 
+// One read of the whole size: a vmlinux is 60+ MiB, which a byte-by-byte
+// stream iterator takes seconds to copy in a nested or emulated machine.
 Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
 {
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
 		return errno_error(fmt::format("{} {}", key, path.string()));
-	return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+	std::error_code error;  // a directory or device has no size to read
+	uint64_t size = std::filesystem::file_size(path, error);
+	if (error)
+		return make_error("{} {}: {}", key, path.string(), error.message());
+	std::vector<uint8_t> bytes(size);
+	if (!in.read(reinterpret_cast<char *>(bytes.data()), static_cast<std::streamsize>(size)))
+		return make_error("{} {}: read only {} of {} bytes", key, path.string(), in.gcount(), size);
+	return bytes;
 }
 
 // Firmware tables: the MP table for acpi=off guests, ACPI otherwise (Linux

@@ -152,7 +152,8 @@ Status write_segments(const GuestMemory &memory, std::span<const uint8_t> image,
 {
 	for (const auto &segment : kernel.segments) {
 		KAIROS_TRY(memory.write_bytes(segment.paddr, image.subspan(segment.file_offset, segment.file_size)));
-		// The rest is .bss: fresh guest RAM is zero, but a reset reloads.
+		// The rest is .bss: zero because the ELF says so, whatever the
+		// memory held before.
 		KAIROS_TRY_ASSIGN(
 			bss, memory.slice(segment.paddr + segment.file_size, segment.mem_size - segment.file_size));
 		std::fill(bss.begin(), bss.end(), 0);

@@ -203,7 +203,7 @@ TEST_CASE("pvh: load_pvh writes segments, .bss, cmdline, initrd and the start in
 {
 	auto memory = GuestMemory::create(128ULL << 20);
 	REQUIRE(memory.ok());
-	// Garbage where .bss goes: a reset reloads into used memory.
+	// Garbage where .bss goes: the loader zeroes it, not the mmap.
 	REQUIRE(memory->write<uint64_t>(kLoadAddress + kMemSize - 8, ~0ULL).ok());
 	auto image = fake_vmlinux();
 	std::vector<uint8_t> initrd(100000, 0xab);
