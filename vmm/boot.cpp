@@ -68,6 +68,8 @@ Status write_identity_page_tables(const GuestMemory &memory)
 	return {};
 }
 
+}  // namespace
+
 Status write_boot_gdt(const GuestMemory &memory)
 {
 	auto entries = boot_gdt_entries();
@@ -76,13 +78,11 @@ Status write_boot_gdt(const GuestMemory &memory)
 	return memory.write<uint64_t>(layout::kIdtAddr, 0);
 }
 
-}  // namespace
-
 std::vector<uint64_t> boot_gdt_entries()
 {
 	return {
 		0,                      // null
-		0,                      // unused
+		0x00cf9b000000ffffULL,  // 0x08: flat 32-bit code, DPL 0 (PVH entry)
 		0x00af9b000000ffffULL,  // 0x10: 64-bit code, DPL 0
 		0x00cf93000000ffffULL,  // 0x18: flat data, DPL 0
 		0x0080890000000067ULL,  // 0x20: 64-bit TSS (VMX wants a valid TR)

@@ -24,15 +24,20 @@ struct E820Entry {
 // The guest's physical memory map for ram_size bytes of RAM.
 std::vector<E820Entry> build_e820_map(uint64_t ram_size);
 
+// How the boot vCPU enters the kernel: the bzImage's 64-bit entry (long
+// mode, identity paging) or a vmlinux's PVH entry (32-bit, no paging).
+enum class EntryMode { Linux64, Pvh32 };
+
 // What the vCPU needs to enter the kernel.
 struct BootEntry {
-	uint64_t entry_point;  // 64-bit entry: protected-mode load address + 0x200
-	uint64_t zero_page;    // passed in %rsi
+	uint64_t entry_point;  // Linux64: protected-mode load address + 0x200
+	uint64_t zero_page;    // Linux64: the zero page, in %rsi; Pvh32: hvm_start_info, in %ebx
+	EntryMode mode = EntryMode::Linux64;
 };
 
 struct KernelFiles {
-	std::span<const uint8_t> bzimage;
-	std::span<const uint8_t> initrd;  // may be empty
+	std::span<const uint8_t> bzimage;  // or, for load_pvh, the ELF vmlinux
+	std::span<const uint8_t> initrd;   // may be empty
 	std::string cmdline;
 };
 
@@ -46,9 +51,12 @@ Result<uint64_t> kernel_cmdline_limit(std::span<const uint8_t> bzimage);
 Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files);
 
 // The boot GDT's descriptors, also used to set the vCPU's segment registers.
+inline constexpr uint16_t kPvhCodeSelector = 0x08;   // flat 32-bit code, for the PVH entry
 inline constexpr uint16_t kBootCodeSelector = 0x10;  // __BOOT_CS
 inline constexpr uint16_t kBootDataSelector = 0x18;  // __BOOT_DS
 inline constexpr uint16_t kBootTssSelector = 0x20;
 std::vector<uint64_t> boot_gdt_entries();
+// Writes them at layout::kGdtAddr, and an empty IDT at layout::kIdtAddr.
+Status write_boot_gdt(const GuestMemory &memory);
 
 }  // namespace kairos::vmm

@@ -35,9 +35,14 @@ inline constexpr uint32_t kLongestTscKhz = 9'999'999;
 // committed). Errors name the key, as load_guest's do.
 Status check_guest(const Config &config);
 
+// How boot.kernel boots, for `check` to say ("bzImage (64-bit entry)" or
+// "ELF vmlinux (PVH entry)"); call it once check_guest accepted the image.
+std::string kernel_format(const Config &config);
+
 // Reads boot.kernel and boot.initrd and loads the guest: errors name the
-// key and the file ("boot.kernel /x: not a bzImage: ..."). Returns where
-// the boot vCPU enters.
+// key and the file ("boot.kernel /x: not a bzImage: ..."). An ELF image
+// boots through its PVH entry (vmm/pvh.h), anything else as a bzImage.
+// Returns where the boot vCPU enters.
 Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz);
 
 }  // namespace kairos::vmm

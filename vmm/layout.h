@@ -14,6 +14,12 @@ inline constexpr uint64_t kIdtAddr = 0x520;
 inline constexpr uint64_t kZeroPageAddr = 0x7000;
 // Boot stack top, below the zero page.
 inline constexpr uint64_t kBootStackTop = 0x6ff0;
+// A PVH boot (vmm/pvh.h) has no zero page: its struct hvm_start_info, the
+// initrd's module entry and the memory map take that page instead.
+inline constexpr uint64_t kPvhStartInfoAddr = 0x7000;
+inline constexpr uint64_t kPvhModlistAddr = 0x7040;
+inline constexpr uint64_t kPvhMemmapAddr = 0x7080;
+inline constexpr uint64_t kPvhMemmapMaxSize = 0x8000 - kPvhMemmapAddr;
 // Identity page tables for the first 1 GiB (2 MiB pages): enough to hold the
 // kernel, zero page and cmdline until the kernel builds its own tables.
 inline constexpr uint64_t kPml4Addr = 0x9000;
@@ -41,6 +47,8 @@ inline constexpr uint64_t kResetVectorAddr = 0xffff0;
 
 // --- High memory ---------------------------------------------------------------
 // The protected-mode kernel is loaded at 1 MiB (boot.rst, "LOADING THE REST").
+// A vmlinux's segments load where its program headers say, at or above it:
+// everything below is Kairos's own (tables, firmware, cmdline).
 inline constexpr uint64_t kHighMemoryStart = 0x100000;
 // RAM above this is split around a 1 GiB MMIO hole below 4 GiB, as PCs do.
 inline constexpr uint64_t kMmioGapStart = 0xc0000000;

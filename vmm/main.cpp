@@ -54,7 +54,8 @@ commands:
 
 options of run and check (each wins over its key in CONFIG.json; paths are
 relative to the current directory, CONFIG.json's own to its folder):
-  --kernel FILE       the kernel to boot, a bzImage (boot.kernel)
+  --kernel FILE       the kernel to boot: a bzImage, or an ELF vmlinux with a
+                      PVH entry note (boot.kernel)
   --initrd FILE       the initramfs (boot.initrd)
   --append TEXT       the whole kernel command line (boot.cmdline)
   --cpus N            vCPUs, 1..64 (machine.vcpus)
@@ -125,8 +126,9 @@ int check_command(const CommandLine &line, const kairos::Logger &log)
 	// stdout is the effective config alone, ready to be saved and run.
 	fmt::print("{}", kairos::vmm::config_to_json(*config));
 	std::string what = line.config_file ? line.config_file->string() + ": " : "";
-	fmt::print(stderr, "kairos: {}ok ({} vCPU{}, {} MiB)\n", what, config->machine.vcpus,
-		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib);
+	fmt::print(stderr, "kairos: {}ok ({} vCPU{}, {} MiB), kernel: {}\n", what, config->machine.vcpus,
+		   config->machine.vcpus == 1 ? "" : "s", config->machine.memory_mib,
+		   kairos::vmm::kernel_format(*config));
 	// What Kairos appends to the guest's command line, so its length is no surprise.
 	std::string added = kairos::vmm::cmdline_additions(*config, kairos::vmm::kLongestTscKhz);
 	if (!added.empty())

@@ -99,6 +99,32 @@ Status Vcpu::configure(const std::vector<kvm_cpuid_entry2> &cpuid)
 	return fd_.set_lapic(lapic);
 }
 
+namespace {
+
+// Long mode at the bzImage's 64-bit entry (boot.rst "64-bit BOOT PROTOCOL"):
+// paging on through the identity tables, flat 64-bit code.
+void enter_long_mode(kvm_sregs &sregs, const std::vector<uint64_t> &gdt)
+{
+	sregs.cs = segment_from_gdt(gdt[kBootCodeSelector / 8], kBootCodeSelector);
+	sregs.cr0 = kCr0ProtectionEnable | kCr0ExtensionType | kCr0Paging;
+	sregs.cr3 = layout::kPml4Addr;
+	sregs.cr4 = kCr4Pae;
+	sregs.efer = kEferLme | kEferLma;
+}
+
+// The PVH entry (Xen's pvh.pandoc): 32-bit protected mode, paging off,
+// flat 4 GiB segments, CR0.PE alone of the CR0 bits it names, CR4 clear.
+void enter_pvh(kvm_sregs &sregs, const std::vector<uint64_t> &gdt)
+{
+	sregs.cs = segment_from_gdt(gdt[kPvhCodeSelector / 8], kPvhCodeSelector);
+	sregs.cr0 = kCr0ProtectionEnable;
+	sregs.cr3 = 0;
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+}
+
+}  // namespace
+
 Status Vcpu::set_boot_state(const BootEntry &entry)
 {
 	kvm_sregs sregs{};
@@ -108,20 +134,22 @@ Status Vcpu::set_boot_state(const BootEntry &entry)
 	sregs.gdt.limit = static_cast<uint16_t>(gdt.size() * 8 - 1);
 	sregs.idt.base = layout::kIdtAddr;
 	sregs.idt.limit = 7;
-	sregs.cs = segment_from_gdt(gdt[kBootCodeSelector / 8], kBootCodeSelector);
 	kvm_segment data = segment_from_gdt(gdt[kBootDataSelector / 8], kBootDataSelector);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = segment_from_gdt(gdt[kBootTssSelector / 8], kBootTssSelector);
-	sregs.cr0 = kCr0ProtectionEnable | kCr0ExtensionType | kCr0Paging;
-	sregs.cr3 = layout::kPml4Addr;
-	sregs.cr4 = kCr4Pae;
-	sregs.efer = kEferLme | kEferLma;
+	if (entry.mode == EntryMode::Pvh32)
+		enter_pvh(sregs, gdt);
+	else
+		enter_long_mode(sregs, gdt);
 	KAIROS_TRY(fd_.set_sregs(sregs));
 
 	kvm_regs regs{};
-	regs.rflags = 0x2;  // bit 1 is reserved and always set
+	regs.rflags = 0x2;  // bit 1 is reserved and always set; IF, TF and VM clear
 	regs.rip = entry.entry_point;
-	regs.rsi = entry.zero_page;
+	if (entry.mode == EntryMode::Pvh32)
+		regs.rbx = entry.zero_page;
+	else
+		regs.rsi = entry.zero_page;
 	regs.rsp = regs.rbp = layout::kBootStackTop;
 	return fd_.set_regs(regs);
 }
