@@ -26,10 +26,7 @@ for cs in kairos tsc kvm-clock; do
 done
 SCRIPT
 chmod +x drift-run
-"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output drift.cpio \
-	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
-	--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" \
-	--extra drift-run:/usr/bin/drift-run >/dev/null
+clock_probe_initramfs drift.cpio --extra drift-run:/usr/bin/drift-run
 write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=run:/usr/bin/drift-run kairos.args=$SECONDS_PER_CLOCK" "$WORK/drift.cpio"
 
 # Inside the KVM machine: two CPU hogs (one per host CPU) for the whole run.

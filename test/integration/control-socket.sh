@@ -38,9 +38,7 @@ grep -q "^kairos: --api-sock taken: exists and is not a socket; refusing to repl
 	fail "taken-path error: $(cat usage.err)"
 [ "$(cat taken)" = "not a socket" ] || fail "the regular file was changed"
 
-"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output probe.cpio \
-	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
-	--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" >/dev/null
+clock_probe_initramfs probe.cpio
 # The probe outlasts the test: kairos ctl shutdown ends the VM.
 write_config vm.json 1 256 \
 	"$BASE_CMDLINE kairos.init=run:/usr/bin/clock-probe kairos.args=--realtime,--seconds,600,--interval-ms,100,--tag,5" \

@@ -72,6 +72,18 @@ write_config() {
 JSON
 }
 
+# clock_probe_initramfs OUTPUT [--extra SRC:DEST]...: the default image
+# plus kairos.ko and the guest's clock-probe (and any further programs),
+# for the tests that compare the guest's clocks with the host's.
+clock_probe_initramfs() {
+	local output=$1
+	shift
+	: "${KAIROS_MODULE_KO:?}" "${KAIROS_CLOCK_PROBE:?}"
+	"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output "$output" \
+		--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
+		--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" "$@" >/dev/null
+}
+
 # The command line every test starts from: the init mode is appended.
 # shellcheck disable=SC2034 # used by the tests that source this file
 BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"

@@ -7,9 +7,7 @@ source "$(dirname "$0")/lib.sh"
 require_kvm
 : "${KAIROS_MODULE_KO:?}" "${KAIROS_CLOCK_PROBE:?}"
 
-"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output wall.cpio \
-	--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
-	--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" >/dev/null
+clock_probe_initramfs wall.cpio
 write_config vm.json 1 256 \
 	"$BASE_CMDLINE kairos.init=run:/usr/bin/clock-probe kairos.args=--realtime,--seconds,3,--interval-ms,100,--tag,5" \
 	"$WORK/wall.cpio" '"clock": {"kvmclock": false}'
