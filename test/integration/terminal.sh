@@ -21,7 +21,13 @@ write_config shell.json 1 256 "$BASE_CMDLINE kairos.init=shell"
 # tmux is touched, and the server goes with the test.
 socket=$WORK/tmux.sock
 tmux_() { tmux -S "$socket" "$@"; }
-trap 'tmux_ kill-server 2>/dev/null || true' EXIT
+# By its pid: finish removes the work directory, socket included.
+server_pid=
+stop_server() {
+	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+	server_pid=
+}
+trap stop_server EXIT
 screen() { tmux_ capture-pane -p -J -t terminal -S -300 2>/dev/null || true; }
 # wait_for REGEX SECONDS: until a line of the pane matches.
 wait_for() {
@@ -65,6 +71,7 @@ sleep 600
 SCRIPT
 chmod +x pane.sh
 tmux_ -f /dev/null new-session -d -s terminal -x 100 -y 30 ./pane.sh
+server_pid=$(tmux_ display-message -p '#{pid}')
 
 expect_screen '^inside-size=30 100 inside-tty=yes' 240 "the command has a 30x100 terminal inside"
 if wait_for 'KAIROS-GUEST shell-ready' 300 && wait_for '# *$' 60; then
@@ -93,4 +100,5 @@ expect_screen '^after: canonical$' 30 "the terminal is back in canonical mode"
 expect_confined shell.json
 
 screen >out.txt # the evidence, for finish
+stop_server      # and with it the pane's shell
 finish
