@@ -109,6 +109,16 @@ Result<uint64_t> kernel_cmdline_limit(std::span<const uint8_t> bzimage)
 	return std::min<uint64_t>(params.hdr.cmdline_size, layout::kCmdlineMaxSize - 1);
 }
 
+Status write_kernel_cmdline(const GuestMemory &memory, const std::string &cmdline, uint64_t limit_bytes)
+{
+	if (cmdline.size() > limit_bytes)
+		return make_error("kernel command line is {} bytes; this kernel accepts at most {}", cmdline.size(),
+				  limit_bytes);
+	std::vector<uint8_t> bytes(cmdline.begin(), cmdline.end());
+	bytes.push_back(0);
+	return memory.write_bytes(layout::kCmdlineAddr, bytes);
+}
+
 Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files)
 {
 	auto header = read_setup_header(files.bzimage);
@@ -134,12 +144,7 @@ Result<BootEntry> load_linux(const GuestMemory &memory, const KernelFiles &files
 
 	// The command line, NUL-terminated, within the kernel's limit.
 	uint64_t cmdline_limit = std::min<uint64_t>(hdr.cmdline_size, layout::kCmdlineMaxSize - 1);
-	if (files.cmdline.size() > cmdline_limit)
-		return make_error("kernel command line is {} bytes; this kernel accepts at most {}",
-				  files.cmdline.size(), cmdline_limit);
-	std::vector<uint8_t> cmdline(files.cmdline.begin(), files.cmdline.end());
-	cmdline.push_back(0);
-	KAIROS_TRY(memory.write_bytes(layout::kCmdlineAddr, cmdline));
+	KAIROS_TRY(write_kernel_cmdline(memory, files.cmdline, cmdline_limit));
 	hdr.cmd_line_ptr = static_cast<uint32_t>(layout::kCmdlineAddr);
 
 	// The initrd goes as high as the kernel allows, above the kernel.

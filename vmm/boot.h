@@ -45,6 +45,11 @@ struct KernelFiles {
 // cmdline_size, within Kairos's own page); errors as load_linux's.
 Result<uint64_t> kernel_cmdline_limit(std::span<const uint8_t> bzimage);
 
+// Writes the command line, NUL-terminated, at layout::kCmdlineAddr; an
+// error when it is longer than limit_bytes (the kernel's, without the NUL).
+// Both entries (bzImage and PVH) pass it the same way.
+Status write_kernel_cmdline(const GuestMemory &memory, const std::string &cmdline, uint64_t limit_bytes);
+
 // Checks the image's setup header, copies the kernel, initrd and cmdline into
 // guest memory, writes the zero page, the boot GDT and identity page tables.
 // Errors name what is wrong with the image ("not a bzImage: ...").

@@ -213,12 +213,7 @@ Result<BootEntry> load_pvh(const GuestMemory &memory, const KernelFiles &files)
 	KAIROS_TRY_ASSIGN(kernel, parse_pvh_kernel(files.bzimage, memory.regions().front().end()));
 	KAIROS_TRY(write_segments(memory, files.bzimage, kernel));
 
-	if (files.cmdline.size() > kPvhCmdlineLimit)
-		return make_error("kernel command line is {} bytes; this kernel accepts at most {}",
-				  files.cmdline.size(), kPvhCmdlineLimit);
-	std::vector<uint8_t> cmdline(files.cmdline.begin(), files.cmdline.end());
-	cmdline.push_back(0);
-	KAIROS_TRY(memory.write_bytes(layout::kCmdlineAddr, cmdline));
+	KAIROS_TRY(write_kernel_cmdline(memory, files.cmdline, kPvhCmdlineLimit));
 
 	HvmStartInfo info{};
 	info.magic = kHvmStartMagic;
