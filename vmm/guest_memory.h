@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/guest_ram.h"
 #include "base/mapping.h"
 
 namespace kairos::vmm {
@@ -24,7 +25,7 @@ struct MemoryRegion {
 	uint64_t end() const { return gpa + mapping.size(); }
 };
 
-class GuestMemory {
+class GuestMemory : public GuestRam {
 public:
 	// RAM of ram_size bytes starting at 0, split around the 32-bit MMIO gap
 	// (layout::kMmioGapStart..kMmioGapEnd) when it is larger than the gap start.
@@ -37,7 +38,7 @@ public:
 	bool contains(uint64_t gpa, uint64_t length) const;
 
 	// A host view of [gpa, gpa + length), or an error naming the range.
-	Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t length) const;
+	Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t length) const override;
 
 	Status write_bytes(uint64_t gpa, std::span<const uint8_t> bytes) const;
 	Status read_bytes(uint64_t gpa, std::span<uint8_t> bytes) const;
