@@ -199,6 +199,57 @@ void parse_window(ObjectReader &outsourcing, Config::Outsourcing &out)
 	out.advance_ns = advance_us ? std::optional<uint64_t>(*advance_us * kUs) : std::nullopt;
 }
 
+bool has_cmdline_word(const std::string &cmdline, std::string_view word)
+{
+	std::istringstream words(cmdline);
+	std::string each;
+	while (words >> each)
+		if (each == word)
+			return true;
+	return false;
+}
+
+// drives: [{"id", "path", "read_only", "cache"}]. Whether the image can be
+// opened and locked is the preflight's (vmm/preflight.h), which opens it
+// as the device will.
+std::vector<Config::Drive> parse_drives(const json *value, const std::filesystem::path &base_dir)
+{
+	std::vector<Config::Drive> drives;
+	if (!value)
+		return drives;
+	if (!value->is_array())
+		ObjectReader::fail("drives", "must be an array, got " + ObjectReader::type_of(*value));
+	if (value->size() > kMaxDrives)
+		ObjectReader::fail("drives", fmt::format("at most {} drives (one virtio-mmio slot each), got {}",
+							 kMaxDrives, value->size()));
+	std::set<std::string> ids;
+	for (size_t index = 0; index < value->size(); ++index) {
+		ObjectReader reader((*value)[index], fmt::format("drives[{}]", index));
+		Config::Drive drive;
+		drive.id = reader.required_string("id");
+		if (drive.id.empty() || drive.id.size() > kMaxDriveIdBytes)
+			ObjectReader::fail(reader.path_of("id"),
+					   fmt::format("must be 1..{} bytes, got \"{}\"", kMaxDriveIdBytes, drive.id));
+		if (!ids.insert(drive.id).second)
+			ObjectReader::fail(reader.path_of("id"),
+					   fmt::format("\"{}\" is used by another drive", drive.id));
+		std::string path = reader.required_string("path");
+		if (path.empty())
+			ObjectReader::fail(reader.path_of("path"), "must not be empty");
+		drive.path = std::filesystem::path(path).is_relative() ? base_dir / path : std::filesystem::path(path);
+		drive.read_only = reader.boolean("read_only", false);
+		std::string cache = reader.string("cache", "writeback");
+		if (cache == "none")
+			drive.cache = Config::Drive::Cache::None;
+		else if (cache != "writeback")
+			ObjectReader::fail(reader.path_of("cache"),
+					   "expected \"none\" or \"writeback\", got \"" + cache + "\"");
+		reader.reject_unknown_keys();
+		drives.push_back(std::move(drive));
+	}
+	return drives;
+}
+
 Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 {
 	Config config;
@@ -288,6 +339,15 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 		if (auto key = outsourcing.first_key_except("enabled"))
 			ObjectReader::fail(*key,
 					   "has no effect: outsourcing needs clock.kairos (the Kairos device) on");
+
+	config.drives = parse_drives(top.get("drives"), base_dir);
+	// Linux finds virtio-mmio devices in the DSDT or on the command line
+	// (virtio_mmio.device=), which Debian's kernel does not build
+	// (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES): the drives would be silently
+	// missing (issue 11's rule: refuse what would be ignored).
+	if (!config.drives.empty() && has_cmdline_word(config.boot.cmdline, "acpi=off"))
+		ObjectReader::fail("boot.cmdline", "acpi=off hides the drives: the guest finds virtio-mmio devices "
+						   "only in the ACPI DSDT");
 
 	ObjectReader security = top.object("security");
 	config.security.seccomp = security.boolean("seccomp", true);

@@ -8,12 +8,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "abi/kairos_abi.h"
 #include "base/result.h"
 #include "outsourcing/priority.h"
 #include "outsourcing/wakeup_limiter.h"
 #include "outsourcing/window.h"
+#include "vmm/layout.h"
 
 namespace kairos::vmm {
 
@@ -35,6 +37,10 @@ inline constexpr uint64_t kMaxWindowTimeoutUs = 1'000'000;
 // disk (issue 12); a boot log is well under a MiB.
 inline constexpr uint64_t kDefaultConsoleFileMib = 64;
 inline constexpr uint64_t kMaxConsoleFileMib = 1024 * 1024;
+// drives: one virtio-mmio slot each (vmm/layout.h); an id is what the
+// guest reads with VIRTIO_BLK_T_GET_ID, 20 bytes at most (virtio 1.2 5.2.6).
+inline constexpr uint32_t kMaxDrives = layout::kVirtioMmioSlots;
+inline constexpr size_t kMaxDriveIdBytes = 20;
 inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
 
 struct Config {
@@ -75,6 +81,16 @@ struct Config {
 	struct Events {
 		uint32_t virtual_timer_hz = 0;  // periodic virtual timer event; 0 = off
 	} events;
+	// A virtio-blk device on a raw image; the n-th drive is virtio-mmio
+	// slot n, /dev/vda, /dev/vdb... in the guest in that order.
+	struct Drive {
+		std::string id;
+		std::filesystem::path path;
+		bool read_only = false;
+		// None: O_DIRECT, the host's page cache is bypassed.
+		enum class Cache { None, Writeback } cache = Cache::Writeback;
+	};
+	std::vector<Drive> drives;
 	struct Security {
 		// Per-thread seccomp allow-lists after setup (vmm/confinement.h).
 		bool seccomp = true;

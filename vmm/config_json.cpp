@@ -70,6 +70,17 @@ json outsourcing_json(const Config &config)
 		{"advance_us", auto_or(outsourcing.advance_ns)}};
 }
 
+json drives_json(const std::vector<Config::Drive> &drives)
+{
+	json out = json::array();
+	for (const auto &drive : drives)
+		out.push_back({{"id", drive.id},
+			       {"path", drive.path.string()},
+			       {"read_only", drive.read_only},
+			       {"cache", drive.cache == Config::Drive::Cache::None ? "none" : "writeback"}});
+	return out;
+}
+
 }  // namespace
 
 std::string config_to_json(const Config &config)
@@ -90,6 +101,7 @@ std::string config_to_json(const Config &config)
 		       {"refresh_ms", config.clock.refresh_ms}}},
 		     {"events", {{"virtual_timer_hz", config.events.virtual_timer_hz}}},
 		     {"outsourcing", outsourcing_json(config)},
+		     {"drives", drives_json(config.drives)},
 		     {"security", {{"seccomp", config.security.seccomp}}}};
 	return root.dump(2) + "\n";
 }

@@ -54,6 +54,14 @@ inline constexpr uint64_t kHighMemoryStart = 0x100000;
 inline constexpr uint64_t kMmioGapStart = 0xc0000000;
 inline constexpr uint64_t kMmioGapEnd = 0x100000000;
 
+// virtio-mmio devices (virtio 1.2 section 4.2): one register page per
+// slot, slot n at kVirtioMmioBase + n * kVirtioMmioSlotSize, in the MMIO
+// gap far from the IOAPIC, LAPIC and the KVM pages near 4 GiB. Slot n is
+// the n-th of config.drives; the DSDT describes each used slot (vmm/acpi.h).
+inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
+inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
+inline constexpr uint32_t kVirtioMmioSlots = 8;
+
 // KVM needs three pages for the VMX TSS and one for the identity map of
 // real mode (KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR); put them just
 // below the BIOS ROM shadow inside the MMIO gap.
@@ -66,6 +74,17 @@ inline constexpr uint64_t kLapicAddr = 0xfee00000;
 inline constexpr uint32_t kIoapicPins = 24;
 // ISA interrupt lines 0-15: identity-mapped to IOAPIC pins (MP table, MADT).
 inline constexpr uint32_t kIsaIrqCount = 16;
+// The interrupt of virtio-mmio slot n is GSI kVirtioMmioFirstGsi + n: the
+// IOAPIC pins above the ISA lines, 16-23 for 8 slots. ISA IRQs 0-15 are
+// GSIs 0-15 (no interrupt source overrides in the MADT or MP table) and
+// some are taken (timer 0, keyboard 1, COM1 4, RTC 8, the Kairos upcall
+// 10); no ISA driver or legacy default ever claims a pin above 15, and
+// pci=off leaves them to the DSDT alone.
+inline constexpr uint32_t kVirtioMmioFirstGsi = kIsaIrqCount;
+static_assert(kVirtioMmioFirstGsi + kVirtioMmioSlots <= kIoapicPins, "a virtio-mmio GSI beyond the IOAPIC");
+static_assert(kVirtioMmioBase >= kMmioGapStart &&
+		      kVirtioMmioBase + kVirtioMmioSlots * kVirtioMmioSlotSize <= kIdentityMapPageAddr,
+	      "the virtio-mmio window must lie in the MMIO gap, below KVM's pages");
 // xAPIC ids are 8 bits and 0xff is the broadcast id: 254 CPUs at most
 // (MP table and MADT alike).
 inline constexpr uint32_t kMaxApicCpus = 254;

@@ -206,9 +206,11 @@ TEST_CASE("config_to_json prints every key, and reads back to the same config", 
 		"outsourcing": {"max_timers": 1000, "priority": "fifo:50", "advance_us": 40, "guest_wakeups_hz": 200,
 		                "window": {"policy": "fifo", "runtime_us": 300, "period_us": 2000, "lead_us": 150,
 		                           "timeout_us": 900, "fifo_priority": 7}},
+		"drives": [{"id": "root", "path": "root.img", "read_only": true, "cache": "none"}],
 		"security": {"seccomp": false}})");
 	CHECK_THAT(full, Catch::Contains("\"priority\": \"fifo:50\"") && Catch::Contains("\"lead_us\": 150") &&
-				 Catch::Contains("\"max_file_mib\": 5") &&
+				 Catch::Contains("\"max_file_mib\": 5") && Catch::Contains("\"cache\": \"none\"") &&
+				 Catch::Contains("\"path\": \"" + (folder.path / "root.img").string() + "\"") &&
 				 Catch::Contains("\"memory_check\": \"refuse\""));
 	// Without the Kairos device, outsourcing is only "off".
 	std::string without = round_trip(R"({"boot": {"kernel": "vmlinuz"}, "clock": {"kairos": false}})");

@@ -264,3 +264,58 @@ TEST_CASE("outsourcing.window and advance_us: defaults, values, errors", "[confi
 	CHECK(error_of(with(R"({"advance_us": 501})"), d) == "outsourcing.advance_us: must be 0..500, got 501");
 	CHECK(error_of(with(R"({"window": []})"), d) == "outsourcing.window: must be an object, got array");
 }
+
+TEST_CASE("drives: defaults, values, and errors naming the drive's key", "[config]")
+{
+	ConfigDir dir;
+	auto none = parse_config(R"({"boot": {"kernel": "vmlinuz"}})", dir.path);
+	REQUIRE(none.ok());
+	CHECK(none->drives.empty());
+
+	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "drives": [
+		{"id": "root", "path": "rootfs.ext4"},
+		{"id": "data", "path": "/images/data.img", "read_only": true, "cache": "none"}]})",
+				   dir.path);
+	REQUIRE(config.ok());
+	REQUIRE(config->drives.size() == 2);
+	CHECK(config->drives[0].id == "root");
+	CHECK(config->drives[0].path == dir.path / "rootfs.ext4");  // relative to the config's folder
+	CHECK_FALSE(config->drives[0].read_only);
+	CHECK(config->drives[0].cache == Config::Drive::Cache::Writeback);
+	CHECK(config->drives[1].path == "/images/data.img");
+	CHECK(config->drives[1].read_only);
+	CHECK(config->drives[1].cache == Config::Drive::Cache::None);
+
+	auto with = [](const std::string &drives) {
+		return R"({"boot": {"kernel": "vmlinuz"}, "drives": )" + drives + "}";
+	};
+	CHECK(error_of(with(R"({"id": "a"})"), dir.path) == "drives: must be an array, got object");
+	CHECK(error_of(with(R"([{"path": "a.img"}])"), dir.path) == "drives[0].id: is required");
+	CHECK(error_of(with(R"([{"id": "a"}])"), dir.path) == "drives[0].path: is required");
+	CHECK(error_of(with(R"([{"id": "a", "path": ""}])"), dir.path) == "drives[0].path: must not be empty");
+	CHECK(error_of(with(R"([{"id": "", "path": "a.img"}])"), dir.path) ==
+	      "drives[0].id: must be 1..20 bytes, got \"\"");
+	CHECK(error_of(with(R"([{"id": "abcdefghijklmnopqrstu", "path": "a.img"}])"), dir.path) ==
+	      "drives[0].id: must be 1..20 bytes, got \"abcdefghijklmnopqrstu\"");
+	CHECK(error_of(with(R"([{"id": "a", "path": "a.img"}, {"id": "a", "path": "b.img"}])"), dir.path) ==
+	      "drives[1].id: \"a\" is used by another drive");
+	CHECK(error_of(with(R"([{"id": "a", "path": "a.img"}, {"id": "b", "path": "b.img", "cache": "direct"}])"),
+		       dir.path) == "drives[1].cache: expected \"none\" or \"writeback\", got \"direct\"");
+	CHECK(error_of(with(R"([{"id": "a", "path": "a.img", "read_only": "yes"}])"), dir.path) ==
+	      "drives[0].read_only: must be true or false, got the string \"yes\"");
+	CHECK(error_of(with(R"([{"id": "a", "path": "a.img", "serial": "x"}])"), dir.path) ==
+	      "drives[0].serial: unknown key");
+	CHECK(error_of(with(R"([7])"), dir.path) == "drives[0]: must be an object, got the integer 7");
+
+	std::string nine = "[";
+	for (int i = 0; i < 9; ++i)
+		nine += (i ? ", " : "") + std::string(R"({"id": "d)") + std::to_string(i) + R"(", "path": "d.img"})";
+	CHECK(error_of(with(nine + "]"), dir.path) == "drives: at most 8 drives (one virtio-mmio slot each), got 9");
+
+	// The guest could not find them: refused rather than silently missing.
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz", "cmdline": "console=ttyS0 acpi=off"},
+			   "drives": [{"id": "a", "path": "a.img"}]})",
+		       dir.path) ==
+	      "boot.cmdline: acpi=off hides the drives: the guest finds virtio-mmio devices only in the ACPI DSDT");
+	CHECK(parse_config(R"({"boot": {"kernel": "vmlinuz", "cmdline": "console=ttyS0 acpi=off"}})", dir.path).ok());
+}
