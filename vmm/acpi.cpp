@@ -102,27 +102,52 @@ Status validate(const AcpiOptions &options)
 			if (range.length == 0)
 				return make_error("ACPI device {}: empty I/O range at {:#x}", device.name, range.base);
 	}
+	for (const auto &device : options.mmio_devices) {
+		if (!aml::valid_name_segment(device.name) || !valid_hardware_id(device.hid))
+			return make_error("ACPI device \"{}\" (_HID \"{}\"): bad name or id", device.name, device.hid);
+		if (device.length == 0 || uint64_t{device.base} + device.length > 0x100000000)
+			return make_error("ACPI device {}: memory range {:#x}+{:#x} is empty or beyond 4 GiB",
+					  device.name, device.base, device.length);
+		if (device.gsi >= layout::kIoapicPins)
+			return make_error("ACPI device {}: GSI {} is beyond the IOAPIC's {} pins", device.name,
+					  device.gsi, layout::kIoapicPins);
+	}
 	return {};
+}
+
+Bytes hardware_id(const std::string &hid)
+{
+	return hid.size() == kEisaIdLength ? aml::eisa_id(hid) : aml::string(hid);
+}
+
+// Device (name) { _HID, _UID, _CRS } (vmm/acpi.h, AcpiMmioDevice).
+Bytes mmio_device(const AcpiMmioDevice &device)
+{
+	std::vector<Bytes> resources = {aml::memory32_fixed(device.base, device.length),
+					aml::extended_interrupt_edge(device.gsi)};
+	return aml::device(aml::name_segment(device.name),
+			   {aml::name(aml::name_segment("_HID"), hardware_id(device.hid)),
+			    aml::name(aml::name_segment("_UID"), aml::integer(device.uid)),
+			    aml::name(aml::name_segment("_CRS"), aml::resource_template(resources))});
 }
 
 // Device (name) { _HID, _UID, _CRS }: _CRS lists the ports, each fixed
 // (minimum = maximum, alignment 1), and the IRQ if there is one.
 Bytes isa_device(const AcpiIsaDevice &device)
 {
-	Bytes hid = device.hid.size() == kEisaIdLength ? aml::eisa_id(device.hid) : aml::string(device.hid);
 	std::vector<Bytes> resources;
 	for (const auto &range : device.io)
 		resources.push_back(aml::io_port(range.base, range.base, 1, range.length));
 	if (device.irq)
 		resources.push_back(aml::irq_no_flags(*device.irq));
 	return aml::device(aml::name_segment(device.name),
-			   {aml::name(aml::name_segment("_HID"), hid),
+			   {aml::name(aml::name_segment("_HID"), hardware_id(device.hid)),
 			    aml::name(aml::name_segment("_UID"), aml::integer(device.uid)),
 			    aml::name(aml::name_segment("_CRS"), aml::resource_template(resources))});
 }
 
 // DSDT (5.2.11.1): \_S5 for power-off (7.4.2 "\_Sx (System States)"), and
-// the ISA devices under \_SB.
+// the ISA and memory-mapped devices under \_SB.
 Bytes build_dsdt(const AcpiOptions &options)
 {
 	// SLP_TYPa, SLP_TYPb, reserved, reserved. Hardware-reduced ACPI writes
@@ -131,10 +156,12 @@ Bytes build_dsdt(const AcpiOptions &options)
 		aml::name(aml::root_name("_S5"),
 			  aml::package({aml::integer(options.soft_off_sleep_type),
 					aml::integer(options.soft_off_sleep_type), aml::integer(0), aml::integer(0)}))};
-	if (!options.isa_devices.empty()) {
+	if (!options.isa_devices.empty() || !options.mmio_devices.empty()) {
 		std::vector<Bytes> devices;
 		for (const auto &device : options.isa_devices)
 			devices.push_back(isa_device(device));
+		for (const auto &device : options.mmio_devices)
+			devices.push_back(mmio_device(device));
 		terms.push_back(aml::scope(aml::root_name("_SB"), devices));
 	}
 	return acpi::dsdt(kTableIds, terms);
@@ -183,7 +210,7 @@ size_t align_up(size_t value)
 
 }  // namespace
 
-AcpiOptions acpi_options_for_machine(uint32_t vcpu_count)
+AcpiOptions acpi_options_for_machine(uint32_t vcpu_count, uint32_t virtio_mmio_devices)
 {
 	AcpiOptions options;
 	options.vcpu_count = vcpu_count;
@@ -215,6 +242,11 @@ AcpiOptions acpi_options_for_machine(uint32_t vcpu_count)
 		 {{layout::kPortRtc, static_cast<uint8_t>(layout::kRtcPortSize)}},
 		 static_cast<uint8_t>(layout::kIrqRtc)},
 	};
+	for (uint32_t slot = 0; slot < virtio_mmio_devices; ++slot)
+		options.mmio_devices.push_back(
+			{fmt::format("VR{:02}", slot), kVirtioMmioHid, slot,
+			 static_cast<uint32_t>(layout::kVirtioMmioBase + slot * layout::kVirtioMmioSlotSize),
+			 static_cast<uint32_t>(layout::kVirtioMmioSlotSize), layout::kVirtioMmioFirstGsi + slot});
 	return options;
 }
 

@@ -59,6 +59,22 @@ struct AcpiIsaDevice {
 	std::optional<uint8_t> irq;
 };
 
+// A memory-mapped device, described in the DSDT under \_SB as
+//	Device (name) { Name (_HID, hid) Name (_UID, uid)
+//	                Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base, length)
+//	                                                  Interrupt (ResourceConsumer, Edge, ActiveHigh,
+//	                                                             Exclusive) {gsi} }) }
+// Linux's virtio_mmio binds _HID "LNRO0005" (drivers/virtio/virtio_mmio.c,
+// its acpi_match_table) and takes the page and the interrupt from _CRS.
+struct AcpiMmioDevice {
+	std::string name;  // ACPI name segment, e.g. "VR00"
+	std::string hid;   // an ACPI id such as "LNRO0005" (a string)
+	uint32_t uid = 0;
+	uint32_t base = 0;
+	uint32_t length = 0;
+	uint32_t gsi = 0;  // edge triggered, active high: what KVM_IRQFD pulses
+};
+
 struct AcpiOptions {
 	uint32_t vcpu_count = 1;  // LAPIC ids and processor UIDs 0..n-1
 	uint8_t ioapic_id = 0;
@@ -75,12 +91,18 @@ struct AcpiOptions {
 	// CMOS index of the RTC's century register; 0 if there is none.
 	uint8_t rtc_century_index = 0;
 	std::vector<AcpiIsaDevice> isa_devices;
+	std::vector<AcpiMmioDevice> mmio_devices;  // after the ISA devices
 };
+
+// Linux's virtio_mmio binds this _HID (ACPI id, "LNRO" for Linaro).
+inline constexpr const char *kVirtioMmioHid = "LNRO0005";
 
 // Kairos's machine: the layout.h addresses, devices::AcpiPm's registers, the
 // IOAPIC id the MP table uses (vcpu_count), and the ISA devices the VMM
-// registers (COM1, the i8042, the CMOS RTC).
-AcpiOptions acpi_options_for_machine(uint32_t vcpu_count);
+// registers (COM1, the i8042, the CMOS RTC), and the first
+// `virtio_mmio_devices` virtio-mmio slots (layout::kVirtioMmioBase; slot n
+// is "VRnn" with _UID n).
+AcpiOptions acpi_options_for_machine(uint32_t vcpu_count, uint32_t virtio_mmio_devices = 0);
 
 // RSDP, XSDT, FADT, DSDT and MADT, laid out for guest-physical base_address
 // (16-byte aligned, so the RSDP is where Linux's scan of 0xe0000-0xfffff

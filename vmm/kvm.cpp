@@ -227,6 +227,30 @@ Status VmFd::unregister_ioeventfd(int eventfd, uint16_t port, uint32_t length) c
 			     fmt::format("KVM_IOEVENTFD deassign port {:#x}", port));
 }
 
+Status VmFd::register_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
+{
+	kvm_ioeventfd ioeventfd{};
+	ioeventfd.datamatch = datamatch;
+	ioeventfd.addr = gpa;
+	ioeventfd.len = length;
+	ioeventfd.fd = eventfd;
+	ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+	return checked_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
+			     fmt::format("KVM_IOEVENTFD gpa {:#x} length {} value {}", gpa, length, datamatch));
+}
+
+Status VmFd::unregister_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
+{
+	kvm_ioeventfd ioeventfd{};
+	ioeventfd.datamatch = datamatch;
+	ioeventfd.addr = gpa;
+	ioeventfd.len = length;
+	ioeventfd.fd = eventfd;
+	ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_DEASSIGN;
+	return checked_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
+			     fmt::format("KVM_IOEVENTFD deassign gpa {:#x} value {}", gpa, datamatch));
+}
+
 Result<VcpuFd> VmFd::create_vcpu(uint32_t id) const
 {
 	UniqueFd fd(ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id)));

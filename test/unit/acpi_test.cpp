@@ -310,6 +310,43 @@ TEST_CASE("ACPI: the DSDT describes COM1, the i8042 and the RTC with their resou
 		       {0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01, 0x79, 0x00}));
 }
 
+TEST_CASE("ACPI: one LNRO0005 device per virtio-mmio slot, with its page and edge GSI", "[acpi]")
+{
+	using kairos::layout::kVirtioMmioBase;
+	AcpiOptions options = acpi_options_for_machine(1, 2);
+	REQUIRE(options.mmio_devices.size() == 2);
+	CHECK(options.mmio_devices[1].name == "VR01");
+	CHECK(options.mmio_devices[1].uid == 1);
+	CHECK(options.mmio_devices[1].base == kVirtioMmioBase + 0x1000);
+	CHECK(options.mmio_devices[1].gsi == kairos::layout::kVirtioMmioFirstGsi + 1);
+	for (const auto &device : options.mmio_devices)  // no ISA device's line
+		for (const auto &isa : options.isa_devices)
+			CHECK(device.gsi != isa.irq);
+
+	Bytes blob = build(options);
+	size_t dsdt = find_tables(blob).dsdt;
+	size_t end = dsdt + field<uint32_t>(blob, dsdt + 4);
+	for (uint8_t slot : {0, 1}) {
+		// Device (VR0n) { Name (_HID, "LNRO0005") Name (_UID, n) Name (_CRS, ...) }
+		CHECK(contains(blob, dsdt, end,
+			       {'V', 'R', '0', static_cast<uint8_t>('0' + slot), 0x08, '_', 'H', 'I', 'D', 0x0d, 'L',
+				'N', 'R', 'O', '0', '0', '0', '5', 0x00}));
+		// Memory32Fixed (ReadWrite, base, 0x1000), Interrupt (..., Edge,
+		// ActiveHigh, Exclusive) {16 + n}, the end tag.
+		uint8_t page = static_cast<uint8_t>(slot * 0x10);
+		CHECK(contains(blob, dsdt, end,
+			       {0x86, 0x09, 0x00, 0x01, 0x00, page, 0x00, 0xd0, 0x00,
+				0x10, 0x00, 0x00, 0x89, 0x06, 0x00, 0x03, 0x01, static_cast<uint8_t>(16 + slot),
+				0x00, 0x00, 0x00, 0x79, 0x00}));
+	}
+	CHECK_FALSE(contains(blob, dsdt, end, {'V', 'R', '0', '2'}));
+	// Without drives, no such device.
+	Bytes plain = build(acpi_options_for_machine(1));
+	size_t plain_dsdt = find_tables(plain).dsdt;
+	CHECK_FALSE(
+		contains(plain, plain_dsdt, plain_dsdt + field<uint32_t>(plain, plain_dsdt + 4), {'L', 'N', 'R', 'O'}));
+}
+
 TEST_CASE("ACPI: without ISA devices the DSDT is just \\_S5", "[acpi]")
 {
 	AcpiOptions options = acpi_options_for_machine(1);

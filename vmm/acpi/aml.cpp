@@ -36,6 +36,16 @@ constexpr uint8_t kIrqDescriptor = 0x22;     // IRQ, 2 bytes: no information byt
 constexpr uint8_t kIoDescriptor = 0x47;      // I/O port, 7 bytes
 constexpr uint8_t kIoDecode16 = 0x01;        // the device decodes 16 address bits
 constexpr uint8_t kEndTagDescriptor = 0x79;  // end tag, 1 byte: the checksum
+// Large resource descriptors (6.4.3): a tag byte, then a 16-bit length of
+// what follows.
+constexpr uint8_t kMemory32FixedDescriptor = 0x86;  // 6.4.3.4
+constexpr uint16_t kMemory32FixedLength = 9;
+constexpr uint8_t kMemoryReadWrite = 0x01;
+constexpr uint8_t kExtendedInterruptDescriptor = 0x89;  // 6.4.3.6
+// Flags, then the table's length (one), then one DWord interrupt number.
+constexpr uint16_t kOneExtendedInterruptLength = 6;
+constexpr uint8_t kInterruptConsumer = 1u << 0;
+constexpr uint8_t kInterruptEdge = 1u << 1;  // bits 2 (active low) and 3 (shared) stay clear
 
 // Every encoder reserves its output's final size before appending. Growing
 // a one-byte vector through insert() makes GCC 12 at -O3 (the Release
@@ -236,6 +246,28 @@ Bytes irq_no_flags(uint8_t irq)
 	w.u8(kIrqDescriptor);
 	// A mask of ISA IRQs; one bit names one IRQ, none beyond 15.
 	w.u16(irq < kIrqDescriptorIrqs ? static_cast<uint16_t>(1u << irq) : 0);
+	return w.bytes;
+}
+
+Bytes memory32_fixed(uint32_t base, uint32_t length)
+{
+	TableWriter w;
+	w.u8(kMemory32FixedDescriptor);
+	w.u16(kMemory32FixedLength);
+	w.u8(kMemoryReadWrite);
+	w.u32(base);
+	w.u32(length);
+	return w.bytes;
+}
+
+Bytes extended_interrupt_edge(uint32_t gsi)
+{
+	TableWriter w;
+	w.u8(kExtendedInterruptDescriptor);
+	w.u16(kOneExtendedInterruptLength);
+	w.u8(kInterruptConsumer | kInterruptEdge);
+	w.u8(1);
+	w.u32(gsi);
 	return w.bytes;
 }
 

@@ -67,6 +67,13 @@ Bytes io_port(uint16_t minimum, uint16_t maximum, uint8_t alignment, uint8_t len
 // empty mask (no IRQ).
 inline constexpr uint8_t kIrqDescriptorIrqs = 16;
 Bytes irq_no_flags(uint8_t irq);
+// Fixed Location Memory Range Descriptor (6.4.3.4), read-write:
+// Memory32Fixed (ReadWrite, base, length).
+Bytes memory32_fixed(uint32_t base, uint32_t length);
+// Extended Interrupt Descriptor (6.4.3.6) of one interrupt, a GSI on an
+// APIC machine: Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive)
+// {gsi}. Unlike the IRQ descriptor it reaches GSIs above 15.
+Bytes extended_interrupt_edge(uint32_t gsi);
 // ResourceTemplate () { descriptors } (6.4.1): a Buffer holding the
 // descriptors and an End Tag (6.4.2.9) whose checksum is 0, which means
 // "treated as if the checksum operation succeeded".
