@@ -35,7 +35,7 @@ void require_pop_error(SplitQueue &queue, const std::string &words)
 
 }  // namespace
 
-TEST_CASE("virtqueue create checks size, alignment and placement", "[virtio]")
+TEST_CASE("virtio queue: create checks size, alignment and placement", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8);
@@ -68,7 +68,7 @@ TEST_CASE("virtqueue create checks size, alignment and placement", "[virtio]")
 	CHECK_FALSE(SplitQueue::create(ram, config).ok());
 }
 
-TEST_CASE("virtqueue pops a chain, readable then writable, and publishes it used", "[virtio]")
+TEST_CASE("virtio queue: pops a chain, readable then writable, and publishes it used", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8);
@@ -116,7 +116,7 @@ TEST_CASE("virtqueue pops a chain, readable then writable, and publishes it used
 	CHECK_FALSE(queue.push_used(8, 0).ok());
 }
 
-TEST_CASE("virtqueue refuses malformed direct chains", "[virtio]")
+TEST_CASE("virtio queue: refuses malformed direct chains", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8);
@@ -196,7 +196,7 @@ TEST_CASE("virtqueue refuses malformed direct chains", "[virtio]")
 	}
 }
 
-TEST_CASE("virtqueue follows indirect tables and refuses malformed ones", "[virtio]")
+TEST_CASE("virtio queue: follows indirect tables and refuses malformed ones", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8, false, true);
@@ -301,7 +301,7 @@ TEST_CASE("virtqueue follows indirect tables and refuses malformed ones", "[virt
 	}
 }
 
-TEST_CASE("virtqueue without EVENT_IDX honours VIRTQ_AVAIL_F_NO_INTERRUPT", "[virtio]")
+TEST_CASE("virtio queue: without EVENT_IDX honours VIRTQ_AVAIL_F_NO_INTERRUPT", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8);
@@ -332,7 +332,7 @@ TEST_CASE("virtqueue without EVENT_IDX honours VIRTQ_AVAIL_F_NO_INTERRUPT", "[vi
 	CHECK(*waiting);
 }
 
-TEST_CASE("virtqueue with EVENT_IDX interrupts when used passes used_event", "[virtio]")
+TEST_CASE("virtio queue: with EVENT_IDX interrupts when used passes used_event", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8, true);
@@ -375,7 +375,7 @@ TEST_CASE("virtqueue with EVENT_IDX interrupts when used passes used_event", "[v
 	}
 }
 
-TEST_CASE("virtqueue with EVENT_IDX publishes avail_event before sleeping", "[virtio]")
+TEST_CASE("virtio queue: with EVENT_IDX publishes avail_event before sleeping", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 4, true);
@@ -405,7 +405,7 @@ TEST_CASE("virtqueue with EVENT_IDX publishes avail_event before sleeping", "[vi
 	CHECK(rings.used_idx() == static_cast<uint16_t>(70000));
 }
 
-TEST_CASE("virtqueue reads a descriptor once: later guest changes do not reach the chain", "[virtio]")
+TEST_CASE("virtio queue: reads a descriptor once: later guest changes do not reach the chain", "[virtio]")
 {
 	FakeGuestRam ram(kRamSize);
 	DriverRings rings(ram, kRings, 8);
