@@ -82,6 +82,13 @@ constexpr auto kVcpuIoctls =
 constexpr auto kTimerSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "timerfd_settime", "sched_setattr"});
 
+// A virtio device's thread (devices/virtio): its io_uring serves the queue
+// notification eventfds and the image's reads, writes and fdatasyncs
+// (all io_uring operations, no pread/pwrite/fdatasync calls of its own);
+// it writes the interrupt eventfd (common write). No ioctl: it reaches KVM
+// through eventfds only.
+constexpr auto kDeviceSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter"});
+
 #undef KAIROS_COMMON_SYSCALLS
 
 const char *kind_name(ThreadKind kind)
@@ -93,6 +100,8 @@ const char *kind_name(ThreadKind kind)
 		return "vcpu";
 	case ThreadKind::Timer:
 		return "timer";
+	case ThreadKind::Device:
+		return "device";
 	}
 	return "?";
 }
@@ -158,6 +167,8 @@ std::span<const char *const> allowed_syscalls(ThreadKind kind)
 		return kVcpuSyscalls;
 	case ThreadKind::Timer:
 		return kTimerSyscalls;
+	case ThreadKind::Device:
+		return kDeviceSyscalls;
 	}
 	return {};
 }
@@ -174,11 +185,11 @@ Result<std::optional<TestViolation>> parse_test_violation(const char *value)
 		return std::optional<TestViolation>();
 	if (std::string(value) == "vcpu-ioctl")
 		return std::optional<TestViolation>(TestViolation{ThreadKind::Vcpu, true});
-	for (ThreadKind kind : {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Timer})
+	for (ThreadKind kind : {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Timer, ThreadKind::Device})
 		if (std::string(value) == kind_name(kind))
 			return std::optional<TestViolation>(TestViolation{kind});
-	return make_error("{} (test only): must be vcpu, vcpu-ioctl, timer or loop, got '{}'", kTestViolationVariable,
-			  value);
+	return make_error("{} (test only): must be vcpu, vcpu-ioctl, timer, loop or device, got '{}'",
+			  kTestViolationVariable, value);
 }
 
 Result<Confinement> Confinement::prepare(const Config &config)
@@ -197,17 +208,19 @@ Result<Confinement> Confinement::prepare(const Config &config)
 	KAIROS_TRY_ASSIGN(main, SeccompFilter::allow_only(kMainSyscalls));
 	KAIROS_TRY_ASSIGN(vcpu, SeccompFilter::allow_only(kVcpuSyscalls, kVcpuIoctls));
 	KAIROS_TRY_ASSIGN(timer, SeccompFilter::allow_only(kTimerSyscalls));
+	KAIROS_TRY_ASSIGN(device, SeccompFilter::allow_only(kDeviceSyscalls));
 	confinement.main_ = std::move(main);
 	confinement.vcpu_ = std::move(vcpu);
 	confinement.timer_ = std::move(timer);
+	confinement.device_ = std::move(device);
 	KAIROS_TRY(install_seccomp_violation_reporter(kExitForbiddenSyscall));
 	return confinement;
 }
 
 Status Confinement::enter(ThreadKind kind, std::string_view label) const
 {
-	const std::optional<SeccompFilter> &filter =
-		kind == ThreadKind::Main ? main_ : (kind == ThreadKind::Vcpu ? vcpu_ : timer_);
+	const std::optional<SeccompFilter> *filters[] = {&main_, &vcpu_, &timer_, &device_};
+	const std::optional<SeccompFilter> &filter = *filters[static_cast<size_t>(kind)];
 	if (!filter)
 		return {};
 	KAIROS_TRY(filter->install_on_this_thread(label));

@@ -21,8 +21,9 @@ namespace kairos::vmm {
 // Process exit code after a forbidden system call (kairos --help, README).
 inline constexpr int kExitForbiddenSyscall = 6;
 
-// Each kind has its own list. Main is the event loop.
-enum class ThreadKind { Main, Vcpu, Timer };
+// Each kind has its own list. Main is the event loop; Device a virtio
+// device's thread (vmm/virtio_devices.h).
+enum class ThreadKind { Main, Vcpu, Timer, Device };
 
 // The system calls a thread of this kind may make once confined.
 std::span<const char *const> allowed_syscalls(ThreadKind kind);
@@ -45,7 +46,7 @@ CapabilitySet capabilities_needed(const Config &config);
 // device_path or /proc cannot be read.
 Result<size_t> count_descriptors_of_device(const std::string &device_path);
 
-// TEST ONLY: KAIROS_TEST_SECCOMP_VIOLATION=vcpu|timer|loop makes that
+// TEST ONLY: KAIROS_TEST_SECCOMP_VIOLATION=vcpu|timer|loop|device makes that
 // thread call getpgrp(2), which no list allows, right after it is
 // confined: the guest tests' proof that the filter holds on every kind.
 // vcpu-ioctl makes a vCPU thread ask for KVM_CREATE_VCPU, a VM ioctl off
@@ -73,7 +74,7 @@ public:
 	// At the end of setup, before any other thread exists (they inherit
 	// what it leaves): sets no_new_privs, drops every capability but
 	// capabilities_needed(config) (capabilities.h says from which sets),
-	// and with security.seccomp compiles the three filters and installs
+	// and with security.seccomp compiles the four filters and installs
 	// the SIGSYS reporter; without it, enter() is a no-op. Errors name the
 	// step that failed.
 	static Result<Confinement> prepare(const Config &config);
@@ -91,6 +92,7 @@ private:
 	std::optional<SeccompFilter> main_;
 	std::optional<SeccompFilter> vcpu_;
 	std::optional<SeccompFilter> timer_;
+	std::optional<SeccompFilter> device_;
 	std::optional<TestViolation> test_violation_;
 	CapabilitySet needed_;
 	CapabilityDrop capabilities_{};

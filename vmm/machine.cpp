@@ -45,6 +45,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Log
 		KAIROS_TRY(machine->create_interrupt_controllers());
 		KAIROS_TRY(machine->register_memory());
 		KAIROS_TRY(machine->create_devices());
+		KAIROS_TRY_ASSIGN(virtio,
+				  VirtioDevices::create(config, machine->memory_, machine->vm_, machine->mmio_bus_));
+		machine->virtio_ = std::move(virtio);
 		KAIROS_TRY(machine->create_vcpus(kvm));
 	}
 	KAIROS_TRY(machine->load_guest());
@@ -195,8 +198,8 @@ RunResult Machine::run(const Confinement &confinement)
 	started_ = std::chrono::steady_clock::now();
 	confinement_ = confinement.record();
 	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement) : Status{};
-	if (!timers)
-		shutdown_.request(StopReason::HostError, timers.error().message);
+	if (Status started = timers ? virtio_.start(confinement) : timers; !started)
+		shutdown_.request(StopReason::HostError, started.error().message);
 	for (auto &vcpu : vcpus_)
 		vcpu->start(confinement);
 	event_log_.emit(EventKind::VcpusRunning, {{"vcpus", vcpus_.size()}});
@@ -221,6 +224,7 @@ RunResult Machine::run(const Confinement &confinement)
 	if (paravirt_)
 		paravirt_->stop_timer_service();
 	stop_vcpus();
+	virtio_.stop();  // after the vCPUs: no notification comes any more
 	stopped_ = std::chrono::steady_clock::now();
 	console_->drain(kConsoleDrainBudget);  // before the last line and the stats
 	if (console_input_)

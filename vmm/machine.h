@@ -26,6 +26,7 @@
 #include "vmm/shutdown.h"
 #include "vmm/stop_sources.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
 
 namespace kairos::vmm {
 
@@ -79,6 +80,9 @@ private:
 	std::unique_ptr<Paravirt> paravirt_;  // null without clock.kairos
 	devices::Bus pio_bus_;
 	devices::Bus mmio_bus_;
+	// After memory_ and the buses, so it goes first: its threads stop
+	// while the guest memory they serve is still there.
+	VirtioDevices virtio_;
 	std::unique_ptr<ConsoleOutput> console_;
 	std::optional<LegacyDevices> legacy_;  // COM1, the RTC, ...: set by create_devices
 	std::unique_ptr<EventLoop> loop_;

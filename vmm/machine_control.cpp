@@ -30,7 +30,7 @@ std::string Machine::stats_json(const RunResult &result) const
 	// Only a machine create() finished runs: legacy_ and loop_ are set.
 	return vmm::stats_json({config_, result, stopped_ - started_, *console_, legacy_->serial().get(),
 				loop_->wakeups(), loop_->timeouts(), pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
-				legacy_->rtc()->interrupts_raised(), confinement_});
+				legacy_->rtc()->interrupts_raised(), confinement_, virtio_.stats()});
 }
 
 Status Machine::serve_control(ControlSocket &socket)
@@ -84,10 +84,10 @@ std::string Machine::status_reply() const
 std::string Machine::live_stats_reply() const
 {
 	RunResult running{StopReason::HostError, "", 0};
-	nlohmann::json document =
-		stats_document({config_, running, std::chrono::steady_clock::now() - started_, *console_,
-				legacy_->serial().get(), loop_->wakeups(), loop_->timeouts(), pio_bus_, mmio_bus_,
-				vcpus_, paravirt_.get(), legacy_->rtc()->interrupts_raised(), confinement_});
+	nlohmann::json document = stats_document({config_, running, std::chrono::steady_clock::now() - started_,
+						  *console_, legacy_->serial().get(), loop_->wakeups(),
+						  loop_->timeouts(), pio_bus_, mmio_bus_, vcpus_, paravirt_.get(),
+						  legacy_->rtc()->interrupts_raised(), confinement_, virtio_.stats()});
 	document.erase("exit");
 	document["state"] = run_gate_.closed() ? "paused" : "running";
 	return control_ok_reply({{"stats", document}});

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "vmm/guest_loader.h"
+#include "vmm/virtio_devices.h"
 
 namespace kairos::vmm {
 
@@ -46,6 +47,7 @@ Status preflight(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
 		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
+	KAIROS_TRY(check_drives(config));
 	return check_guest(config);
 }
 

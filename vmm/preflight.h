@@ -21,8 +21,9 @@ Status check_writable_path(const std::filesystem::path &path, const std::string 
 // writes it as events come, which a FIFO or terminal could make wait.
 Status check_events_path(const std::filesystem::path &path);
 
-// The guest image and command line (check_guest) and the console output
-// file. Errors name the key.
+// The guest image and command line (check_guest), the console output
+// file and the drives' images (opened and locked as the run will, then
+// let go: check_drives). Errors name the key.
 Status preflight(const Config &config);
 
 }  // namespace kairos::vmm

@@ -153,6 +153,21 @@ nlohmann::json stats_document(const StatsSources &in)
 				 {"windows", windows.size() > vcpu->id() ? windows[vcpu->id()] : 0},
 				 {"window_refusals", refusals.size() > vcpu->id() ? refusals[vcpu->id()] : 0}});
 	stats["vcpus"] = vcpus;
+	// Per virtio device (issue 10): requests served, bytes each way,
+	// failed requests and malformed chains, queue notifications, and
+	// interrupts sent or suppressed (EVENT_IDX, NO_INTERRUPT).
+	nlohmann::json devices = nlohmann::json::array();
+	for (const auto &device : in.devices)
+		devices.push_back({{"id", device.id},
+				   {"type", device.type},
+				   {"requests", device.stats.requests},
+				   {"bytes_read", device.stats.bytes_read},
+				   {"bytes_written", device.stats.bytes_written},
+				   {"errors", device.stats.errors},
+				   {"notifications", device.stats.notifications},
+				   {"interrupts", device.stats.interrupts},
+				   {"interrupts_suppressed", device.stats.interrupts_suppressed}});
+	stats["devices"] = devices;
 	if (in.paravirt) {
 		const pvclock::EventChannels &events = in.paravirt->events();
 		KairosDevice &device = *in.paravirt->device();

@@ -19,6 +19,7 @@
 #include "vmm/paravirt.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
 
 namespace kairos::vmm {
 
@@ -38,6 +39,7 @@ struct StatsSources {
 	const Paravirt *paravirt;
 	uint64_t rtc_interrupts;  // devices::Rtc::interrupts_raised
 	const ConfinementRecord &confinement;
+	std::vector<VirtioDeviceReport> devices;  // the virtio devices, in slot order
 };
 
 // The whole document, pretty-printed, ending with a newline.

@@ -46,7 +46,7 @@ TEST_CASE("seccomp: the violation report is one line naming the call and the thr
 
 TEST_CASE("seccomp: every thread kind's list compiles, and none allows the test's call", "[seccomp]")
 {
-	for (ThreadKind kind : {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Timer}) {
+	for (ThreadKind kind : {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Timer, ThreadKind::Device}) {
 		auto list = kairos::vmm::allowed_syscalls(kind);
 		auto filter = kairos::SeccompFilter::allow_only(list);
 		REQUIRE(filter.ok());
@@ -57,8 +57,10 @@ TEST_CASE("seccomp: every thread kind's list compiles, and none allows the test'
 		}));
 	}
 	// Only the vCPU and main threads talk to KVM or the terminal.
-	auto timer = kairos::vmm::allowed_syscalls(ThreadKind::Timer);
-	CHECK(std::find(timer.begin(), timer.end(), std::string("ioctl")) == timer.end());
+	for (ThreadKind kind : {ThreadKind::Timer, ThreadKind::Device}) {
+		auto list = kairos::vmm::allowed_syscalls(kind);
+		CHECK(std::find(list.begin(), list.end(), std::string("ioctl")) == list.end());
+	}
 }
 
 // docs/SECURITY.md and ARCHITECTURE.md give these counts: change them together.
@@ -67,6 +69,7 @@ TEST_CASE("seccomp: each list is as long as docs/SECURITY.md says", "[seccomp]")
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Main).size() == 34);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 26);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 26);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Device).size() == 24);
 	// The control socket's: accept, and the removal of its file at the stop.
 	auto main = kairos::vmm::allowed_syscalls(ThreadKind::Main);
 	for (const char *call : {"accept4", "unlinkat"})
@@ -196,9 +199,10 @@ TEST_CASE("seccomp: the test-only trigger names a thread kind or nothing", "[sec
 	CHECK(kairos::vmm::parse_test_violation("vcpu")->value() == TestViolation{ThreadKind::Vcpu});
 	CHECK(kairos::vmm::parse_test_violation("timer")->value() == TestViolation{ThreadKind::Timer});
 	CHECK(kairos::vmm::parse_test_violation("loop")->value() == TestViolation{ThreadKind::Main});
+	CHECK(kairos::vmm::parse_test_violation("device")->value() == TestViolation{ThreadKind::Device});
 	CHECK(kairos::vmm::parse_test_violation("vcpu-ioctl")->value() == TestViolation{ThreadKind::Vcpu, true});
 	auto bad = kairos::vmm::parse_test_violation("gpu");
 	REQUIRE_FALSE(bad.ok());
 	CHECK(bad.error().message ==
-	      "KAIROS_TEST_SECCOMP_VIOLATION (test only): must be vcpu, vcpu-ioctl, timer or loop, got 'gpu'");
+	      "KAIROS_TEST_SECCOMP_VIOLATION (test only): must be vcpu, vcpu-ioctl, timer, loop or device, got 'gpu'");
 }

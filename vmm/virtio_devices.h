@@ -1,0 +1,77 @@
+// VirtioDevices: the VM's virtio-mmio devices (issue 10), wired from
+// config.drives: drive n is a virtio-blk device in slot n of the layout's
+// virtio-mmio window (layout::kVirtioMmioBase), with the interrupt
+// layout::kVirtioMmioFirstGsi + n, as the DSDT describes them (vmm/acpi.h).
+//
+// The fast paths avoid exits (DESIGN.md 1): a QueueNotify write of queue q
+// signals the device's notify_fd(q) through KVM_IOEVENTFD (datamatch q),
+// and the transport raises the interrupt by signalling an eventfd KVM_IRQFD
+// turns into an edge on the GSI. Every other register access exits to the
+// MMIO bus. Each device serves its queues on its own thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "base/guest_ram.h"
+#include "base/result.h"
+#include "devices/bus.h"
+#include "devices/virtio/device.h"
+#include "devices/virtio/mmio_transport.h"
+#include "vmm/config.h"
+#include "vmm/confinement.h"
+#include "vmm/kvm.h"
+
+namespace kairos::vmm {
+
+// One device's counters, for --stats ("devices").
+struct VirtioDeviceReport {
+	std::string id;    // the drive's id
+	std::string type;  // "virtio-blk"
+	devices::virtio::DeviceStats stats;
+};
+
+// Opens each drive's image as the device will (open_block: exists, a
+// regular file or block device, size a multiple of 512, the flock free),
+// then lets it go: the preflight's check (exit 2) before KVM is touched.
+// The error names the drive: "drives[0].path: /x.img: no such file".
+Status check_drives(const Config &config);
+
+class VirtioDevices {
+public:
+	VirtioDevices() = default;  // no devices
+	VirtioDevices(VirtioDevices &&) = default;
+	VirtioDevices &operator=(VirtioDevices &&other);
+	~VirtioDevices();
+
+	// Opens every drive of `config` on `ram`, puts its transport on
+	// `mmio_bus` at its slot, and registers its notify ioeventfds and its
+	// irqfd with `vm`. No thread runs yet. Errors name the drive.
+	static Result<VirtioDevices> create(const Config &config, const GuestRam &ram, const VmFd &vm,
+					    devices::Bus &mmio_bus);
+
+	// Starts each device's thread, confined as ThreadKind::Device. Before
+	// the vCPUs run, so no notification waits for a thread.
+	Status start(const Confinement &confinement);
+	// Stops and joins every device's thread; idempotent. Before guest
+	// memory goes away (the destructor calls it too).
+	void stop();
+
+	std::vector<VirtioDeviceReport> stats() const;
+	size_t size() const { return slots_.size(); }
+
+private:
+	struct Slot {
+		std::string id;
+		std::shared_ptr<devices::virtio::VirtioDevice> device;
+		std::shared_ptr<devices::virtio::MmioTransport> transport;
+		// Shared with the transport's raise_interrupt, which the bus may
+		// still call while the slot goes away.
+		std::shared_ptr<EventFd> interrupt;
+	};
+	std::vector<Slot> slots_;
+};
+
+}  // namespace kairos::vmm
