@@ -35,6 +35,27 @@ for command in check run; do
 	check_refused "{\"boot\": {$kernel}, \"console\": {\"output\": \"/nonexistent/dir/console.log\"}}" \
 		"console.output /nonexistent/dir/console.log: the directory /nonexistent/dir does not exist" "$command"
 done
+# Drives (issue 10): a missing image, and one another process holds locked
+# (flock, as a running VM would), are config errors found before KVM: exit
+# 2 and one line naming the drive's path key and the file.
+truncate -s 1M disk.img
+for command in check run; do
+	check_refused "{\"boot\": {$kernel}, \"drives\": [{\"id\": \"a\", \"path\": \"gone.img\"}]}" \
+		"drives[0].path: drive 'a': $WORK/gone.img: No such file or directory" "$command"
+	check_refused "{\"boot\": {$kernel}, \"drives\": [{\"id\": \"a\", \"path\": \"disk.img\", \"cache\": \"fast\"}]}" \
+		"drives[0].cache: expected \"none\" or \"writeback\"" "$command"
+	exec {lock}<disk.img
+	flock --exclusive "$lock"
+	check_refused "{\"boot\": {$kernel}, \"drives\": [{\"id\": \"a\", \"path\": \"disk.img\"}]}" \
+		"drives[0].path: drive 'a': $WORK/disk.img is locked by another process" "$command"
+	exec {lock}<&-
+done
+# Once let go, the same image is fine (the check's own open released it).
+if "$KAIROS_BIN" check bad.json >/dev/null 2>&1 && "$KAIROS_BIN" check bad.json >/dev/null 2>&1; then
+	pass "an unlocked image passes check, twice"
+else
+	fail "kairos check refused an unlocked image: $("$KAIROS_BIN" check bad.json 2>&1 >/dev/null)"
+fi
 # --stats is checked at the start, not after the run.
 printf '{"boot": {%s}}\n' "$kernel" >stats-target.json
 expect_error 2 "--stats /nonexistent/dir/s.json: the directory /nonexistent/dir does not exist" \
