@@ -8,7 +8,8 @@
 # ask for KVM_CREATE_VCPU, an ioctl off its list (only KVM_RUN and the few
 # its exits need pass): the line names ioctl and the request. A control
 # boot with security.seccomp false and the same trigger runs to the
-# guest's power-off: the stop is the filter's doing. All runs share one
+# guest's power-off: the stop is the filter's doing. A virtio device's
+# thread (issue 10) is tried with a drive attached. All runs share one
 # emulated machine (inside.sh).
 source "$(dirname "$0")/lib.sh"
 require_kvm
@@ -19,6 +20,10 @@ write_config vm.json 1 256 "$BASE_CMDLINE kairos.init=report"
 write_config off.json 1 256 "$BASE_CMDLINE kairos.init=report" "$KAIROS_TEST_INITRAMFS" \
 	'"security": {"seccomp": false}, "outsourcing": {"window": {"policy": "off"}}'
 
+truncate -s 1M data.img
+write_config drive.json 1 256 "$BASE_CMDLINE kairos.init=report" "$KAIROS_TEST_INITRAMFS" \
+	'"drives": [{"id": "data", "path": "data.img"}]'
+
 cat >inside.sh <<SCRIPT
 #!/bin/sh
 # Inside the KVM machine: one run per thread kind, then the control.
@@ -27,6 +32,9 @@ for kind in vcpu timer loop vcpu-ioctl; do
 		"$KAIROS_BIN" run vm.json --stats \$kind.json </dev/null >\$kind.out 2>\$kind.err
 	echo "\$kind-exit=\$?"
 done
+KAIROS_TEST_SECCOMP_VIOLATION=device timeout --kill-after=10 300 \
+	"$KAIROS_BIN" run drive.json --stats device.json </dev/null >device.out 2>device.err
+echo "device-exit=\$?"
 KAIROS_TEST_SECCOMP_VIOLATION=vcpu timeout --kill-after=10 300 \
 	"$KAIROS_BIN" run off.json --stats off-stats.json </dev/null >off.out 2>off.err
 echo "off-exit=\$?"
@@ -61,6 +69,7 @@ expect_violation timer kairos-timer
 expect_violation loop kairos-main
 # KVM_CREATE_VCPU is _IO(KVMIO, 0x41): 0xae41.
 expect_violation vcpu-ioctl kairos-vcpu0 "16 (ioctl, request 0xae41)"
+expect_violation device kairos-virtio-data
 
 if grep -q "^off-exit=0$" host.txt && grep -q "guest powered off" off.err; then
 	pass "security.seccomp false: the same trigger is harmless, the guest powered off"
