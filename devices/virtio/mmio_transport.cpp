@@ -89,6 +89,11 @@ MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, std::function
 	reset_registers();
 }
 
+MmioTransport::~MmioTransport()
+{
+	device_->reset();
+}
+
 std::string MmioTransport::name() const
 {
 	return device_->name();

@@ -391,3 +391,12 @@ TEST_CASE("virtio-mmio reset while the device thread raises interrupts does not 
 		REQUIRE(transport.status() == 0);
 	}
 }
+
+TEST_CASE("virtio-mmio destroying the transport resets the device", "[virtio]")
+{
+	auto device = std::make_shared<FakeDevice>();
+	{
+		MmioTransport transport(device, [] {});
+	}
+	CHECK(device->resets == 1);
+}
