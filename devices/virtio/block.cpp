@@ -243,6 +243,11 @@ Status Block::start(std::function<Status()> confine_thread)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());
 	}
+	{
+		std::lock_guard lock(control_mutex_);
+		thread_started_ = false;
+		stop_requested_ = false;
+	}
 	thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
 	std::unique_lock lock(control_mutex_);
 	control_changed_.wait(lock, [this] { return thread_started_; });
