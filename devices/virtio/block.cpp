@@ -377,8 +377,17 @@ bool Block::handle_control()
 			drain();
 			return false;
 		}
-		if (reset_requests_ == resets_done_)
-			break;
+		if (reset_requests_ == resets_done_) {
+			if (!pending_ || !queue_)
+				break;
+			// The transport resets between activations; should one
+			// come anyway, the old queue's I/O ends before its slots go.
+			lock.unlock();
+			drain();
+			queue_.reset();
+			lock.lock();
+			continue;
+		}
 		// Section 2.1.2 reset: finish with the queue before reset()
 		// returns; requests in flight complete, their results dropped.
 		const uint64_t target = reset_requests_;

@@ -453,6 +453,17 @@ TEST_CASE("virtio-blk: a malformed chain asks for a reset, and a reset brings th
 	CHECK(driver.request(kTypeIn, 0, 512, true) == kOk);
 }
 
+TEST_CASE("virtio-blk: a second activate without a reset takes the new queue", "[virtio]")
+{
+	TempImage image;
+	Driver driver(options_for(image));
+	CHECK(driver.request(kTypeIn, 0, 512, true) == kOk);
+	std::memset(driver.ram.at(kRings), 0, 0x1000);
+	REQUIRE(driver.device->activate(driver.features, {driver.rings.config()}, driver.interrupt).ok());
+	CHECK(driver.request(kTypeIn, 1, 512, true) == kOk);
+	CHECK(driver.ram.at(Driver::data_gpa(0))[0] == pattern(512));
+}
+
 TEST_CASE("virtio-blk refuses a queue outside guest RAM at activation", "[virtio]")
 {
 	TempImage image;
