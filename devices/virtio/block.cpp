@@ -13,8 +13,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "base/error.h"
@@ -248,7 +250,11 @@ Status Block::start(std::function<Status()> confine_thread)
 		thread_started_ = false;
 		stop_requested_ = false;
 	}
-	thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
+	try {
+		thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
+	} catch (const std::system_error &error) {
+		return make_error("{}: starting its thread: {}", name(), error.what());
+	}
 	std::unique_lock lock(control_mutex_);
 	control_changed_.wait(lock, [this] { return thread_started_; });
 	if (!start_status_.ok()) {
@@ -286,7 +292,14 @@ DeviceStats Block::stats() const
 
 void Block::run(std::function<Status()> confine_thread)
 {
-	Status confined = confine_thread ? confine_thread() : Status{};
+	// No exception leaves this thread: one becomes an error here.
+	Status confined;
+	try {
+		if (confine_thread)
+			confined = confine_thread();
+	} catch (const std::exception &error) {
+		confined = make_error("{}: confining its thread: {}", name(), error.what());
+	}
 	{
 		std::lock_guard lock(control_mutex_);
 		start_status_ = confined;
@@ -296,7 +309,15 @@ void Block::run(std::function<Status()> confine_thread)
 	control_changed_.notify_all();
 	if (!confined.ok())
 		return;
-	serve();
+	try {
+		serve();
+	} catch (const std::exception &) {
+		// Out of memory for a chain's buffers: the queue is lost, the
+		// driver told so; the process goes on.
+		count(counters_.errors);
+		if (interrupt_)
+			interrupt_->needs_reset();
+	}
 	{
 		std::lock_guard lock(control_mutex_);
 		thread_running_ = false;
