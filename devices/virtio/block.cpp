@@ -13,8 +13,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "base/error.h"
@@ -243,7 +245,16 @@ Status Block::start(std::function<Status()> confine_thread)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());
 	}
-	thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
+	{
+		std::lock_guard lock(control_mutex_);
+		thread_started_ = false;
+		stop_requested_ = false;
+	}
+	try {
+		thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
+	} catch (const std::system_error &error) {
+		return make_error("{}: starting its thread: {}", name(), error.what());
+	}
 	std::unique_lock lock(control_mutex_);
 	control_changed_.wait(lock, [this] { return thread_started_; });
 	if (!start_status_.ok()) {
@@ -281,7 +292,14 @@ DeviceStats Block::stats() const
 
 void Block::run(std::function<Status()> confine_thread)
 {
-	Status confined = confine_thread ? confine_thread() : Status{};
+	// No exception leaves this thread: one becomes an error here.
+	Status confined;
+	try {
+		if (confine_thread)
+			confined = confine_thread();
+	} catch (const std::exception &error) {
+		confined = make_error("{}: confining its thread: {}", name(), error.what());
+	}
 	{
 		std::lock_guard lock(control_mutex_);
 		start_status_ = confined;
@@ -291,7 +309,15 @@ void Block::run(std::function<Status()> confine_thread)
 	control_changed_.notify_all();
 	if (!confined.ok())
 		return;
-	serve();
+	try {
+		serve();
+	} catch (const std::exception &) {
+		// Out of memory for a chain's buffers: the queue is lost, the
+		// driver told so; the process goes on.
+		count(counters_.errors);
+		if (interrupt_)
+			interrupt_->needs_reset();
+	}
 	{
 		std::lock_guard lock(control_mutex_);
 		thread_running_ = false;
@@ -372,8 +398,17 @@ bool Block::handle_control()
 			drain();
 			return false;
 		}
-		if (reset_requests_ == resets_done_)
-			break;
+		if (reset_requests_ == resets_done_) {
+			if (!pending_ || !queue_)
+				break;
+			// The transport resets between activations; should one
+			// come anyway, the old queue's I/O ends before its slots go.
+			lock.unlock();
+			drain();
+			queue_.reset();
+			lock.lock();
+			continue;
+		}
 		// Section 2.1.2 reset: finish with the queue before reset()
 		// returns; requests in flight complete, their results dropped.
 		const uint64_t target = reset_requests_;

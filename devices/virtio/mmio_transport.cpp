@@ -81,12 +81,32 @@ void set_high_half(uint64_t &value, uint32_t half)
 	value = (value & 0xffff'ffff) | uint64_t{half} << 32;
 }
 
+// The 64-bit address a QueueDesc/Driver/Device Low or High register
+// (offset) holds half of; High is Low + 4.
+template <typename Config>
+auto *queue_address(Config &queue, uint64_t offset)
+{
+	switch (offset & ~uint64_t{4}) {
+	case kQueueDescLow:
+		return &queue.desc_gpa;
+	case kQueueDriverLow:
+		return &queue.avail_gpa;
+	default:
+		return &queue.used_gpa;
+	}
+}
+
 }  // namespace
 
 MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_interrupt)
 	: device_(std::move(device)), raise_interrupt_(std::move(raise_interrupt))
 {
 	reset_registers();
+}
+
+MmioTransport::~MmioTransport()
+{
+	device_->reset();
 }
 
 std::string MmioTransport::name() const
@@ -153,17 +173,15 @@ uint32_t MmioTransport::read_register(uint64_t offset) const
 	case kQueueReady:
 		return queue_exists && queue_ready_[queue_sel_];
 	case kQueueDescLow:
-		return queue_exists ? low_half(queues_[queue_sel_].desc_gpa) : 0;
 	case kQueueDescHigh:
-		return queue_exists ? high_half(queues_[queue_sel_].desc_gpa) : 0;
 	case kQueueDriverLow:
-		return queue_exists ? low_half(queues_[queue_sel_].avail_gpa) : 0;
 	case kQueueDriverHigh:
-		return queue_exists ? high_half(queues_[queue_sel_].avail_gpa) : 0;
 	case kQueueDeviceLow:
-		return queue_exists ? low_half(queues_[queue_sel_].used_gpa) : 0;
 	case kQueueDeviceHigh:
-		return queue_exists ? high_half(queues_[queue_sel_].used_gpa) : 0;
+		if (!queue_exists)
+			return 0;
+		return (offset & 4) ? high_half(*queue_address(queues_[queue_sel_], offset))
+				    : low_half(*queue_address(queues_[queue_sel_], offset));
 	case kInterruptStatus:
 		return interrupt_status_;
 	case kStatus:
@@ -255,28 +273,17 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data)
 		interrupt_status_ &= ~value;
 		break;
 	case kQueueDescLow:
-		if ((queue = writable_queue()))
-			set_low_half(queue->desc_gpa, value);
-		break;
 	case kQueueDescHigh:
-		if ((queue = writable_queue()))
-			set_high_half(queue->desc_gpa, value);
-		break;
 	case kQueueDriverLow:
-		if ((queue = writable_queue()))
-			set_low_half(queue->avail_gpa, value);
-		break;
 	case kQueueDriverHigh:
-		if ((queue = writable_queue()))
-			set_high_half(queue->avail_gpa, value);
-		break;
 	case kQueueDeviceLow:
-		if ((queue = writable_queue()))
-			set_low_half(queue->used_gpa, value);
-		break;
 	case kQueueDeviceHigh:
-		if ((queue = writable_queue()))
-			set_high_half(queue->used_gpa, value);
+		if (!(queue = writable_queue()))
+			break;
+		if (offset & 4)
+			set_high_half(*queue_address(*queue, offset), value);
+		else
+			set_low_half(*queue_address(*queue, offset), value);
 		break;
 	default:
 		break;  // read-only and reserved registers

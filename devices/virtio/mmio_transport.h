@@ -36,6 +36,8 @@ public:
 	// signals an eventfd registered with KVM_IRQFD); called from the
 	// device's thread and from vCPU threads.
 	MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_interrupt);
+	// Resets the device: it keeps a reference to this as its Interrupt.
+	~MmioTransport() override;
 
 	std::string name() const override;
 	void read(uint64_t offset, std::span<uint8_t> data) override;

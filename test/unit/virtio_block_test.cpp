@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "devices/virtio/block.h"
+#include "devices/virtio/mmio_transport.h"
 #include "test/unit/fake_guest_ram.h"
 
 using kairos::Status;
@@ -22,6 +23,7 @@ using kairos::devices::virtio::Interrupt;
 using kairos::devices::virtio::kFeatureEventIdx;
 using kairos::devices::virtio::kFeatureIndirectDesc;
 using kairos::devices::virtio::kFeatureVersion1;
+using kairos::devices::virtio::MmioTransport;
 using kairos::devices::virtio::open_block;
 using kairos::devices::virtio::VirtioDevice;
 using kairos::test::DriverRings;
@@ -106,7 +108,12 @@ public:
 // and waits for the device to use them.
 class Driver {
 public:
-	explicit Driver(const BlockOptions &options, bool event_idx = true)
+	enum class Via { Activate, Transport };
+
+	// Via::Transport brings the device up as Linux's virtio_mmio driver
+	// does (section 3.1.1, through the registers); Via::Activate calls
+	// the device directly.
+	explicit Driver(const BlockOptions &options, bool event_idx = true, Via via = Via::Activate)
 		: rings(ram, kRings, kQueueSize, event_idx, true)
 	{
 		auto opened = open_block(ram, options);
@@ -114,9 +121,60 @@ public:
 		device = std::move(opened).value();
 		features = kFeatureVersion1 | kFeatureIndirectDesc | (event_idx ? kFeatureEventIdx : 0);
 		REQUIRE(device->start({}).ok());
-		REQUIRE(device->activate(features, {rings.config()}, interrupt).ok());
+		if (via == Via::Activate) {
+			REQUIRE(device->activate(features, {rings.config()}, interrupt).ok());
+			return;
+		}
+		transport = std::make_unique<MmioTransport>(device, [this] { ++raised; });
+		bring_up();
 	}
-	~Driver() { device->stop(); }
+	~Driver()
+	{
+		transport.reset();
+		device->stop();
+	}
+
+	void write_register(uint64_t offset, uint32_t value)
+	{
+		transport->write(offset, {reinterpret_cast<const uint8_t *>(&value), 4});
+	}
+	uint32_t read_register(uint64_t offset)
+	{
+		uint32_t value = 0;
+		transport->read(offset, {reinterpret_cast<uint8_t *>(&value), 4});
+		return value;
+	}
+
+	void bring_up()
+	{
+		write_register(0x70, 1);      // ACKNOWLEDGE
+		write_register(0x70, 1 | 2);  // DRIVER
+		write_register(0x14, 1);
+		REQUIRE((read_register(0x10) & 1));  // VERSION_1, feature 32
+		write_register(0x24, 0);
+		write_register(0x20, static_cast<uint32_t>(features));
+		write_register(0x24, 1);
+		write_register(0x20, static_cast<uint32_t>(features >> 32));
+		write_register(0x70, 1 | 2 | 8);  // FEATURES_OK
+		REQUIRE(read_register(0x70) == (1 | 2 | 8));
+		write_register(0x30, 0);
+		REQUIRE(read_register(0x34) == 256);
+		write_register(0x38, kQueueSize);
+		write_register(0x80, static_cast<uint32_t>(rings.config().desc_gpa));
+		write_register(0x90, static_cast<uint32_t>(rings.config().avail_gpa));
+		write_register(0xa0, static_cast<uint32_t>(rings.config().used_gpa));
+		write_register(0x44, 1);
+		write_register(0x70, 1 | 2 | 8 | 4);  // DRIVER_OK
+		REQUIRE(read_register(0x70) == (1 | 2 | 8 | 4));
+	}
+
+	void notify()
+	{
+		if (transport)
+			write_register(0x50, 0);
+		else
+			device->notify(0);
+	}
 
 	// Posts a request in descriptors 3*slot..3*slot+2 (header, data,
 	// status); data_length 0 leaves the data descriptor out.
@@ -145,7 +203,7 @@ public:
 	{
 		const uint16_t used_before = rings.used_idx();
 		post(0, type, sector, data_length, data_writable);
-		device->notify(0);
+		notify();
 		REQUIRE(wait_used(static_cast<uint16_t>(used_before + 1)));
 		last_used_len = rings.used_len(used_before);
 		return ram.read<uint8_t>(status_gpa(0));
@@ -169,6 +227,8 @@ public:
 	DriverRings rings;
 	RecordingInterrupt interrupt;
 	std::shared_ptr<VirtioDevice> device;
+	std::unique_ptr<MmioTransport> transport;
+	std::atomic<int> raised{0};
 	uint64_t features = 0;
 	uint32_t last_used_len = 0;
 };
@@ -286,6 +346,39 @@ TEST_CASE("virtio-blk reads, writes, flushes and answers GET_ID", "[virtio]")
 	}
 }
 
+TEST_CASE("virtio-blk behind virtio-mmio: bring-up, a read, its interrupt, a reset", "[virtio]")
+{
+	TempImage image;
+	Driver driver(options_for(image), true, Driver::Via::Transport);
+	CHECK(driver.request(kTypeIn, 1, 512, true) == kOk);
+	CHECK(driver.ram.at(Driver::data_gpa(0))[0] == pattern(512));
+	// EVENT_IDX with used_event 0: the first used buffer interrupts.
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+	while (driver.raised == 0 && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	CHECK(driver.raised == 1);
+	CHECK(driver.read_register(0x60) == 1);
+	driver.write_register(0x64, 1);
+	CHECK(driver.device->stats().interrupts == 1);
+
+	// A malformed chain: DEVICE_NEEDS_RESET and a configuration interrupt.
+	driver.rings.set_descriptor(0, kHeaders, 16, kDescNext, 0);
+	driver.rings.make_available(0);
+	driver.notify();
+	while (!(driver.read_register(0x70) & 0x40) && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	CHECK((driver.read_register(0x70) & 0x40));
+	CHECK(driver.read_register(0x60) == 2);
+
+	// The driver resets and starts over on fresh rings.
+	driver.write_register(0x70, 0);
+	CHECK(driver.read_register(0x70) == 0);
+	std::memset(driver.ram.at(kRings), 0, 0x1000);
+	driver.bring_up();
+	CHECK(driver.request(kTypeIn, 2, 512, true) == kOk);
+	CHECK(driver.ram.at(Driver::data_gpa(0))[0] == pattern(1024));
+}
+
 TEST_CASE("virtio-blk read-only drives refuse writes", "[virtio]")
 {
 	TempImage image;
@@ -360,6 +453,17 @@ TEST_CASE("virtio-blk: a malformed chain asks for a reset, and a reset brings th
 	CHECK(driver.request(kTypeIn, 0, 512, true) == kOk);
 }
 
+TEST_CASE("virtio-blk: a second activate without a reset takes the new queue", "[virtio]")
+{
+	TempImage image;
+	Driver driver(options_for(image));
+	CHECK(driver.request(kTypeIn, 0, 512, true) == kOk);
+	std::memset(driver.ram.at(kRings), 0, 0x1000);
+	REQUIRE(driver.device->activate(driver.features, {driver.rings.config()}, driver.interrupt).ok());
+	CHECK(driver.request(kTypeIn, 1, 512, true) == kOk);
+	CHECK(driver.ram.at(Driver::data_gpa(0))[0] == pattern(512));
+}
+
 TEST_CASE("virtio-blk refuses a queue outside guest RAM at activation", "[virtio]")
 {
 	TempImage image;
@@ -389,8 +493,12 @@ TEST_CASE("virtio-blk start runs the confinement first and reports its failure",
 	CHECK(started.error().message == "seccomp says no");
 	CHECK(confined_on != std::this_thread::get_id());
 	(*device)->stop();
-	(*device)->stop();
 	(*device)->reset();
+
+	// A later start without the failing confinement serves the queue.
+	REQUIRE((*device)->start({}).ok());
+	(*device)->stop();
+	(*device)->stop();
 }
 
 TEST_CASE("virtio-blk open_block checks and locks the image", "[virtio]")

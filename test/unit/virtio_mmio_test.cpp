@@ -81,7 +81,9 @@ public:
 };
 
 struct Board {
-	std::shared_ptr<FakeDevice> device = std::make_shared<FakeDevice>();
+	explicit Board(std::shared_ptr<FakeDevice> fake = std::make_shared<FakeDevice>()) : device(std::move(fake)) {}
+
+	std::shared_ptr<FakeDevice> device;
 	std::atomic<int> raised{0};
 	MmioTransport transport{device, [this] { ++raised; }};
 
@@ -367,27 +369,25 @@ public:
 
 TEST_CASE("virtio-mmio reset while the device thread raises interrupts does not deadlock", "[virtio]")
 {
-	auto device = std::make_shared<BusyDevice>();
-	std::atomic<int> raised{0};
-	MmioTransport transport(device, [&raised] { ++raised; });
-	auto write = [&transport](uint64_t offset, uint32_t value) {
-		transport.write(offset, {reinterpret_cast<const uint8_t *>(&value), 4});
-	};
+	Board board(std::make_shared<BusyDevice>());
 	for (int round = 0; round < 50; ++round) {
-		write(0x70, kAcknowledge);
-		write(0x70, kAcknowledge | kDriver);
-		write(0x24, 1);
-		write(0x20, 1);  // VERSION_1
-		write(0x70, kAcknowledge | kDriver | kFeaturesOk);
-		write(0x70, kAcknowledge | kDriver | kFeaturesOk | kDriverOk);
-		uint32_t status = 0;
-		transport.read(0x70, {reinterpret_cast<uint8_t *>(&status), 4});
-		REQUIRE(status == (kAcknowledge | kDriver | kFeaturesOk | kDriverOk));
+		board.negotiate(kFeatureVersion1);
+		board.driver_ok();
+		REQUIRE(board.read(0x70) == (kAcknowledge | kDriver | kFeaturesOk | kDriverOk));
 		// Reset while the thread is inside used_buffers, not before it ran.
-		const int before = raised;
-		while (raised < before + 10)
+		const int before = board.raised;
+		while (board.raised < before + 10)
 			std::this_thread::yield();
-		write(0x70, 0);
-		REQUIRE(transport.status() == 0);
+		board.write(0x70, 0);
+		REQUIRE(board.transport.status() == 0);
 	}
+}
+
+TEST_CASE("virtio-mmio destroying the transport resets the device", "[virtio]")
+{
+	auto device = std::make_shared<FakeDevice>();
+	{
+		MmioTransport transport(device, [] {});
+	}
+	CHECK(device->resets == 1);
 }

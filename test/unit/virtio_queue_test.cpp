@@ -25,6 +25,14 @@ SplitQueue make_queue(const FakeGuestRam &ram, const QueueConfig &config)
 	return std::move(queue).value();
 }
 
+// Makes descriptor 0, pointing at an indirect table of `length` bytes at
+// kTable, the one available chain.
+void make_indirect_available(DriverRings &rings, uint32_t length, uint16_t flags = 0)
+{
+	rings.set_descriptor(0, kTable, length, kDescIndirect | flags, 1);
+	rings.make_available(0);
+}
+
 // Pops expecting an error whose message contains `words`.
 void require_pop_error(SplitQueue &queue, const std::string &words)
 {
@@ -190,8 +198,7 @@ TEST_CASE("virtio queue: refuses malformed direct chains", "[virtio]")
 	SECTION("indirect descriptor without the feature")
 	{
 		rings.write_descriptor(kTable, kData, 16, 0);
-		rings.set_descriptor(0, kTable, 16, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 16);
 		require_pop_error(queue, "without VIRTIO_F_INDIRECT_DESC");
 	}
 }
@@ -242,33 +249,28 @@ TEST_CASE("virtio queue: follows indirect tables and refuses malformed ones", "[
 	{
 		rings.write_descriptor(kTable, kData, 16, kDescNext, 1);
 		rings.write_descriptor(kTable + 16, kData, 16, kDescNext, 0);
-		rings.set_descriptor(0, kTable, 32, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 32);
 		require_pop_error(queue, "longer than the queue size");
 	}
 	SECTION("next index past the table")
 	{
 		rings.write_descriptor(kTable, kData, 16, kDescNext, 2);
-		rings.set_descriptor(0, kTable, 32, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 32);
 		require_pop_error(queue, "past the table");
 	}
 	SECTION("length not a multiple of 16")
 	{
-		rings.set_descriptor(0, kTable, 24, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 24);
 		require_pop_error(queue, "indirect table of 24 bytes");
 	}
 	SECTION("length 0")
 	{
-		rings.set_descriptor(0, kTable, 0, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 0);
 		require_pop_error(queue, "indirect table of 0 bytes");
 	}
 	SECTION("more entries than the queue size")
 	{
-		rings.set_descriptor(0, kTable, 9 * 16, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 9 * 16);
 		require_pop_error(queue, "indirect table of 144 bytes");
 	}
 	SECTION("table outside guest RAM")
@@ -280,8 +282,7 @@ TEST_CASE("virtio queue: follows indirect tables and refuses malformed ones", "[
 	SECTION("nested indirect")
 	{
 		rings.write_descriptor(kTable, kTable + 0x100, 16, kDescIndirect);
-		rings.set_descriptor(0, kTable, 16, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 16);
 		require_pop_error(queue, "inside an indirect table");
 	}
 	SECTION("indirect with NEXT")
@@ -295,8 +296,7 @@ TEST_CASE("virtio queue: follows indirect tables and refuses malformed ones", "[
 	SECTION("zero-length entry in the table")
 	{
 		rings.write_descriptor(kTable, kData, 0, 0);
-		rings.set_descriptor(0, kTable, 16, kDescIndirect);
-		rings.make_available(0);
+		make_indirect_available(rings, 16);
 		require_pop_error(queue, "length 0");
 	}
 }
