@@ -1,5 +1,7 @@
 #include "vmm/virtio_devices.h"
 
+#include <pthread.h>
+
 #include <fmt/format.h>
 
 #include "base/error.h"
@@ -102,9 +104,13 @@ Result<VirtioDevices> VirtioDevices::create(const Config &config, const GuestRam
 Status VirtioDevices::start(const Confinement &confinement)
 {
 	for (auto &slot : slots_) {
-		std::string label = "kairos-virtio-" + slot.id;
-		Status started = slot.device->start(
-			[&confinement, label] { return confinement.enter(ThreadKind::Device, label); });
+		std::string label = "kairos-blk-" + slot.id;
+		Status started = slot.device->start([&confinement, label] {
+			// For ps and top: the name holds 15 bytes (prctl(2),
+			// PR_SET_NAME); the violation report has the whole label.
+			pthread_setname_np(pthread_self(), label.substr(0, 15).c_str());
+			return confinement.enter(ThreadKind::Device, label);
+		});
 		if (!started)
 			return make_error("{}: {}", slot.device->name(), started.error().message);
 	}

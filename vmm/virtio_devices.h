@@ -52,7 +52,8 @@ public:
 	static Result<VirtioDevices> create(const Config &config, const GuestRam &ram, const VmFd &vm,
 					    devices::Bus &mmio_bus);
 
-	// Starts each device's thread, confined as ThreadKind::Device. Before
+	// Starts each device's thread, named kairos-blk-ID and confined as
+	// ThreadKind::Device. Before
 	// the vCPUs run, so no notification waits for a thread.
 	Status start(const Confinement &confinement);
 	// Stops and joins every device's thread; idempotent. Before guest

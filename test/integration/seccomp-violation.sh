@@ -69,7 +69,7 @@ expect_violation timer kairos-timer
 expect_violation loop kairos-main
 # KVM_CREATE_VCPU is _IO(KVMIO, 0x41): 0xae41.
 expect_violation vcpu-ioctl kairos-vcpu0 "16 (ioctl, request 0xae41)"
-expect_violation device kairos-virtio-data
+expect_violation device kairos-blk-data
 
 if grep -q "^off-exit=0$" host.txt && grep -q "guest powered off" off.err; then
 	pass "security.seccomp false: the same trigger is harmless, the guest powered off"
