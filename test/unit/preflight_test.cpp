@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "vmm/preflight.h"
+#include "vmm/virtio_devices.h"
 
 using kairos::vmm::check_writable_path;
 
@@ -32,5 +33,32 @@ TEST_CASE("preflight: a path is writable if its file or its directory is", "[pre
 		std::filesystem::permissions(dir / "ro.json", std::filesystem::perms::owner_read);
 		CHECK_FALSE(check_writable_path(dir / "ro.json", "--stats").ok());
 	}
+	std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("preflight: each drive's image is opened and locked as the run will, then let go", "[preflight]")
+{
+	std::string pattern = (std::filesystem::temp_directory_path() / "kairos-preflight-XXXXXX").string();
+	std::filesystem::path dir = mkdtemp(pattern.data());
+	std::ofstream(dir / "disk.img").close();
+	std::filesystem::resize_file(dir / "disk.img", 1 << 20);
+	kairos::vmm::Config config;
+	config.drives = {{"root", dir / "disk.img"}, {"data", dir / "gone.img", true}};
+
+	auto missing = kairos::vmm::check_drives(config);
+	REQUIRE_FALSE(missing.ok());
+	// The drive's key first, and the path the user must fix.
+	CHECK_THAT(missing.error().message,
+		   Catch::StartsWith("drives[1].path: ") && Catch::Contains((dir / "gone.img").string()));
+
+	config.drives.pop_back();
+	CHECK(kairos::vmm::check_drives(config).ok());
+	CHECK(kairos::vmm::check_drives(config).ok());  // the first check's lock is gone
+
+	std::ofstream(dir / "odd.img") << "not a multiple of 512";
+	config.drives = {{"odd", dir / "odd.img"}};
+	auto odd = kairos::vmm::check_drives(config);
+	REQUIRE_FALSE(odd.ok());
+	CHECK_THAT(odd.error().message, Catch::StartsWith("drives[0].path: "));
 	std::filesystem::remove_all(dir);
 }
