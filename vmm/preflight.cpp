@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
-#include "vmm/guest_loader.h"
 
 namespace kairos::vmm {
 
@@ -42,11 +41,27 @@ Status check_events_path(const std::filesystem::path &path)
 	return {};
 }
 
-Status preflight(const Config &config)
+namespace {
+
+Status check_console_file(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
-		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
+		return check_writable_path(config.console.file, "console.output");
+	return {};
+}
+
+}  // namespace
+
+Status preflight(const Config &config)
+{
+	KAIROS_TRY(check_console_file(config));
 	return check_guest(config);
+}
+
+Result<PreparedGuest> preflight_and_prepare(const Config &config)
+{
+	KAIROS_TRY(check_console_file(config));
+	return prepare_guest(config);
 }
 
 }  // namespace kairos::vmm
