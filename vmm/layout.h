@@ -85,6 +85,9 @@ inline constexpr uint16_t kPortPostCode = 0x80;
 inline constexpr uint16_t kPortAcpiSleepControl = 0x3c0;
 inline constexpr uint16_t kPortAcpiSleepStatus = 0x3c1;
 inline constexpr uint16_t kPortAcpiReset = 0x3c2;
+// The ACPI power button's interrupt (the DSDT's GED, vmm/acpi.h): an ISA
+// IRQ no legacy device of a PC claims when it is absent (5 was LPT2's).
+inline constexpr uint32_t kIrqPowerButton = 5;
 // The Kairos paravirtual device's doorbell ports (see kairos_abi.h).
 inline constexpr uint16_t kPortKairosBase = 0x5c0;
 // The IOAPIC line of the Kairos event-channel upcall.

@@ -68,6 +68,7 @@ private:
 	std::string control(const ControlRequest &request);
 	std::string status_reply() const;
 	std::string live_stats_reply() const;
+	std::string press_power_button();
 	std::string pause();
 	std::string resume();
 	void note_panic();
