@@ -36,6 +36,8 @@ public:
 	// signals an eventfd registered with KVM_IRQFD); called from the
 	// device's thread and from vCPU threads.
 	MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_interrupt);
+	// Resets the device: it keeps a reference to this as its Interrupt.
+	~MmioTransport() override;
 
 	std::string name() const override;
 	void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -44,14 +46,28 @@ public:
 	// The Status register (section 2.1), for tests and stats.
 	uint32_t status() const;
 	VirtioDevice &device() const { return *device_; }
+	// Why the device last refused DRIVER_OK (activate's error), empty if
+	// it did not since the last reset: for the VMM's log.
+	std::string last_error() const;
 
 private:
 	void used_buffers() override;
 	void needs_reset() override;
 
+	// Helpers called with mutex_ held.
+	void reset_registers();
+	uint32_t read_register(uint64_t offset) const;
+	// The selected queue while its registers may be written, else null.
+	QueueConfig *writable_queue();
+	// Takes lifecycle_mutex_, then mutex_ (lock order in the .cpp).
+	void write_status(uint32_t value);
+
 	std::shared_ptr<VirtioDevice> device_;
 	std::function<void()> raise_interrupt_;
+	// Serializes Status writes, across the device's activate and reset.
+	std::mutex lifecycle_mutex_;
 	mutable std::mutex mutex_;
+	std::string last_error_;
 	// Register state, under mutex_ (the implementation adds what it needs).
 	uint32_t status_ = 0;
 	uint32_t interrupt_status_ = 0;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/guest_ram.h"
@@ -27,12 +28,12 @@ inline constexpr uint64_t kFeatureVersion1 = 1ULL << 32;      // VIRTIO_F_VERSIO
 // Where the driver put the queue and what it negotiated; the transport
 // fills it from the QueueNum/QueueDesc/QueueDriver/QueueDevice registers.
 struct QueueConfig {
-	uint16_t size = 0;  // a power of 2, 1..32768 (section 2.7)
-	uint64_t desc_gpa = 0;   // descriptor table, 16-byte aligned
-	uint64_t avail_gpa = 0;  // driver area, 2-byte aligned
-	uint64_t used_gpa = 0;   // device area, 4-byte aligned
-	bool event_idx = false;       // VIRTIO_F_EVENT_IDX negotiated
-	bool indirect_desc = false;   // VIRTIO_F_INDIRECT_DESC negotiated
+	uint16_t size = 0;           // a power of 2, 1..32768 (section 2.7)
+	uint64_t desc_gpa = 0;       // descriptor table, 16-byte aligned
+	uint64_t avail_gpa = 0;      // driver area, 2-byte aligned
+	uint64_t used_gpa = 0;       // device area, 4-byte aligned
+	bool event_idx = false;      // VIRTIO_F_EVENT_IDX negotiated
+	bool indirect_desc = false;  // VIRTIO_F_INDIRECT_DESC negotiated
 };
 
 // One buffer of a chain, as the device may use it.
@@ -69,7 +70,8 @@ public:
 
 	// After a batch of push_used: does the driver want an interrupt?
 	// VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX (2.7.10).
-	// Each true answer counts as one sent; each false one as suppressed.
+	// False when nothing was pushed since the last call; a false answer
+	// after a push counts as one interrupt suppressed.
 	bool needs_interrupt();
 
 	// Before the device waits for a notification: publish avail_event
@@ -81,13 +83,31 @@ public:
 	const QueueConfig &config() const { return config_; }
 
 private:
+	struct Descriptor;  // section 2.7.5, struct virtq_desc
+
+	// Field offsets in both rings: flags, idx, then ring[] (2.7.6, 2.7.8).
+	static constexpr uint64_t kFlagsOffset = 0;
+	static constexpr uint64_t kIdxOffset = 2;
+	static constexpr uint64_t kRingOffset = 4;
+
 	SplitQueue(const GuestRam &ram, const QueueConfig &config) : ram_(&ram), config_(config) {}
+
+	// Chains available and not yet popped; an error when avail idx moved
+	// more than the queue size ahead.
+	Result<uint16_t> pending() const;
+	static Descriptor copy_descriptor(std::span<const uint8_t> table, uint32_t index);
+	Status add_buffer(Chain &chain, const Descriptor &descriptor) const;
+	Status walk_indirect(Chain &chain, const Descriptor &indirect) const;
 
 	const GuestRam *ram_;
 	QueueConfig config_;
-	uint16_t next_avail_ = 0;     // the driver's avail entries consumed so far
-	uint16_t next_used_ = 0;      // our used index
-	uint16_t last_signalled_ = 0; // used index at the last interrupt (EVENT_IDX)
+	// The three areas, checked in guest RAM by create().
+	std::span<uint8_t> desc_;
+	std::span<uint8_t> avail_;
+	std::span<uint8_t> used_;
+	uint16_t next_avail_ = 0;      // the driver's avail entries consumed so far
+	uint16_t next_used_ = 0;       // our used index
+	uint16_t last_signalled_ = 0;  // used index at the last needs_interrupt()
 	uint64_t suppressed_ = 0;
 };
 
