@@ -146,8 +146,28 @@ Bytes isa_device(const AcpiIsaDevice &device)
 			    aml::name(aml::name_segment("_CRS"), aml::resource_template(resources))});
 }
 
+// The power button and the GED that notifies it (AcpiOptions::power_button_irq).
+std::vector<Bytes> power_button_devices(uint8_t irq)
+{
+	// 0x80: "the power button was pressed" (5.6.6, table "Device Object
+	// Notification Values" for PNP0C0C).
+	constexpr uint64_t kNotifyButtonPressed = 0x80;
+	Bytes button =
+		aml::device(aml::name_segment("PWRB"), {aml::name(aml::name_segment("_HID"), aml::eisa_id("PNP0C0C")),
+							aml::name(aml::name_segment("_UID"), aml::integer(0))});
+	// _EVT's one argument is the interrupt that fired; there is only one.
+	Bytes ged = aml::device(
+		aml::name_segment("GED0"),
+		{aml::name(aml::name_segment("_HID"), aml::string("ACPI0013")),
+		 aml::name(aml::name_segment("_UID"), aml::integer(0)),
+		 aml::name(aml::name_segment("_CRS"), aml::resource_template({aml::irq_no_flags(irq)})),
+		 aml::method(aml::name_segment("_EVT"), 1,
+			     {aml::notify(aml::name_segment("PWRB"), aml::integer(kNotifyButtonPressed))})});
+	return {button, ged};
+}
+
 // DSDT (5.2.11.1): \_S5 for power-off (7.4.2 "\_Sx (System States)"), and
-// the ISA and memory-mapped devices under \_SB.
+// the ISA devices, the power button and the memory-mapped devices under \_SB.
 Bytes build_dsdt(const AcpiOptions &options)
 {
 	// SLP_TYPa, SLP_TYPb, reserved, reserved. Hardware-reduced ACPI writes
@@ -156,14 +176,16 @@ Bytes build_dsdt(const AcpiOptions &options)
 		aml::name(aml::root_name("_S5"),
 			  aml::package({aml::integer(options.soft_off_sleep_type),
 					aml::integer(options.soft_off_sleep_type), aml::integer(0), aml::integer(0)}))};
-	if (!options.isa_devices.empty() || !options.mmio_devices.empty()) {
-		std::vector<Bytes> devices;
-		for (const auto &device : options.isa_devices)
-			devices.push_back(isa_device(device));
-		for (const auto &device : options.mmio_devices)
-			devices.push_back(mmio_device(device));
+	std::vector<Bytes> devices;
+	for (const auto &device : options.isa_devices)
+		devices.push_back(isa_device(device));
+	if (options.power_button_irq)
+		for (auto &device : power_button_devices(*options.power_button_irq))
+			devices.push_back(std::move(device));
+	for (const auto &device : options.mmio_devices)
+		devices.push_back(mmio_device(device));
+	if (!devices.empty())
 		terms.push_back(aml::scope(aml::root_name("_SB"), devices));
-	}
 	return acpi::dsdt(kTableIds, terms);
 }
 
@@ -242,6 +264,7 @@ AcpiOptions acpi_options_for_machine(uint32_t vcpu_count, uint32_t virtio_mmio_d
 		 {{layout::kPortRtc, static_cast<uint8_t>(layout::kRtcPortSize)}},
 		 static_cast<uint8_t>(layout::kIrqRtc)},
 	};
+	options.power_button_irq = static_cast<uint8_t>(layout::kIrqPowerButton);
 	for (uint32_t slot = 0; slot < virtio_mmio_devices; ++slot)
 		options.mmio_devices.push_back(
 			{fmt::format("VR{:02}", slot), kVirtioMmioHid, slot,

@@ -91,6 +91,14 @@ struct AcpiOptions {
 	// CMOS index of the RTC's century register; 0 if there is none.
 	uint8_t rtc_century_index = 0;
 	std::vector<AcpiIsaDevice> isa_devices;
+	// A power button the VMM presses by pulsing this ISA IRQ (edge, active
+	// high): \_SB.PWRB, a control method power button (_HID PNP0C0C,
+	// 4.8.2.2.1.2), and \_SB.GED0, a Generic Event Device (_HID ACPI0013,
+	// 5.6.9) whose _CRS holds the IRQ and whose _EVT does Notify (PWRB,
+	// 0x80). A hardware-reduced machine has no fixed power button, so the
+	// GED is its one way in; Linux binds the GED itself (drivers/acpi/
+	// evged.c) and PWRB with the button driver, which reports KEY_POWER.
+	std::optional<uint8_t> power_button_irq;
 	std::vector<AcpiMmioDevice> mmio_devices;  // after the ISA devices
 };
 
@@ -99,9 +107,9 @@ inline constexpr const char *kVirtioMmioHid = "LNRO0005";
 
 // Kairos's machine: the layout.h addresses, devices::AcpiPm's registers, the
 // IOAPIC id the MP table uses (vcpu_count), and the ISA devices the VMM
-// registers (COM1, the i8042, the CMOS RTC), and the first
-// `virtio_mmio_devices` virtio-mmio slots (layout::kVirtioMmioBase; slot n
-// is "VRnn" with _UID n).
+// registers (COM1, the i8042, the CMOS RTC), the power button on
+// layout::kIrqPowerButton, and the first `virtio_mmio_devices` virtio-mmio
+// slots (layout::kVirtioMmioBase; slot n is "VRnn" with _UID n), after them.
 AcpiOptions acpi_options_for_machine(uint32_t vcpu_count, uint32_t virtio_mmio_devices = 0);
 
 // RSDP, XSDT, FADT, DSDT and MADT, laid out for guest-physical base_address

@@ -15,11 +15,12 @@ struct NamedCommand {
 	ControlCommand command;
 	std::string_view name;
 };
-constexpr std::array<NamedCommand, 7> kCommands = {{{ControlCommand::Status, "status"},
+constexpr std::array<NamedCommand, 8> kCommands = {{{ControlCommand::Status, "status"},
 						    {ControlCommand::Stats, "stats"},
 						    {ControlCommand::Pause, "pause"},
 						    {ControlCommand::Resume, "resume"},
 						    {ControlCommand::Shutdown, "shutdown"},
+						    {ControlCommand::Quit, "quit"},
 						    {ControlCommand::Reset, "reset"},
 						    {ControlCommand::RaiseEvent, "raise-event"}}};
 

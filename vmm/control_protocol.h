@@ -31,7 +31,7 @@ namespace kairos::vmm {
 // A request line longer than this ends its connection (with one error reply).
 inline constexpr size_t kMaxControlLine = 64 * 1024;
 
-enum class ControlCommand { Status, Stats, Pause, Resume, Shutdown, Reset, RaiseEvent };
+enum class ControlCommand { Status, Stats, Pause, Resume, Shutdown, Quit, Reset, RaiseEvent };
 
 struct ControlRequest {
 	ControlCommand command = ControlCommand::Status;

@@ -35,8 +35,11 @@ commands:
   pause             the vCPUs stop entering the guest; guest time keeps
                     following the host's, and the pause is stolen time
   resume            they run again; timers that fell due meanwhile fire once
-  shutdown          stop the VM (kairos run exits 0, "quit by the user");
-                    not an ACPI power button: the guest is not asked
+  shutdown          press the ACPI power button: a guest that handles it
+                    (Kairos's image does, with acpid) powers off cleanly,
+                    and kairos run exits 0; one that does not runs on
+  quit              stop the VM now, without asking the guest (kairos run
+                    exits 0, "quit by the user")
   reset             stop the VM as a guest reset does (exit 0)
   raise-event PORT  raise event-channel PORT (0..{}) in the guest
 

@@ -39,6 +39,8 @@ std::string_view to_string(EventKind kind)
 		return "paused";
 	case EventKind::Resumed:
 		return "resumed";
+	case EventKind::PowerButton:
+		return "power-button";
 	case EventKind::Stopped:
 		return "stopped";
 	}

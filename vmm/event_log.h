@@ -53,6 +53,7 @@ enum class EventKind {
 	TimerThreadFailed,       // the timer thread stopped on its own; the VM stops
 	Paused,                  // kairos ctl pause: the vCPUs stopped entering the guest
 	Resumed,                 // kairos ctl resume: they run again; how long they were paused
+	PowerButton,             // kairos ctl shutdown pressed the ACPI power button
 	Stopped,                 // the last line: why, and the exit code
 };
 inline constexpr size_t kEventKinds = static_cast<size_t>(EventKind::Stopped) + 1;

@@ -69,11 +69,26 @@ Status check_cmdline_length(const Config &config, std::optional<uint32_t> tsc_kh
 
 }  // namespace
 
-Status check_guest(const Config &config)
+Result<PreparedGuest> prepare_guest(const Config &config)
 {
 	KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
-	KAIROS_TRY(load_guest(memory, config, kLongestTscKhz));
+	KAIROS_TRY_ASSIGN(entry, load_guest(memory, config, kLongestTscKhz));
+	return PreparedGuest{std::move(memory), entry};
+}
+
+Status check_guest(const Config &config)
+{
+	KAIROS_TRY(prepare_guest(config));
 	return {};
+}
+
+Status finish_guest_cmdline(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz)
+{
+	if (cmdline_additions(config, kLongestTscKhz).empty())
+		return {};
+	// Never longer than what prepare_guest wrote and checked.
+	std::string cmdline = guest_cmdline(config, tsc_khz);
+	return write_kernel_cmdline(memory, cmdline, cmdline.size());
 }
 
 std::string kernel_format(const Config &config)

@@ -30,10 +30,29 @@ std::string cmdline_additions(const Config &config, std::optional<uint32_t> tsc_
 // `check`, which has no KVM to ask, counts the addition with it.
 inline constexpr uint32_t kLongestTscKhz = 9'999'999;
 
-// Everything load_guest would find wrong, without KVM: loads the guest
-// into a throwaway memory of the configured size (reserved, not
-// committed). Errors name the key, as load_guest's do.
+// A guest loaded into its memory before KVM exists, so `kairos run` reads
+// and copies the kernel once (a 60+ MiB vmlinux takes seconds to copy in a
+// nested machine) and still reports an image error as a config error.
+struct PreparedGuest {
+	GuestMemory memory;
+	BootEntry entry;
+};
+
+// Creates the guest memory (reserved, committed only where written) and
+// loads the guest into it. The command line gets the longest addition
+// Kairos may make (kLongestTscKhz), so a line that fits here fits at run
+// time; Machine replaces it with the real one (finish_guest_cmdline).
+// Errors name the key, as load_guest's do.
+Result<PreparedGuest> prepare_guest(const Config &config);
+
+// Everything load_guest would find wrong, without KVM: prepare_guest into
+// a memory that is thrown away (`kairos check`).
 Status check_guest(const Config &config);
+
+// Once KVM gives the guest's TSC rate: writes the command line with the
+// real addition over the one prepare_guest wrote, if Kairos adds anything
+// (clock.kvmclock false). No-op otherwise.
+Status finish_guest_cmdline(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz);
 
 // How boot.kernel boots, for `check` to say ("bzImage (64-bit entry)" or
 // "ELF vmlinux (PVH entry)"); call it once check_guest accepted the image.

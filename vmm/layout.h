@@ -77,8 +77,8 @@ inline constexpr uint32_t kIsaIrqCount = 16;
 // The interrupt of virtio-mmio slot n is GSI kVirtioMmioFirstGsi + n: the
 // IOAPIC pins above the ISA lines, 16-23 for 8 slots. ISA IRQs 0-15 are
 // GSIs 0-15 (no interrupt source overrides in the MADT or MP table) and
-// some are taken (timer 0, keyboard 1, COM1 4, RTC 8, the Kairos upcall
-// 10); no ISA driver or legacy default ever claims a pin above 15, and
+// some are taken (timer 0, keyboard 1, COM1 4, the power button 5, RTC 8,
+// the Kairos upcall 10); no ISA driver or legacy default ever claims a pin above 15, and
 // pci=off leaves them to the DSDT alone.
 inline constexpr uint32_t kVirtioMmioFirstGsi = kIsaIrqCount;
 static_assert(kVirtioMmioFirstGsi + kVirtioMmioSlots <= kIoapicPins, "a virtio-mmio GSI beyond the IOAPIC");
@@ -104,6 +104,9 @@ inline constexpr uint16_t kPortPostCode = 0x80;
 inline constexpr uint16_t kPortAcpiSleepControl = 0x3c0;
 inline constexpr uint16_t kPortAcpiSleepStatus = 0x3c1;
 inline constexpr uint16_t kPortAcpiReset = 0x3c2;
+// The ACPI power button's interrupt (the DSDT's GED, vmm/acpi.h): an ISA
+// IRQ no legacy device of a PC claims when it is absent (5 was LPT2's).
+inline constexpr uint32_t kIrqPowerButton = 5;
 // The Kairos paravirtual device's doorbell ports (see kairos_abi.h).
 inline constexpr uint16_t kPortKairosBase = 0x5c0;
 // The IOAPIC line of the Kairos event-channel upcall.

@@ -30,7 +30,8 @@ Machine::~Machine()
 	stop_vcpus();
 }
 
-Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Logger &log, EventLog &event_log)
+Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedGuest guest, const Logger &log,
+						 EventLog &event_log)
 {
 	std::unique_ptr<Machine> machine;
 	{
@@ -38,10 +39,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Log
 		// the VM and vCPU fds (docs/SECURITY.md, confinement).
 		KAIROS_TRY_ASSIGN(kvm, Kvm::open());
 		KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
-		KAIROS_TRY_ASSIGN(memory, GuestMemory::create(config.machine.memory_mib << 20));
 		KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
-		machine.reset(
-			new Machine(config, log, event_log, std::move(vm), std::move(memory), std::move(shutdown)));
+		machine.reset(new Machine(config, log, event_log, std::move(vm), std::move(guest.memory),
+					  std::move(shutdown)));
 		KAIROS_TRY(machine->create_interrupt_controllers());
 		KAIROS_TRY(machine->register_memory());
 		KAIROS_TRY(machine->create_devices());
@@ -50,7 +50,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, const Log
 		machine->virtio_ = std::move(virtio);
 		KAIROS_TRY(machine->create_vcpus(kvm));
 	}
-	KAIROS_TRY(machine->load_guest());
+	KAIROS_TRY(machine->finish_boot(guest.entry));
 	if (config.clock.kairos)
 		KAIROS_TRY(machine->create_paravirt_device());
 	KAIROS_TRY(machine->watch_host_events());
@@ -100,12 +100,12 @@ Status Machine::create_devices()
 	return {};
 }
 
-Status Machine::load_guest()
+Status Machine::finish_boot(const BootEntry &entry)
 {
 	auto khz = guest_tsc_khz(vm_, vcpus_);
 	if (!khz && !config_.clock.kvmclock)  // if the guest's own calibration stalls, this says why
 		log_.warn("no tsc_early_khz for the guest, it calibrates its TSC itself: {}", khz.error().message);
-	KAIROS_TRY_ASSIGN(entry, vmm::load_guest(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
+	KAIROS_TRY(finish_guest_cmdline(memory_, config_, khz ? std::optional(*khz) : std::nullopt));
 	return vcpus_.front()->set_boot_state(entry);
 }
 

@@ -18,6 +18,7 @@
 #include "vmm/control_socket.h"
 #include "vmm/event_log.h"
 #include "vmm/event_loop.h"
+#include "vmm/guest_loader.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/legacy_devices.h"
@@ -34,7 +35,9 @@ class Machine {
 public:
 	// `log` and `event_log` are main's and outlive the machine; every
 	// thread reports through them.
-	static Result<std::unique_ptr<Machine>> create(const Config &config, const Logger &log, EventLog &event_log);
+	// `guest` is the memory preflight_and_prepare loaded the guest into.
+	static Result<std::unique_ptr<Machine>> create(const Config &config, PreparedGuest guest, const Logger &log,
+						       EventLog &event_log);
 	~Machine();
 
 	// Boots the guest and returns when it stops, for whatever reason. Every
@@ -53,7 +56,9 @@ private:
 	Status create_interrupt_controllers();
 	Status register_memory();
 	Status create_devices();
-	Status load_guest();
+	// The boot vCPU enters at `entry`; the command line gets its real
+	// TSC rate (guest_loader.h).
+	Status finish_boot(const BootEntry &entry);
 	Status create_vcpus(const Kvm &kvm);
 	// The Kairos device: shared info, time publishing, event channels.
 	Status create_paravirt_device();
@@ -64,6 +69,7 @@ private:
 	std::string control(const ControlRequest &request);
 	std::string status_reply() const;
 	std::string live_stats_reply() const;
+	std::string press_power_button();
 	std::string pause();
 	std::string resume();
 	void note_panic();

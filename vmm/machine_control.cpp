@@ -12,6 +12,7 @@
 // pending in KVM's irqchip, and the guest takes them when it runs again.
 #include <nlohmann/json.hpp>
 
+#include "vmm/layout.h"
 #include "vmm/machine.h"
 #include "vmm/stats.h"
 
@@ -50,9 +51,10 @@ std::string Machine::control(const ControlRequest &request)
 	case ControlCommand::Resume:
 		return resume();
 	case ControlCommand::Shutdown:
-		// Not an ACPI power button: the DSDT has none, and the guest's
-		// /init would not act on one (README). A stop, exit 0.
-		shutdown_.request(StopReason::UserQuit, "kairos ctl shutdown on the control socket");
+		return press_power_button();
+	case ControlCommand::Quit:
+		// QEMU's `quit`: the guest is not asked. A stop, exit 0.
+		shutdown_.request(StopReason::UserQuit, "kairos ctl quit on the control socket");
 		return control_ok_reply({{"state", "stopping"}});
 	case ControlCommand::Reset:
 		// As a guest's own reset: Kairos does not restart a guest.
@@ -65,6 +67,22 @@ std::string Machine::control(const ControlRequest &request)
 		return control_ok_reply({{"port", request.port}});
 	}
 	return control_error_reply("unknown command");
+}
+
+// The DSDT's power button (vmm/acpi.h): a pulse on its GED's IRQ, an
+// edge, so each press is one event. What follows is the guest's business:
+// the button driver reports KEY_POWER, and a guest that listens (acpid in
+// Kairos's image) powers off, which ends the run with exit 0. A guest that
+// does not listen runs on (use quit).
+std::string Machine::press_power_button()
+{
+	Status pressed = vm_.set_irq_line(layout::kIrqPowerButton, true);
+	if (pressed)
+		pressed = vm_.set_irq_line(layout::kIrqPowerButton, false);
+	if (!pressed)
+		return control_error_reply("shutdown: the power button: " + pressed.error().message);
+	event_log_.emit(EventKind::PowerButton, {});
+	return control_ok_reply({{"state", run_gate_.closed() ? "paused" : "running"}, {"power_button", "pressed"}});
 }
 
 std::string Machine::status_reply() const

@@ -107,13 +107,18 @@ int fail(int code, const std::string &message)
 // What `check` and `run` find before KVM: the image, the command line,
 // the console file (exit 2), the host's memory (exit 1). An error about a
 // flag's value names the flag.
+int check_host_memory(const CommandLine &line, const kairos::vmm::Config &config, const kairos::Logger &log)
+{
+	if (auto memory = kairos::vmm::check_host_memory(config, log); !memory)
+		return fail(kExitHostError, kairos::vmm::name_flag_in(memory.error().message, line.flags));
+	return 0;
+}
+
 int check_before_kvm(const CommandLine &line, const kairos::vmm::Config &config, const kairos::Logger &log)
 {
 	if (auto ready = kairos::vmm::preflight(config); !ready)
 		return fail(kExitUsage, kairos::vmm::name_flag_in(ready.error().message, line.flags));
-	if (auto memory = kairos::vmm::check_host_memory(config, log); !memory)
-		return fail(kExitHostError, kairos::vmm::name_flag_in(memory.error().message, line.flags));
-	return 0;
+	return check_host_memory(line, config, log);
 }
 
 int check_command(const CommandLine &line, const kairos::Logger &log)
@@ -233,8 +238,12 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 		line.events_path.empty() ? kairos::Status{} : kairos::vmm::check_events_path(line.events_path);
 	if (!events_writable)
 		return fail(kExitUsage, events_writable.error().message);
-	// Found before KVM is touched: a config error is exit 2, whatever the host.
-	if (int code = check_before_kvm(line, *config, log); code != 0)
+	// Found before KVM is touched: a config error is exit 2, whatever the
+	// host. The guest is loaded here, once, into the memory it runs in.
+	auto guest = kairos::vmm::preflight_and_prepare(*config);
+	if (!guest)
+		return fail(kExitUsage, kairos::vmm::name_flag_in(guest.error().message, line.flags));
+	if (int code = check_host_memory(line, *config, log); code != 0)
 		return code;
 	// Before KVM too: a path that is taken is the user's to fix (exit 2).
 	// Declared before the machine, so it outlives the machine's loop.
@@ -253,7 +262,7 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	if (auto reason = kairos::vmm::kvm_unusable_reason(kairos::vmm::kKvmDevicePath); !reason.empty())
 		return host_failure(events, reason);
 
-	auto machine = kairos::vmm::Machine::create(*config, log, events);
+	auto machine = kairos::vmm::Machine::create(*config, std::move(*guest), log, events);
 	if (!machine)
 		return host_failure(events, machine.error().message);
 	if (control)

@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
-#include "vmm/guest_loader.h"
 #include "vmm/virtio_devices.h"
 
 namespace kairos::vmm {
@@ -43,12 +42,29 @@ Status check_events_path(const std::filesystem::path &path)
 	return {};
 }
 
-Status preflight(const Config &config)
+namespace {
+
+Status check_console_file(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
-		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
+		return check_writable_path(config.console.file, "console.output");
+	return {};
+}
+
+}  // namespace
+
+Status preflight(const Config &config)
+{
+	KAIROS_TRY(check_console_file(config));
 	KAIROS_TRY(check_drives(config));
 	return check_guest(config);
+}
+
+Result<PreparedGuest> preflight_and_prepare(const Config &config)
+{
+	KAIROS_TRY(check_console_file(config));
+	KAIROS_TRY(check_drives(config));
+	return prepare_guest(config);
 }
 
 }  // namespace kairos::vmm

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "vmm/config.h"
+#include "vmm/guest_loader.h"
 
 namespace kairos::vmm {
 
@@ -25,5 +26,9 @@ Status check_events_path(const std::filesystem::path &path);
 // file and the drives' images (opened and locked as the run will, then
 // let go: check_drives). Errors name the key.
 Status preflight(const Config &config);
+
+// What `kairos run` checks: the same as preflight, but the guest is loaded
+// into the memory it will run in rather than a throwaway one.
+Result<PreparedGuest> preflight_and_prepare(const Config &config);
 
 }  // namespace kairos::vmm

@@ -70,7 +70,8 @@ public:
 
 	// After a batch of push_used: does the driver want an interrupt?
 	// VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX (2.7.10).
-	// Each true answer counts as one sent; each false one as suppressed.
+	// False when nothing was pushed since the last call; a false answer
+	// after a push counts as one interrupt suppressed.
 	bool needs_interrupt();
 
 	// Before the device waits for a notification: publish avail_event

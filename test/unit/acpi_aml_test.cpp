@@ -120,6 +120,18 @@ TEST_CASE("AML: Name, Package, Scope and Device", "[acpi][aml]")
 	CHECK(scope == concat({{0x10, 0x12, '\\', '_', 'S', 'B', '_'}, uid, uid}));
 }
 
+TEST_CASE("AML: Method with its argument count, and Notify", "[acpi][aml]")
+{
+	Bytes notify = aml::notify(aml::name_segment("PWRB"), aml::integer(0x80));
+	CHECK(notify == Bytes{0x86, 'P', 'W', 'R', 'B', 0x0a, 0x80});
+	// PkgLength counts itself, the name, the flags byte and the terms.
+	CHECK(aml::method(aml::name_segment("_EVT"), 1, {notify}) ==
+	      concat({{0x14, 0x0d, '_', 'E', 'V', 'T', 0x01}, notify}));
+	CHECK(aml::method(aml::name_segment("_STA"), 0, {}) == Bytes{0x14, 0x06, '_', 'S', 'T', 'A', 0x00});
+	// Only bits 0-2 hold the count; the serialize flag stays clear.
+	CHECK(aml::method(aml::name_segment("M"), 15, {})[6] == 0x07);
+}
+
 TEST_CASE("AML: resource descriptors and the template's end tag", "[acpi][aml]")
 {
 	Bytes io = aml::io_port(0x3f8, 0x3f8, 1, 8);

@@ -319,9 +319,11 @@ TEST_CASE("ACPI: one LNRO0005 device per virtio-mmio slot, with its page and edg
 	CHECK(options.mmio_devices[1].uid == 1);
 	CHECK(options.mmio_devices[1].base == kVirtioMmioBase + 0x1000);
 	CHECK(options.mmio_devices[1].gsi == kairos::layout::kVirtioMmioFirstGsi + 1);
-	for (const auto &device : options.mmio_devices)  // no ISA device's line
+	for (const auto &device : options.mmio_devices) {  // no ISA device's line, nor the button's
 		for (const auto &isa : options.isa_devices)
 			CHECK(device.gsi != isa.irq);
+		CHECK(device.gsi != options.power_button_irq);
+	}
 
 	Bytes blob = build(options);
 	size_t dsdt = find_tables(blob).dsdt;
@@ -347,10 +349,35 @@ TEST_CASE("ACPI: one LNRO0005 device per virtio-mmio slot, with its page and edg
 		contains(plain, plain_dsdt, plain_dsdt + field<uint32_t>(plain, plain_dsdt + 4), {'L', 'N', 'R', 'O'}));
 }
 
-TEST_CASE("ACPI: without ISA devices the DSDT is just \\_S5", "[acpi]")
+TEST_CASE("ACPI: the DSDT has a power button and a GED whose _EVT notifies it", "[acpi]")
+{
+	Bytes blob = build(acpi_options_for_machine(1));
+	size_t dsdt = find_tables(blob).dsdt;
+	size_t end = dsdt + field<uint32_t>(blob, dsdt + 4);
+	// Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")) ... }
+	CHECK(contains(blob, dsdt, end, {'P', 'W', 'R', 'B', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0c}));
+	// Device (GED0) { Name (_HID, "ACPI0013") ... }
+	CHECK(contains(
+		blob, dsdt, end,
+		{'G', 'E', 'D', '0', 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C', 'P', 'I', '0', '0', '1', '3', 0x00}));
+	// its _CRS: IRQNoFlags () {5}, the IRQ the VMM pulses.
+	static_assert(kairos::layout::kIrqPowerButton == 5);
+	CHECK(contains(blob, dsdt, end, {0x22, 0x20, 0x00, 0x79, 0x00}));
+	// Method (_EVT, 1) { Notify (PWRB, 0x80) }
+	CHECK(contains(blob, dsdt, end, {0x14, 0x0d, '_', 'E', 'V', 'T', 0x01, 0x86, 'P', 'W', 'R', 'B', 0x0a, 0x80}));
+
+	AcpiOptions none = acpi_options_for_machine(1);
+	none.power_button_irq.reset();
+	Bytes without = build(none);
+	size_t plain = find_tables(without).dsdt;
+	CHECK_FALSE(contains(without, plain, plain + field<uint32_t>(without, plain + 4), {'G', 'E', 'D', '0'}));
+}
+
+TEST_CASE("ACPI: without ISA devices or a power button the DSDT is just \\_S5", "[acpi]")
 {
 	AcpiOptions options = acpi_options_for_machine(1);
 	options.isa_devices.clear();
+	options.power_button_irq.reset();
 	Bytes blob = build(options);
 	size_t dsdt = find_tables(blob).dsdt;
 	// Header, NameOp, \_S5_, PackageOp, PkgLength, count, 2 x (BytePrefix 5), 2 x Zero.

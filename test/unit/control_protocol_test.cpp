@@ -21,8 +21,9 @@ std::string error_of(std::string_view line)
 
 TEST_CASE("control: every command parses from its request line", "[control]")
 {
-	for (auto command : {ControlCommand::Status, ControlCommand::Stats, ControlCommand::Pause,
-			     ControlCommand::Resume, ControlCommand::Shutdown, ControlCommand::Reset}) {
+	for (auto command :
+	     {ControlCommand::Status, ControlCommand::Stats, ControlCommand::Pause, ControlCommand::Resume,
+	      ControlCommand::Shutdown, ControlCommand::Quit, ControlCommand::Reset}) {
 		std::string line = fmt::format("{{\"command\": \"{}\"}}", to_string(command));
 		auto request = parse_control_request(line);
 		REQUIRE(request.ok());
@@ -39,10 +40,11 @@ TEST_CASE("control: a bad request is one line naming the field at fault", "[cont
 	      "invalid JSON: a request is one JSON object on one line, e.g. {\"command\": \"status\"}");
 	CHECK(error_of("").starts_with("invalid JSON"));
 	CHECK(error_of("[1,2]") == "a request must be a JSON object, got [1,2]");
-	CHECK(error_of("{}") == "command: is required (status, stats, pause, resume, shutdown, reset, raise-event)");
+	CHECK(error_of("{}") ==
+	      "command: is required (status, stats, pause, resume, shutdown, quit, reset, raise-event)");
 	CHECK(error_of(R"({"command": 3})") == "command: must be a string, got 3");
 	CHECK(error_of(R"({"command": "frobnicate"})") ==
-	      "command: unknown \"frobnicate\" (status, stats, pause, resume, shutdown, reset, raise-event)");
+	      "command: unknown \"frobnicate\" (status, stats, pause, resume, shutdown, quit, reset, raise-event)");
 	CHECK(error_of(R"({"command": "status", "port": 1})") == "\"port\": unknown key for status");
 	CHECK(error_of(R"({"command": "raise-event", "prot": 1})") == "\"prot\": unknown key for raise-event");
 	CHECK(error_of(R"({"command": "raise-event"})") == "port: is required for raise-event");
@@ -55,7 +57,7 @@ TEST_CASE("control: a bad request is one line naming the field at fault", "[cont
 	// A long value is named by its type, so the error stays one short line.
 	std::string long_name(1000, 'x');
 	CHECK(error_of("{\"command\": \"" + long_name + "\"}") ==
-	      "command: unknown string (status, stats, pause, resume, shutdown, reset, raise-event)");
+	      "command: unknown string (status, stats, pause, resume, shutdown, quit, reset, raise-event)");
 }
 
 TEST_CASE("control: kairos ctl's words become the request it sends", "[control]")
@@ -74,9 +76,9 @@ TEST_CASE("control: kairos ctl's words become the request it sends", "[control]"
 	CHECK(*parsed == *raise);
 
 	CHECK(control_request_from_words({}).error().message ==
-	      "no command given (status, stats, pause, resume, shutdown, reset, raise-event)");
+	      "no command given (status, stats, pause, resume, shutdown, quit, reset, raise-event)");
 	CHECK(control_request_from_words({"stop"}).error().message ==
-	      "unknown command 'stop' (status, stats, pause, resume, shutdown, reset, raise-event)");
+	      "unknown command 'stop' (status, stats, pause, resume, shutdown, quit, reset, raise-event)");
 	CHECK(control_request_from_words({"raise-event"}).error().message ==
 	      "raise-event: needs a PORT, an integer 0..511");
 	for (const char *bad : {"abc", "512", "-1", "", "5x", "99999999999"})

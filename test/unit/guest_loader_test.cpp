@@ -148,3 +148,31 @@ TEST_CASE("guest loader: check_guest finds without KVM what a run would", "[load
 	REQUIRE_FALSE(not_bzimage.ok());
 	CHECK_THAT(not_bzimage.error().message, Catch::Contains("not a bzImage"));
 }
+
+TEST_CASE("guest loader: prepare_guest loads once, finish_guest_cmdline puts the real TSC rate in", "[loader]")
+{
+	TempDir dir;
+	write_file(dir.path / "vmlinuz", kairos::test::fake_bzimage());
+	Config config = config_for(dir.path / "vmlinuz", "console=ttyS0");
+	config.machine.memory_mib = 64;
+	config.clock.kvmclock = false;
+	auto guest = prepare_guest(config);
+	REQUIRE(guest.ok());
+	const std::string longest = "console=ttyS0 tsc_early_khz=9999999";
+	CHECK(read_string(guest->memory, layout::kCmdlineAddr, longest.size() + 1) == longest + '\0');
+
+	REQUIRE(finish_guest_cmdline(guest->memory, config, 2'000'000).ok());
+	const std::string real = "console=ttyS0 tsc_early_khz=2000000";
+	CHECK(read_string(guest->memory, layout::kCmdlineAddr, real.size() + 1) == real + '\0');
+	// No rate from KVM: the guest calibrates itself, nothing is added.
+	REQUIRE(finish_guest_cmdline(guest->memory, config, std::nullopt).ok());
+	CHECK(read_string(guest->memory, layout::kCmdlineAddr, 14) == "console=ttyS0" + std::string(1, '\0'));
+
+	// With kvm-clock nothing was added, and nothing is rewritten.
+	config.clock.kvmclock = true;
+	auto plain = prepare_guest(config);
+	REQUIRE(plain.ok());
+	REQUIRE(plain->memory.write_bytes(layout::kCmdlineAddr, std::vector<uint8_t>{'m', 0}).ok());
+	REQUIRE(finish_guest_cmdline(plain->memory, config, 2'000'000).ok());
+	CHECK(read_string(plain->memory, layout::kCmdlineAddr, 2) == std::string("m") + '\0');
+}

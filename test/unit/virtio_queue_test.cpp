@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <array>
+
+#include "devices/virtio/chain_bytes.h"
 #include "devices/virtio/virtqueue.h"
 #include "test/unit/fake_guest_ram.h"
 
@@ -418,4 +421,47 @@ TEST_CASE("virtio queue: reads a descriptor once: later guest changes do not rea
 	rings.set_descriptor(0, kRamSize * 4, 0xffff'ffff, 0);
 	CHECK((*chain)->buffers[0].gpa == kData);
 	CHECK((*chain)->buffers[0].length == 16);
+}
+
+TEST_CASE("virtio chain bytes: a chain's parts read as one run, whatever the framing", "[virtio]")
+{
+	using kairos::devices::virtio::ChainBytes;
+	FakeGuestRam ram(kRamSize);
+	DriverRings rings(ram, kRings, 8);
+	SplitQueue queue = make_queue(ram, rings.config());
+	for (uint8_t i = 0; i < 16; ++i)
+		ram.write<uint8_t>(kData + 0x100 + i, i);
+	// 16 readable bytes as 3 + 13 in two places, then 2 + 6 writable.
+	rings.set_descriptor(0, kData + 0x100, 3, kDescNext, 1);
+	rings.set_descriptor(1, kData + 0x103, 13, kDescNext, 2);
+	rings.set_descriptor(2, kData + 0x200, 2, kDescNext | kDescWrite, 3);
+	rings.set_descriptor(3, kData + 0x300, 6, kDescWrite);
+	rings.make_available(0);
+	auto chain = queue.pop();
+	REQUIRE(chain.ok());
+	REQUIRE(chain->has_value());
+
+	const ChainBytes readable(ram, **chain, ChainBytes::Part::Readable);
+	const ChainBytes writable(ram, **chain, ChainBytes::Part::Writable);
+	CHECK(readable.size() == 16);
+	CHECK(writable.size() == 8);
+	std::array<uint8_t, 4> out = {};
+	REQUIRE(readable.copy_out(1, out).ok());
+	CHECK(out == std::array<uint8_t, 4>{1, 2, 3, 4});
+	CHECK_FALSE(readable.copy_out(14, out).ok());
+
+	const std::array<uint8_t, 3> in = {0xa, 0xb, 0xc};
+	REQUIRE(writable.copy_in(1, in).ok());
+	CHECK(ram.read<uint8_t>(kData + 0x201) == 0xa);
+	CHECK(ram.read<uint8_t>(kData + 0x300) == 0xb);
+	CHECK(ram.read<uint8_t>(kData + 0x301) == 0xc);
+
+	std::vector<iovec> iovecs;
+	REQUIRE(writable.iovecs(1, 6, iovecs).ok());
+	REQUIRE(iovecs.size() == 2);
+	CHECK(iovecs[0].iov_base == ram.at(kData + 0x201));
+	CHECK(iovecs[0].iov_len == 1);
+	CHECK(iovecs[1].iov_base == ram.at(kData + 0x300));
+	CHECK(iovecs[1].iov_len == 5);
+	CHECK_FALSE(writable.iovecs(0, 9, iovecs).ok());
 }

@@ -21,6 +21,9 @@ constexpr uint8_t kQWordPrefix = 0x0e;
 constexpr uint8_t kScopeOp = 0x10;
 constexpr uint8_t kBufferOp = 0x11;
 constexpr uint8_t kPackageOp = 0x12;
+constexpr uint8_t kMethodOp = 0x14;
+constexpr uint8_t kNotifyOp = 0x86;
+constexpr uint8_t kMaxMethodArgs = 7;  // MethodFlags bits 0-2 (20.2.5.2)
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;  // after kExtOpPrefix
 constexpr uint8_t kRootChar = '\\';
@@ -206,6 +209,27 @@ Bytes scope(const Bytes &name, const std::vector<Bytes> &terms)
 Bytes device(const Bytes &name, const std::vector<Bytes> &terms)
 {
 	return with_package_length({kExtOpPrefix, kDeviceOp}, name_and_terms(name, terms));
+}
+
+Bytes method(const Bytes &name, uint8_t arg_count, const std::vector<Bytes> &terms)
+{
+	// MethodFlags: ArgCount in bits 0-2, SerializeFlag (bit 3) and
+	// SyncLevel (bits 4-7) clear.
+	Bytes name_and_flags;
+	name_and_flags.reserve(name.size() + 1);
+	append(name_and_flags, name);
+	name_and_flags.push_back(static_cast<uint8_t>(arg_count & kMaxMethodArgs));
+	return with_package_length({kMethodOp}, name_and_terms(name_and_flags, terms));
+}
+
+Bytes notify(const Bytes &object, const Bytes &value)
+{
+	Bytes out;
+	out.reserve(1 + object.size() + value.size());
+	out.push_back(kNotifyOp);
+	append(out, object);
+	append(out, value);
+	return out;
 }
 
 Bytes package(const std::vector<Bytes> &elements)

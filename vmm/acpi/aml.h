@@ -51,6 +51,13 @@ Bytes name(const Bytes &name, const Bytes &object);
 Bytes scope(const Bytes &name, const std::vector<Bytes> &terms);
 // Device (name) { terms } (20.2.5.2 DefDevice).
 Bytes device(const Bytes &name, const std::vector<Bytes> &terms);
+// Method (name, arg_count) { terms } (20.2.5.2 DefMethod), not
+// serialized, sync level 0; arg_count is 0 to 7.
+Bytes method(const Bytes &name, uint8_t arg_count, const std::vector<Bytes> &terms);
+// Notify (object, value) (20.2.5.3 DefNotify): object is a NameString
+// (a single segment is found by the search rules of 5.3, upwards from the
+// scope the term runs in), value an integer().
+Bytes notify(const Bytes &object, const Bytes &value);
 // Package () { elements } (20.2.5.4 DefPackage): at most 255 elements.
 Bytes package(const std::vector<Bytes> &elements);
 // Buffer () { data } (20.2.5.4 DefBuffer).
