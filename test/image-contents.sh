@@ -26,4 +26,9 @@ check initramfs-kairos.cpio lib/modules/kairos/kairos.ko present
 check initramfs.cpio lib/modules/kairos/kairos.ko absent
 check initramfs.cpio init present
 check initramfs-kairos.cpio init present
+# The ACPI power button's handler (kairos ctl shutdown), in both.
+for image in initramfs.cpio initramfs-kairos.cpio; do
+	check "$image" etc/acpi/PWRF/00000080 present
+	check "$image" lib/modules/input/01-button.ko present
+done
 exit "$failures"

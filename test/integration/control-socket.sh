@@ -2,8 +2,9 @@
 # The control socket (issue 11, "Driving a running VM"): kairos run
 # --api-sock, driven by kairos ctl against a real guest: status, live
 # stats, a 5 s pause (the guest does not run, its clock still follows the
-# host's afterwards), resume, and shutdown, which stops kairos with exit 0
-# and removes the socket. The guest runs clock-probe, which sends its
+# host's afterwards), resume, and shutdown, which presses the ACPI power
+# button: the guest's acpid powers it off, kairos exits 0 with "guest
+# powered off" and removes the socket. The guest runs clock-probe, which sends its
 # CLOCK_REALTIME through the sample ports, so the host compares the two
 # clocks on the same VM exit (as wall-clock.sh does).
 source "$(dirname "$0")/lib.sh"
@@ -39,7 +40,8 @@ grep -q "^kairos: --api-sock taken: exists and is not a socket; refusing to repl
 [ "$(cat taken)" = "not a socket" ] || fail "the regular file was changed"
 
 clock_probe_initramfs probe.cpio
-# The probe outlasts the test: kairos ctl shutdown ends the VM.
+# The probe outlasts the test: kairos ctl shutdown ends the VM, through the
+# guest (the image carries the button driver, evdev and acpid).
 write_config vm.json 1 256 \
 	"$BASE_CMDLINE kairos.init=run:/usr/bin/clock-probe kairos.args=--realtime,--seconds,600,--interval-ms,100,--tag,5" \
 	"$WORK/probe.cpio" '"console": {"input": "none"}'
@@ -86,6 +88,16 @@ ctl raise-event 3 >raise.json
 echo "raise-rc=$?"
 ctl shutdown >shutdown.json
 echo "shutdown-rc=$?"
+# The guest powers off by itself; if it does not within 120 s (the button
+# was lost), quit, so the test fails on the stop line, not on a timeout.
+for _ in $(seq 1 1200); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+	echo "power-button-ignored=yes"
+	ctl quit >quit.json
+fi
 wait "$pid"
 echo "kairos-rc=$?"
 echo "socket-left=$([ -e "$sock" ] && echo yes || echo no)"
@@ -118,7 +130,8 @@ json_is resume.json .state running
 json_is stats-live.json .state running
 json_is stats-paused-1.json .state paused
 json_is raise.json .port 3
-json_is shutdown.json .state stopping
+json_is shutdown.json .power_button pressed
+json_is shutdown.json .state running
 # The live document is the --stats one, but for the stop's "exit".
 json_is stats-live.json '.seccomp' 2
 json_is stats-live.json 'has("exit")' false
@@ -146,8 +159,18 @@ else
 fi
 
 if [ "$(value kairos-rc)" = 0 ]; then pass "kairos exit 0 after ctl shutdown"; else fail "kairos exit '$(value kairos-rc)'"; fi
-grep -q "quit by the user: kairos ctl shutdown on the control socket (exit 0)" err.txt ||
-	fail "no stop line for the ctl shutdown"
+[ "$(value power-button-ignored)" = yes ] && fail "the guest did not power off within 120 s of the power button"
+if grep -q "^kairos: guest powered off.*(exit 0)$" err.txt; then
+	pass "the guest powered off after the power button"
+else
+	fail "no 'guest powered off' stop line after ctl shutdown: $(grep '^kairos: ' err.txt | tail -n 1)"
+fi
+grep -q "KAIROS-GUEST power-button" console.txt || fail "the guest's acpid did not run the power-button action"
+if [ "$(jq -r -s '[.[] | select(.event == "power-button")] | length' events.jsonl)" = 1 ]; then
+	pass "events: one power-button"
+else
+	fail "events: no power-button event"
+fi
 if [ "$(value socket-left)" = no ]; then pass "the socket file was removed"; else fail "the socket file is left"; fi
 expect_stat '.exit.code' 0 0
 expect_confined vm.json

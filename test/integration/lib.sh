@@ -79,7 +79,9 @@ clock_probe_initramfs() {
 	local output=$1
 	shift
 	: "${KAIROS_MODULE_KO:?}" "${KAIROS_CLOCK_PROBE:?}"
+	# With the kernel's release: the image gets the power button's modules.
 	"$KAIROS_SOURCE_DIR/guest/image/build-initramfs" --output "$output" \
+		${KAIROS_GUEST_KERNEL_VERSION:+--kernel-version "$KAIROS_GUEST_KERNEL_VERSION"} \
 		--extra "$KAIROS_MODULE_KO:/lib/modules/kairos/kairos.ko" \
 		--extra "$KAIROS_CLOCK_PROBE:/usr/bin/clock-probe" "$@" >/dev/null
 }
