@@ -80,6 +80,17 @@ Bytes with_package_length(std::initializer_list<uint8_t> opcode, const Bytes &bo
 	return out;
 }
 
+// A one-byte opcode and its two operands, without a PkgLength (Name, Notify).
+Bytes opcode_and_operands(uint8_t opcode, const Bytes &first, const Bytes &second)
+{
+	Bytes out;
+	out.reserve(1 + first.size() + second.size());
+	out.push_back(opcode);
+	append(out, first);
+	append(out, second);
+	return out;
+}
+
 // A named object's body: its NameString, then its terms.
 Bytes name_and_terms(const Bytes &name, const std::vector<Bytes> &terms)
 {
@@ -193,12 +204,7 @@ Bytes eisa_id(std::string_view id)
 
 Bytes name(const Bytes &name, const Bytes &object)
 {
-	Bytes out;
-	out.reserve(1 + name.size() + object.size());
-	out.push_back(kNameOp);
-	append(out, name);
-	append(out, object);
-	return out;
+	return opcode_and_operands(kNameOp, name, object);
 }
 
 Bytes scope(const Bytes &name, const std::vector<Bytes> &terms)
@@ -224,12 +230,7 @@ Bytes method(const Bytes &name, uint8_t arg_count, const std::vector<Bytes> &ter
 
 Bytes notify(const Bytes &object, const Bytes &value)
 {
-	Bytes out;
-	out.reserve(1 + object.size() + value.size());
-	out.push_back(kNotifyOp);
-	append(out, object);
-	append(out, value);
-	return out;
+	return opcode_and_operands(kNotifyOp, object, value);
 }
 
 Bytes package(const std::vector<Bytes> &elements)
