@@ -44,26 +44,26 @@ Status check_events_path(const std::filesystem::path &path)
 
 namespace {
 
-Status check_console_file(const Config &config)
+// The files the VM will open besides the guest image: the console's
+// output file and the drives' images (opened, locked and let go).
+Status check_vm_files(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
-		return check_writable_path(config.console.file, "console.output");
-	return {};
+		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
+	return check_drives(config);
 }
 
 }  // namespace
 
 Status preflight(const Config &config)
 {
-	KAIROS_TRY(check_console_file(config));
-	KAIROS_TRY(check_drives(config));
+	KAIROS_TRY(check_vm_files(config));
 	return check_guest(config);
 }
 
 Result<PreparedGuest> preflight_and_prepare(const Config &config)
 {
-	KAIROS_TRY(check_console_file(config));
-	KAIROS_TRY(check_drives(config));
+	KAIROS_TRY(check_vm_files(config));
 	return prepare_guest(config);
 }
 

@@ -13,9 +13,6 @@ namespace {
 
 namespace virtio = devices::virtio;
 
-// Section 5: the device ids Kairos has.
-constexpr uint32_t kVirtioBlockType = 2;
-
 // QueueNotify is a 32-bit register whose value is the queue index (virtio
 // 1.2 4.2.2): one datamatch ioeventfd per queue.
 constexpr uint32_t kQueueNotifyWidth = 4;
@@ -50,7 +47,7 @@ Result<std::shared_ptr<virtio::VirtioDevice>> open_drive(const GuestRam &ram, co
 
 const char *type_name(uint32_t device_type)
 {
-	return device_type == kVirtioBlockType ? "virtio-blk" : "virtio";
+	return device_type == virtio::kDeviceTypeBlock ? "virtio-blk" : "virtio";
 }
 
 }  // namespace

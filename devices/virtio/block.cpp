@@ -29,7 +29,6 @@ namespace kairos::devices::virtio {
 
 namespace {
 
-constexpr uint32_t kDeviceTypeBlock = 2;  // section 5
 constexpr uint16_t kQueueMaxSize = 256;
 constexpr uint64_t kSectorSize = 512;  // section 5.2.6: sectors are always 512 bytes
 

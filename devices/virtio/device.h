@@ -17,6 +17,9 @@
 
 namespace kairos::devices::virtio {
 
+// Device ids (section 5), for VirtioDevice::device_type().
+inline constexpr uint32_t kDeviceTypeBlock = 2;
+
 // How a device tells the driver something happened. Implemented by the
 // transport; callable from the device's thread.
 class Interrupt {
