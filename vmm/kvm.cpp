@@ -227,33 +227,16 @@ Status VmFd::unregister_ioeventfd(int eventfd, uint16_t port, uint32_t length) c
 			     fmt::format("KVM_IOEVENTFD deassign port {:#x}", port));
 }
 
-namespace {
-
-// KVM_IOEVENTFD on guest-physical memory, matching `datamatch`; `deassign`
-// undoes a registration with the same fields.
-Status ioeventfd_mmio(int vm_fd, int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch, bool deassign)
+Status VmFd::register_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
 {
 	kvm_ioeventfd ioeventfd{};
 	ioeventfd.datamatch = datamatch;
 	ioeventfd.addr = gpa;
 	ioeventfd.len = length;
 	ioeventfd.fd = eventfd;
-	ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
-	return checked_ioctl(vm_fd, KVM_IOEVENTFD, &ioeventfd,
-			     fmt::format("KVM_IOEVENTFD{} gpa {:#x} length {} value {}", deassign ? " deassign" : "",
-					 gpa, length, datamatch));
-}
-
-}  // namespace
-
-Status VmFd::register_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
-{
-	return ioeventfd_mmio(fd_.get(), eventfd, gpa, length, datamatch, false);
-}
-
-Status VmFd::unregister_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
-{
-	return ioeventfd_mmio(fd_.get(), eventfd, gpa, length, datamatch, true);
+	ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+	return checked_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
+			     fmt::format("KVM_IOEVENTFD gpa {:#x} length {} value {}", gpa, length, datamatch));
 }
 
 Result<VcpuFd> VmFd::create_vcpu(uint32_t id) const

@@ -77,7 +77,6 @@ public:
 	// exit (KVM_IOEVENTFD with KVM_IOEVENTFD_FLAG_DATAMATCH; api.rst 4.59).
 	// Other values written there still exit to the MMIO bus.
 	Status register_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const;
-	Status unregister_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const;
 	Result<VcpuFd> create_vcpu(uint32_t id) const;
 	int check_extension(long capability) const;
 	// The guest TSC rate in kHz, as KVM runs it.
