@@ -150,6 +150,11 @@ private:
 	bool handle_control();
 	// Waits for every request in flight, dropping their results.
 	void drain();
+	// Takes every completion the ring holds: re-arms the notify and
+	// control polls, and hands I/O completions to complete(), or when
+	// their results are no longer wanted (draining) only frees their
+	// slots. True when the control eventfd fired.
+	bool reap(bool keep_results);
 	// Pops and starts requests while slots are free.
 	void fill();
 	void start_request(Chain chain);
@@ -365,23 +370,7 @@ void Block::serve()
 			drain();
 			return;
 		}
-		io_uring_cqe *cqe;
-		bool control = false;
-		while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
-			const uint64_t tag = io_uring_cqe_get_data64(cqe);
-			const int result = cqe->res;
-			io_uring_cqe_seen(ring_->get(), cqe);
-			if (tag == kControlTag) {
-				control_.consume();
-				arm_poll(control_.fd(), kControlTag);
-				control = true;
-			} else if (tag == kNotifyTag) {
-				count(counters_.notifications, notify_.consume());
-				arm_poll(notify_.fd(), kNotifyTag);
-			} else {
-				complete(tag, result);
-			}
-		}
+		const bool control = reap(true);
 		signal_used();
 		if (control && !handle_control())
 			return;
@@ -443,22 +432,33 @@ void Block::drain()
 		const int submitted = io_uring_submit_and_wait(ring_->get(), 1);
 		if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY)
 			return;  // the kernel cancels what is left when the ring is closed
-		io_uring_cqe *cqe;
-		while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
-			const uint64_t tag = io_uring_cqe_get_data64(cqe);
-			io_uring_cqe_seen(ring_->get(), cqe);
-			if (tag == kControlTag) {
-				// Its state is read under the lock after draining.
-				control_.consume();
-				arm_poll(control_.fd(), kControlTag);
-			} else if (tag == kNotifyTag) {
-				count(counters_.notifications, notify_.consume());
-				arm_poll(notify_.fd(), kNotifyTag);
-			} else if (tag < slots_.size()) {
-				release(static_cast<uint16_t>(tag));
-			}
+		// A control request seen here is read under the lock after draining.
+		reap(false);
+	}
+}
+
+bool Block::reap(bool keep_results)
+{
+	bool control = false;
+	io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
+		const uint64_t tag = io_uring_cqe_get_data64(cqe);
+		const int result = cqe->res;
+		io_uring_cqe_seen(ring_->get(), cqe);
+		if (tag == kControlTag) {
+			control_.consume();
+			arm_poll(control_.fd(), kControlTag);
+			control = true;
+		} else if (tag == kNotifyTag) {
+			count(counters_.notifications, notify_.consume());
+			arm_poll(notify_.fd(), kNotifyTag);
+		} else if (keep_results) {
+			complete(tag, result);
+		} else if (tag < slots_.size()) {
+			release(static_cast<uint16_t>(tag));
 		}
 	}
+	return control;
 }
 
 void Block::fill()
