@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -250,6 +251,93 @@ std::vector<Config::Drive> parse_drives(const json *value, const std::filesystem
 	return drives;
 }
 
+// "52:54:00:12:34:56": six hex pairs, a unicast address (the low bit of
+// the first byte clear, IEEE 802) other than all zeros.
+std::array<uint8_t, 6> parse_mac(const std::string &path, const std::string &text)
+{
+	std::array<uint8_t, 6> mac{};
+	const auto refuse = [&](const char *why) {
+		ObjectReader::fail(path, fmt::format("{}, got \"{}\"", why, text));
+	};
+	if (text.size() != 17)
+		refuse("expected six hex pairs like \"52:54:00:12:34:56\"");
+	for (size_t byte = 0; byte < mac.size(); ++byte) {
+		const size_t at = byte * 3;
+		if (byte > 0 && text[at - 1] != ':')
+			refuse("expected six hex pairs like \"52:54:00:12:34:56\"");
+		if (!std::isxdigit(static_cast<unsigned char>(text[at])) ||
+		    !std::isxdigit(static_cast<unsigned char>(text[at + 1])))
+			refuse("expected six hex pairs like \"52:54:00:12:34:56\"");
+		mac[byte] = static_cast<uint8_t>(std::stoul(text.substr(at, 2), nullptr, 16));
+	}
+	if (mac[0] & 1)
+		refuse("is a multicast address (the first byte is odd)");
+	if (mac == std::array<uint8_t, 6>{})
+		refuse("must not be all zeros");
+	return mac;
+}
+
+// An interface name the kernel takes (dev_valid_name): 1..15 bytes, no
+// '/', ':' or white space, not "." or "..".
+void check_tap_name(const std::string &path, const std::string &name)
+{
+	if (name.empty() || name.size() > kMaxTapNameBytes)
+		ObjectReader::fail(path, fmt::format("must be 1..{} bytes (an interface name), got \"{}\"",
+						     kMaxTapNameBytes, name));
+	if (name == "." || name == ".." || name.find_first_of("/: \t\n") != std::string::npos)
+		ObjectReader::fail(path, fmt::format("\"{}\" is not an interface name", name));
+}
+
+// network: [{"id", "tap", "mac"}]. Whether the TAP interface exists and can
+// be opened is the preflight's (vmm/preflight.h).
+std::vector<Config::Network> parse_network(const json *value, const std::vector<Config::Drive> &drives)
+{
+	std::vector<Config::Network> network;
+	if (!value)
+		return network;
+	if (!value->is_array())
+		ObjectReader::fail("network", "must be an array, got " + ObjectReader::type_of(*value));
+	std::set<std::string> ids, taps;
+	for (const auto &drive : drives)
+		ids.insert(drive.id);
+	for (size_t index = 0; index < value->size(); ++index) {
+		ObjectReader reader((*value)[index], fmt::format("network[{}]", index));
+		Config::Network net;
+		net.id = reader.required_string("id");
+		if (net.id.empty() || net.id.size() > kMaxDriveIdBytes)
+			ObjectReader::fail(reader.path_of("id"),
+					   fmt::format("must be 1..{} bytes, got \"{}\"", kMaxDriveIdBytes, net.id));
+		if (!ids.insert(net.id).second)
+			ObjectReader::fail(reader.path_of("id"),
+					   fmt::format("\"{}\" is used by another device", net.id));
+		net.tap = reader.required_string("tap");
+		check_tap_name(reader.path_of("tap"), net.tap);
+		if (!taps.insert(net.tap).second)
+			ObjectReader::fail(reader.path_of("tap"),
+					   fmt::format("\"{}\" is used by another network device", net.tap));
+		if (reader.has("mac"))
+			net.mac = parse_mac(reader.path_of("mac"), reader.required_string("mac"));
+		reader.reject_unknown_keys();
+		network.push_back(std::move(net));
+	}
+	return network;
+}
+
+// vsock: {"cid"}.
+std::optional<Config::Vsock> parse_vsock(ObjectReader &top)
+{
+	if (!top.has("vsock"))
+		return std::nullopt;
+	ObjectReader reader = top.object("vsock");
+	if (!reader.has("cid"))
+		ObjectReader::fail("vsock.cid", fmt::format("is required ({}..{}, the guest's address)", kMinGuestCid,
+							    kMaxGuestCid));
+	Config::Vsock vsock;
+	vsock.cid = static_cast<uint32_t>(reader.integer("cid", kMinGuestCid, kMaxGuestCid, kMinGuestCid));
+	reader.reject_unknown_keys();
+	return vsock;
+}
+
 Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 {
 	Config config;
@@ -341,13 +429,20 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 					   "has no effect: outsourcing needs clock.kairos (the Kairos device) on");
 
 	config.drives = parse_drives(top.get("drives"), base_dir);
+	config.network = parse_network(top.get("network"), config.drives);
+	config.vsock = parse_vsock(top);
+	if (config.virtio_device_count() > layout::kVirtioMmioSlots)
+		ObjectReader::fail(config.network.empty() ? "vsock" : "network",
+				   fmt::format("drives, network and vsock together take {} virtio-mmio slots; "
+					       "there are {}",
+					       config.virtio_device_count(), layout::kVirtioMmioSlots));
 	// Linux finds virtio-mmio devices in the DSDT or on the command line
 	// (virtio_mmio.device=), which Debian's kernel does not build
-	// (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES): the drives would be silently
+	// (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES): the devices would be silently
 	// missing (issue 11's rule: refuse what would be ignored).
-	if (!config.drives.empty() && has_cmdline_word(config.boot.cmdline, "acpi=off"))
-		ObjectReader::fail("boot.cmdline", "acpi=off hides the drives: the guest finds virtio-mmio devices "
-						   "only in the ACPI DSDT");
+	if (config.virtio_device_count() > 0 && has_cmdline_word(config.boot.cmdline, "acpi=off"))
+		ObjectReader::fail("boot.cmdline", "acpi=off hides the virtio devices (drives, network, vsock): the "
+						   "guest finds virtio-mmio devices only in the ACPI DSDT");
 
 	ObjectReader security = top.object("security");
 	config.security.seccomp = security.boolean("seccomp", true);

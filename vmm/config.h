@@ -3,6 +3,7 @@
 // errors naming the key's full path ("machine.vcpus: must be 1..64, got 0").
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -41,6 +42,12 @@ inline constexpr uint64_t kMaxConsoleFileMib = 1024 * 1024;
 // guest reads with VIRTIO_BLK_T_GET_ID, 20 bytes at most (virtio 1.2 5.2.6).
 inline constexpr uint32_t kMaxDrives = layout::kVirtioMmioSlots;
 inline constexpr size_t kMaxDriveIdBytes = 20;
+// network[].tap: an interface name, IFNAMSIZ (16) with its NUL.
+inline constexpr size_t kMaxTapNameBytes = 15;
+// vsock.cid: 0-2 are the hypervisor, local and host addresses, and
+// 0xffffffff is VMADDR_CID_ANY (linux/vm_sockets.h).
+inline constexpr uint64_t kMinGuestCid = 3;
+inline constexpr uint64_t kMaxGuestCid = 0xfffffffe;
 inline constexpr const char *kDefaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off";
 
 struct Config {
@@ -91,6 +98,24 @@ struct Config {
 		enum class Cache { None, Writeback } cache = Cache::Writeback;
 	};
 	std::vector<Drive> drives;
+	// A virtio-net device on a host TAP interface (IFF_TAP | IFF_NO_PI |
+	// IFF_VNET_HDR); its slot follows the drives'.
+	struct Network {
+		std::string id;
+		std::string tap;                            // the interface's name
+		std::optional<std::array<uint8_t, 6>> mac;  // nullopt: generated at start
+	};
+	std::vector<Network> network;
+	// A virtio-vsock device on the kernel's vhost-vsock; its slot is last.
+	struct Vsock {
+		uint32_t cid = 0;  // the guest's context id, kMinGuestCid..kMaxGuestCid
+	};
+	std::optional<Vsock> vsock;
+	// Drives, network devices and vsock: the virtio-mmio slots in use.
+	uint32_t virtio_device_count() const
+	{
+		return static_cast<uint32_t>(drives.size() + network.size() + (vsock ? 1 : 0));
+	}
 	struct Security {
 		// Per-thread seccomp allow-lists after setup (vmm/confinement.h).
 		bool seccomp = true;

@@ -1,6 +1,7 @@
 // The effective configuration as a config file (kairos check): the same
 // keys, every one with its value, so the output can be read back, diffed,
 // or saved and run.
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "vmm/config.h"
@@ -81,6 +82,18 @@ json drives_json(const std::vector<Config::Drive> &drives)
 	return out;
 }
 
+json network_json(const std::vector<Config::Network> &network)
+{
+	json out = json::array();
+	for (const auto &net : network) {
+		json entry = {{"id", net.id}, {"tap", net.tap}};
+		if (net.mac)
+			entry["mac"] = fmt::format("{:02x}", fmt::join(*net.mac, ":"));
+		out.push_back(entry);
+	}
+	return out;
+}
+
 }  // namespace
 
 std::string config_to_json(const Config &config)
@@ -102,7 +115,10 @@ std::string config_to_json(const Config &config)
 		     {"events", {{"virtual_timer_hz", config.events.virtual_timer_hz}}},
 		     {"outsourcing", outsourcing_json(config)},
 		     {"drives", drives_json(config.drives)},
+		     {"network", network_json(config.network)},
 		     {"security", {{"seccomp", config.security.seccomp}}}};
+	if (config.vsock)
+		root["vsock"] = {{"cid", config.vsock->cid}};
 	return root.dump(2) + "\n";
 }
 

@@ -32,14 +32,14 @@ Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, 
 
 // Firmware tables: the MP table for acpi=off guests, ACPI otherwise (Linux
 // prefers the MADT when both are there), and the reset stub. The DSDT
-// lists one virtio-mmio device per drive (slot n is drives[n]).
-Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus, uint32_t drives)
+// lists one virtio-mmio device per used slot (drives, network, vsock).
+Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus, uint32_t virtio_devices)
 {
 	auto mp_table = build_mp_table(layout::kMpTableAddr, vcpus);
 	if (mp_table.size() > layout::kMpTableMaxSize)
 		return make_error("MP table for {} vCPUs does not fit", vcpus);
 	KAIROS_TRY(memory.write_bytes(layout::kMpTableAddr, mp_table));
-	AcpiOptions acpi = acpi_options_for_machine(vcpus, drives);
+	AcpiOptions acpi = acpi_options_for_machine(vcpus, virtio_devices);
 	auto tables = build_acpi_tables(layout::kAcpiTablesAddr, acpi);
 	if (!tables)
 		return tables.error();
@@ -124,7 +124,7 @@ Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, st
 	auto entry = is_elf(kernel) ? load_pvh(memory, files) : load_linux(memory, files);
 	if (!entry)
 		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), entry.error().message);
-	KAIROS_TRY(write_firmware_tables(memory, config.machine.vcpus, static_cast<uint32_t>(config.drives.size())));
+	KAIROS_TRY(write_firmware_tables(memory, config.machine.vcpus, config.virtio_device_count()));
 	return *entry;
 }
 

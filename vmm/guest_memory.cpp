@@ -38,6 +38,14 @@ bool GuestMemory::contains(uint64_t gpa, uint64_t length) const
 	return find(gpa, length) != nullptr;
 }
 
+std::vector<GuestRam::Range> GuestMemory::ranges() const
+{
+	std::vector<Range> out;
+	for (const auto &region : regions_)
+		out.push_back({region.gpa, region.size()});
+	return out;
+}
+
 Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t length) const
 {
 	const MemoryRegion *region = find(gpa, length);

@@ -39,6 +39,7 @@ public:
 
 	// A host view of [gpa, gpa + length), or an error naming the range.
 	Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t length) const override;
+	std::vector<Range> ranges() const override;
 
 	Status write_bytes(uint64_t gpa, std::span<const uint8_t> bytes) const;
 	Status read_bytes(uint64_t gpa, std::span<uint8_t> bytes) const;

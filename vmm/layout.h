@@ -57,7 +57,8 @@ inline constexpr uint64_t kMmioGapEnd = 0x100000000;
 // virtio-mmio devices (virtio 1.2 section 4.2): one register page per
 // slot, slot n at kVirtioMmioBase + n * kVirtioMmioSlotSize, in the MMIO
 // gap far from the IOAPIC, LAPIC and the KVM pages near 4 GiB. Slot n is
-// the n-th of config.drives; the DSDT describes each used slot (vmm/acpi.h).
+// used in config order: the drives, then network, then vsock; the DSDT
+// describes each used slot (vmm/acpi.h).
 inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
 inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
 inline constexpr uint32_t kVirtioMmioSlots = 8;

@@ -50,7 +50,7 @@ Status check_vm_files(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
 		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
-	return check_drives(config);
+	return check_virtio_devices(config);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ Status check_events_path(const std::filesystem::path &path);
 
 // The guest image and command line (check_guest), the console output
 // file and the drives' images (opened and locked as the run will, then
-// let go: check_drives). Errors name the key.
+// let go: check_virtio_devices). Errors name the key.
 Status preflight(const Config &config);
 
 // What `kairos run` checks: the same as preflight, but the guest is loaded

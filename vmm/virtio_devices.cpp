@@ -2,10 +2,14 @@
 
 #include <pthread.h>
 
+#include <functional>
+
 #include <fmt/format.h>
 
 #include "base/error.h"
 #include "devices/virtio/block.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/layout.h"
 
 namespace kairos::vmm {
@@ -24,6 +28,7 @@ public:
 	{
 		return make_error("no guest memory yet ({:#x}+{:#x})", gpa, length);
 	}
+	std::vector<Range> ranges() const override { return {}; }
 };
 
 virtio::BlockOptions block_options(const Config::Drive &drive)
@@ -37,26 +42,78 @@ virtio::BlockOptions block_options(const Config::Drive &drive)
 	return options;
 }
 
-Result<std::shared_ptr<virtio::VirtioDevice>> open_drive(const GuestRam &ram, const Config &config, size_t index)
+virtio::NetOptions net_options(const Config::Network &net)
 {
-	auto device = virtio::open_block(ram, block_options(config.drives[index]));
+	return {net.id, net.tap, net.mac};
+}
+
+virtio::VsockOptions vsock_options(const Config::Vsock &vsock, const GuestRam &ram)
+{
+	virtio::VsockOptions options;
+	options.guest_cid = vsock.cid;
+	for (const auto &range : ram.ranges())
+		options.ram.push_back({range.gpa, range.size});
+	return options;
+}
+
+// One used virtio-mmio slot: what the config asked for, in slot order
+// (layout.h: drives, network, vsock).
+struct SlotPlan {
+	std::string key;    // "drives[0]", for errors
+	std::string id;     // for stats and the thread's name
+	std::string label;  // thread name, kairos-blk-ID
+	std::function<Result<std::shared_ptr<virtio::VirtioDevice>>()> open;
+};
+
+std::vector<SlotPlan> plan_slots(const Config &config, const GuestRam &ram)
+{
+	std::vector<SlotPlan> plans;
+	for (size_t index = 0; index < config.drives.size(); ++index) {
+		const auto &drive = config.drives[index];
+		plans.push_back({fmt::format("drives[{}].path", index), drive.id, "kairos-blk-" + drive.id,
+				 [&ram, &drive] { return virtio::open_block(ram, block_options(drive)); }});
+	}
+	for (size_t index = 0; index < config.network.size(); ++index) {
+		const auto &net = config.network[index];
+		plans.push_back({fmt::format("network[{}].tap", index), net.id, "kairos-net-" + net.id,
+				 [&ram, &net] { return virtio::open_net(ram, net_options(net)); }});
+	}
+	if (config.vsock)
+		plans.push_back({"vsock", "vsock", "kairos-vsock", [&ram, &config] {
+					 return virtio::open_vsock(ram, vsock_options(*config.vsock, ram));
+				 }});
+	return plans;
+}
+
+Result<std::shared_ptr<virtio::VirtioDevice>> open_slot(const SlotPlan &plan)
+{
+	auto device = plan.open();
 	if (!device)
-		return make_error("drives[{}].path: {}", index, device.error().message);
+		return make_error("{}: {}", plan.key, device.error().message);
 	return device;
 }
 
 const char *type_name(uint32_t device_type)
 {
-	return device_type == virtio::kDeviceTypeBlock ? "virtio-blk" : "virtio";
+	switch (device_type) {
+	case virtio::kDeviceTypeBlock:
+		return "virtio-blk";
+	case virtio::kDeviceTypeNet:
+		return "virtio-net";
+	case virtio::kDeviceTypeVsock:
+		return "virtio-vsock";
+	default:
+		return "virtio";
+	}
 }
 
 }  // namespace
 
-Status check_drives(const Config &config)
+Status check_virtio_devices(const Config &config)
 {
 	NoGuestRam no_ram;
-	for (size_t index = 0; index < config.drives.size(); ++index)
-		KAIROS_TRY(open_drive(no_ram, config, index));  // closed and unlocked again here
+	for (const auto &plan : plan_slots(config, no_ram))
+		KAIROS_TRY(open_slot(plan));  // closed and let go again here
 	return {};
 }
 
@@ -76,12 +133,14 @@ Result<VirtioDevices> VirtioDevices::create(const Config &config, const GuestRam
 					    devices::Bus &mmio_bus)
 {
 	VirtioDevices devices;
-	for (size_t index = 0; index < config.drives.size(); ++index) {
+	const auto plans = plan_slots(config, ram);
+	for (size_t index = 0; index < plans.size(); ++index) {
 		const uint64_t base = layout::kVirtioMmioBase + index * layout::kVirtioMmioSlotSize;
 		const uint32_t gsi = layout::kVirtioMmioFirstGsi + static_cast<uint32_t>(index);
 		Slot slot;
-		slot.id = config.drives[index].id;
-		KAIROS_TRY_ASSIGN(device, open_drive(ram, config, index));
+		slot.id = plans[index].id;
+		slot.label = plans[index].label;
+		KAIROS_TRY_ASSIGN(device, open_slot(plans[index]));
 		slot.device = std::move(device);
 		KAIROS_TRY_ASSIGN(interrupt, EventFd::create(EventFd::Mode::NonBlocking, "a virtio interrupt"));
 		slot.interrupt = std::make_shared<EventFd>(std::move(interrupt));
@@ -101,8 +160,7 @@ Result<VirtioDevices> VirtioDevices::create(const Config &config, const GuestRam
 Status VirtioDevices::start(const Confinement &confinement)
 {
 	for (auto &slot : slots_) {
-		std::string label = "kairos-blk-" + slot.id;
-		Status started = slot.device->start([&confinement, label] {
+		Status started = slot.device->start([&confinement, label = slot.label] {
 			// For ps and top: the name holds 15 bytes (prctl(2),
 			// PR_SET_NAME); the violation report has the whole label.
 			pthread_setname_np(pthread_self(), label.substr(0, 15).c_str());

@@ -1,5 +1,6 @@
 // VirtioDevices: the VM's virtio-mmio devices (issue 10), wired from
-// config.drives: drive n is a virtio-blk device in slot n of the layout's
+// config.drives (virtio-blk), config.network (virtio-net) and config.vsock
+// (virtio-vsock), in that order: the n-th is in slot n of the layout's
 // virtio-mmio window (layout::kVirtioMmioBase), with the interrupt
 // layout::kVirtioMmioFirstGsi + n, as the DSDT describes them (vmm/acpi.h).
 //
@@ -28,16 +29,17 @@ namespace kairos::vmm {
 
 // One device's counters, for --stats ("devices").
 struct VirtioDeviceReport {
-	std::string id;    // the drive's id
-	std::string type;  // "virtio-blk"
+	std::string id;    // the drive's or network device's id, or "vsock"
+	std::string type;  // "virtio-blk", "virtio-net", "virtio-vsock"
 	devices::virtio::DeviceStats stats;
 };
 
-// Opens each drive's image as the device will (open_block: exists, a
-// regular file or block device, size a multiple of 512, the flock free),
-// then lets it go: the preflight's check (exit 2) before KVM is touched.
-// The error names the drive: "drives[0].path: /x.img: no such file".
-Status check_drives(const Config &config);
+// Opens each device's host side as the device will (a drive's image:
+// exists, a regular file or block device, size a multiple of 512, the flock
+// free; a network device's TAP; vhost-vsock and its cid), then lets it go:
+// the preflight's check (exit 2) before KVM is touched. The error names
+// the key: "drives[0].path: /x.img: no such file".
+Status check_virtio_devices(const Config &config);
 
 class VirtioDevices {
 public:
@@ -46,14 +48,14 @@ public:
 	VirtioDevices &operator=(VirtioDevices &&other);
 	~VirtioDevices();
 
-	// Opens every drive of `config` on `ram`, puts its transport on
+	// Opens every device of `config` on `ram`, puts its transport on
 	// `mmio_bus` at its slot, and registers its notify ioeventfds and its
 	// irqfd with `vm`. No thread runs yet. Errors name the drive.
 	static Result<VirtioDevices> create(const Config &config, const GuestRam &ram, const VmFd &vm,
 					    devices::Bus &mmio_bus);
 
-	// Starts each device's thread, named kairos-blk-ID and confined as
-	// ThreadKind::Device. Before
+	// Starts each device's thread, named kairos-blk-ID, kairos-net-ID or
+	// kairos-vsock and confined as ThreadKind::Device. Before
 	// the vCPUs run, so no notification waits for a thread.
 	Status start(const Confinement &confinement);
 	// Stops and joins every device's thread; idempotent. Before guest
@@ -66,6 +68,7 @@ public:
 private:
 	struct Slot {
 		std::string id;
+		std::string label;  // the thread's name
 		std::shared_ptr<devices::virtio::VirtioDevice> device;
 		std::shared_ptr<devices::virtio::MmioTransport> transport;
 		// Shared with the transport's raise_interrupt, which the bus may

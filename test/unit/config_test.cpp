@@ -6,6 +6,7 @@
 #include "vmm/config.h"
 
 using kairos::vmm::Config;
+using kairos::vmm::config_to_json;
 using kairos::vmm::parse_config;
 
 namespace {
@@ -315,7 +316,100 @@ TEST_CASE("drives: defaults, values, and errors naming the drive's key", "[confi
 	// The guest could not find them: refused rather than silently missing.
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz", "cmdline": "console=ttyS0 acpi=off"},
 			   "drives": [{"id": "a", "path": "a.img"}]})",
-		       dir.path) ==
-	      "boot.cmdline: acpi=off hides the drives: the guest finds virtio-mmio devices only in the ACPI DSDT");
+		       dir.path) == "boot.cmdline: acpi=off hides the virtio devices (drives, network, vsock): the "
+				    "guest finds virtio-mmio devices only in the ACPI DSDT");
 	CHECK(parse_config(R"({"boot": {"kernel": "vmlinuz", "cmdline": "console=ttyS0 acpi=off"}})", dir.path).ok());
+}
+
+TEST_CASE("network: TAP names, MAC addresses, and errors naming the key", "[config]")
+{
+	ConfigDir dir;
+	auto none = parse_config(R"({"boot": {"kernel": "vmlinuz"}})", dir.path);
+	REQUIRE(none.ok());
+	CHECK(none->network.empty());
+
+	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "network": [
+		{"id": "net0", "tap": "ktap0", "mac": "52:54:00:AB:cd:01"},
+		{"id": "net1", "tap": "ktap1"}]})",
+				   dir.path);
+	REQUIRE(config.ok());
+	REQUIRE(config->network.size() == 2);
+	CHECK(config->network[0].tap == "ktap0");
+	REQUIRE(config->network[0].mac);
+	CHECK(*config->network[0].mac == std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0xab, 0xcd, 0x01});
+	CHECK_FALSE(config->network[1].mac);  // generated when the device opens
+	// The effective config writes the MAC back as it reads it.
+	CHECK(config_to_json(*config).find(R"("mac": "52:54:00:ab:cd:01")") != std::string::npos);
+
+	auto with = [](const std::string &network) {
+		return R"({"boot": {"kernel": "vmlinuz"}, "network": )" + network + "}";
+	};
+	CHECK(error_of(with(R"({"id": "a"})"), dir.path) == "network: must be an array, got object");
+	CHECK(error_of(with(R"([{"id": "a"}])"), dir.path) == "network[0].tap: is required");
+	CHECK(error_of(with(R"([{"id": "a", "tap": ""}])"), dir.path) ==
+	      "network[0].tap: must be 1..15 bytes (an interface name), got \"\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "abcdefghijklmnop"}])"), dir.path) ==
+	      "network[0].tap: must be 1..15 bytes (an interface name), got \"abcdefghijklmnop\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "a/b"}])"), dir.path) ==
+	      "network[0].tap: \"a/b\" is not an interface name");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0"}, {"id": "b", "tap": "t0"}])"), dir.path) ==
+	      "network[1].tap: \"t0\" is used by another network device");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "mac": "52:54:00:12:34"}])"), dir.path) ==
+	      "network[0].mac: expected six hex pairs like \"52:54:00:12:34:56\", got \"52:54:00:12:34\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "mac": "52-54-00-12-34-56"}])"), dir.path) ==
+	      "network[0].mac: expected six hex pairs like \"52:54:00:12:34:56\", got \"52-54-00-12-34-56\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "mac": "52:54:00:12:34:zz"}])"), dir.path) ==
+	      "network[0].mac: expected six hex pairs like \"52:54:00:12:34:56\", got \"52:54:00:12:34:zz\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "mac": "01:00:5e:00:00:01"}])"), dir.path) ==
+	      "network[0].mac: is a multicast address (the first byte is odd), got \"01:00:5e:00:00:01\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "mac": "00:00:00:00:00:00"}])"), dir.path) ==
+	      "network[0].mac: must not be all zeros, got \"00:00:00:00:00:00\"");
+	CHECK(error_of(with(R"([{"id": "a", "tap": "t0", "vhost": true}])"), dir.path) ==
+	      "network[0].vhost: unknown key");
+	// One id space for every device: ids name stats and threads.
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "drives": [{"id": "a", "path": "a.img"}],
+			   "network": [{"id": "a", "tap": "t0"}]})",
+		       dir.path) == "network[0].id: \"a\" is used by another device");
+}
+
+TEST_CASE("vsock: the guest's cid, and the slots drives, network and vsock share", "[config]")
+{
+	ConfigDir dir;
+	auto none = parse_config(R"({"boot": {"kernel": "vmlinuz"}})", dir.path);
+	REQUIRE(none.ok());
+	CHECK_FALSE(none->vsock);
+	CHECK(none->virtio_device_count() == 0);
+
+	auto config = parse_config(R"({"boot": {"kernel": "vmlinuz"}, "vsock": {"cid": 42}})", dir.path);
+	REQUIRE(config.ok());
+	REQUIRE(config->vsock);
+	CHECK(config->vsock->cid == 42);
+	CHECK(config->virtio_device_count() == 1);
+	CHECK(config_to_json(*config).find(R"("cid": 42)") != std::string::npos);
+
+	auto with = [](const std::string &vsock) {
+		return R"({"boot": {"kernel": "vmlinuz"}, "vsock": )" + vsock + "}";
+	};
+	CHECK(error_of(with("{}"), dir.path) == "vsock.cid: is required (3..4294967294, the guest's address)");
+	CHECK(error_of(with(R"({"cid": 2})"), dir.path) == "vsock.cid: must be 3..4294967294, got 2");
+	CHECK(error_of(with(R"({"cid": 4294967295})"), dir.path) == "vsock.cid: must be 3..4294967294, got 4294967295");
+	CHECK(error_of(with(R"({"cid": "3"})"), dir.path) == "vsock.cid: must be an integer, got the string \"3\"");
+	CHECK(error_of(with(R"({"cid": 3, "port": 1})"), dir.path) == "vsock.port: unknown key");
+	CHECK(error_of(with("3"), dir.path) == "vsock: must be an object, got the integer 3");
+
+	// Eight virtio-mmio slots for all of them.
+	std::string drives = "[";
+	for (int i = 0; i < 7; ++i)
+		drives += (i ? ", " : "") + std::string(R"({"id": "d)") + std::to_string(i) + R"(", "path": "d.img"})";
+	drives += "]";
+	CHECK(parse_config(R"({"boot": {"kernel": "vmlinuz"}, "vsock": {"cid": 3}, "drives": )" + drives + "}",
+			   dir.path)
+		      .ok());
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "vsock": {"cid": 3}, "drives": )" + drives +
+			       R"(, "network": [{"id": "n", "tap": "t0"}]})",
+		       dir.path) ==
+	      "network: drives, network and vsock together take 9 virtio-mmio slots; there are 8");
+	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz", "cmdline": "acpi=off"}, "vsock": {"cid": 3}})", dir.path) ==
+	      "boot.cmdline: acpi=off hides the virtio devices (drives, network, vsock): the guest finds virtio-mmio "
+	      "devices only in the ACPI DSDT");
 }

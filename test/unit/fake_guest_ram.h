@@ -26,6 +26,7 @@ public:
 			return make_error("guest range {:#x}+{:#x} is outside guest RAM", gpa, length);
 		return std::span<uint8_t>(bytes_.data() + (gpa - base_), length);
 	}
+	std::vector<Range> ranges() const override { return {{base_, bytes_.size()}}; }
 
 	template <typename T>
 	void write(uint64_t gpa, const T &value)

@@ -45,19 +45,19 @@ TEST_CASE("preflight: each drive's image is opened and locked as the run will, t
 	kairos::vmm::Config config;
 	config.drives = {{"root", dir / "disk.img"}, {"data", dir / "gone.img", true}};
 
-	auto missing = kairos::vmm::check_drives(config);
+	auto missing = kairos::vmm::check_virtio_devices(config);
 	REQUIRE_FALSE(missing.ok());
 	// The drive's key first, and the path the user must fix.
 	CHECK_THAT(missing.error().message,
 		   Catch::StartsWith("drives[1].path: ") && Catch::Contains((dir / "gone.img").string()));
 
 	config.drives.pop_back();
-	CHECK(kairos::vmm::check_drives(config).ok());
-	CHECK(kairos::vmm::check_drives(config).ok());  // the first check's lock is gone
+	CHECK(kairos::vmm::check_virtio_devices(config).ok());
+	CHECK(kairos::vmm::check_virtio_devices(config).ok());  // the first check's lock is gone
 
 	std::ofstream(dir / "odd.img") << "not a multiple of 512";
 	config.drives = {{"odd", dir / "odd.img"}};
-	auto odd = kairos::vmm::check_drives(config);
+	auto odd = kairos::vmm::check_virtio_devices(config);
 	REQUIRE_FALSE(odd.ok());
 	CHECK_THAT(odd.error().message, Catch::StartsWith("drives[0].path: "));
 	std::filesystem::remove_all(dir);
