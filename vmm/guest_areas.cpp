@@ -1,6 +1,27 @@
 #include "vmm/guest_areas.h"
 
+#include "base/error.h"
+
 namespace kairos::vmm {
+namespace {
+
+const char *area_name(GuestArea area)
+{
+	return area == GuestArea::SharedInfo ? "the shared-info page" : "the VMRPC ring";
+}
+
+}  // namespace
+
+Result<std::span<uint8_t>> GuestAreas::slice(uint64_t gpa, uint64_t length) const
+{
+	KAIROS_TRY_ASSIGN(view, memory_.slice(gpa, length));  // in RAM, no wrap-around
+	std::lock_guard lock(mutex_);
+	for (const auto &[area, range] : areas_)
+		if (gpa < range.gpa + range.size && range.gpa < gpa + length)
+			return make_error("guest range {:#x}+{:#x} overlaps {} the guest registered at {:#x}", gpa,
+					  length, area_name(area), range.gpa);
+	return view;
+}
 
 int32_t GuestAreas::add(GuestArea area, uint64_t pfn, uint64_t pages, std::span<uint8_t> *view)
 {

@@ -2,6 +2,12 @@
 // shared-info page, VMRPC ring pages). Every guest-supplied address is
 // checked here before the host maps it: inside RAM, page-aligned, no
 // wrap-around, not overlapping another registered area.
+//
+// It is also guest RAM as the devices see it (a GuestRam): RAM minus the
+// registered pages. A virtqueue or buffer overlapping the shared-info page
+// or the VMRPC ring is refused like one outside RAM (issue 10), so a
+// device can never be made to write the pages the host itself publishes
+// or reads commands from.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +23,14 @@ namespace kairos::vmm {
 
 enum class GuestArea { SharedInfo, Ring };
 
-class GuestAreas {
+class GuestAreas : public GuestRam {
 public:
 	explicit GuestAreas(const GuestMemory &memory) : memory_(memory) {}
+
+	// GuestRam for devices: the view, or an error when [gpa, gpa + length)
+	// is outside RAM or overlaps a registered area (it names which).
+	Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t length) const override;
+	std::vector<Range> ranges() const override { return memory_.ranges(); }
 
 	// Registers pages [pfn, pfn + pages) as `area`, replacing an earlier
 	// registration of the same area. Returns KAIROS_OK or a KAIROS_E* code;
@@ -30,13 +41,9 @@ public:
 	uint64_t gpa_of(GuestArea area) const;
 
 private:
-	struct Range {
-		uint64_t gpa;
-		uint64_t size;
-	};
 	const GuestMemory &memory_;
 	mutable std::mutex mutex_;
-	std::map<GuestArea, Range> areas_;
+	std::map<GuestArea, Range> areas_;  // GuestRam::Range
 };
 
 inline constexpr uint64_t kMaxRingPages = 64;

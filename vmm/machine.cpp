@@ -21,7 +21,7 @@ static constexpr uint64_t kPanicGraceNs = 1'000'000'000;
 Machine::Machine(const Config &config, const Logger &log, EventLog &event_log, VmFd vm, GuestMemory memory,
 		 Shutdown shutdown)
 	: config_(config), log_(log), event_log_(event_log), vm_(std::move(vm)), memory_(std::move(memory)),
-	  shutdown_(std::move(shutdown))
+	  areas_(memory_), shutdown_(std::move(shutdown))
 {
 }
 
@@ -46,7 +46,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedG
 		KAIROS_TRY(machine->register_memory());
 		KAIROS_TRY(machine->create_devices());
 		KAIROS_TRY_ASSIGN(virtio,
-				  VirtioDevices::create(config, machine->memory_, machine->vm_, machine->mmio_bus_));
+				  VirtioDevices::create(config, machine->areas_, machine->vm_, machine->mmio_bus_));
 		machine->virtio_ = std::move(virtio);
 		KAIROS_TRY(machine->create_vcpus(kvm));
 	}
@@ -141,7 +141,7 @@ Status Machine::create_paravirt_device()
 	vcpus.thread_id_of = [this](uint32_t vcpu) { return vcpus_[vcpu]->thread_id(); };
 	ParavirtEvents events{[this] { note_panic(); },
 			      [this](const std::string &why) { shutdown_.request(StopReason::HostError, why); }};
-	KAIROS_TRY_ASSIGN(paravirt, Paravirt::create(vm_, memory_, config_, std::move(vcpus), pio_bus_,
+	KAIROS_TRY_ASSIGN(paravirt, Paravirt::create(vm_, areas_, config_, std::move(vcpus), pio_bus_,
 						     std::move(events), log_, event_log_));
 	paravirt_ = std::move(paravirt);
 	return {};

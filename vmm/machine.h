@@ -18,6 +18,7 @@
 #include "vmm/control_socket.h"
 #include "vmm/event_log.h"
 #include "vmm/event_loop.h"
+#include "vmm/guest_areas.h"
 #include "vmm/guest_loader.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
@@ -81,6 +82,9 @@ private:
 	// No Kvm: /dev/kvm is closed once the vCPUs exist (create()).
 	VmFd vm_;
 	GuestMemory memory_;
+	// The pages the guest registers with the Kairos device, and RAM as the
+	// virtio devices see it (without those pages).
+	GuestAreas areas_;
 	Shutdown shutdown_;
 	// Before the buses: the Kairos device on the bus refers to it.
 	std::unique_ptr<Paravirt> paravirt_;  // null without clock.kairos

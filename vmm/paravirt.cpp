@@ -25,7 +25,7 @@ uint16_t kairos_port(uint32_t offset)
 
 }  // namespace
 
-Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMemory &memory, const Config &config,
+Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, GuestAreas &areas, const Config &config,
 						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events,
 						   const Logger &log, EventLog &event_log)
 {
@@ -40,10 +40,9 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, const GuestMe
 	paravirt->events_ = std::make_unique<pvclock::EventChannels>([self] { self->upcall_.signal(); });
 	paravirt->time_ = std::make_unique<pvclock::TimeService>(vcpus.tsc_hz, std::move(vcpus.tsc_offsets));
 	paravirt->time_->set_vcpu_threads(std::move(vcpus.thread_id_of));
-	paravirt->areas_ = std::make_unique<GuestAreas>(memory);
 	if (config.outsourcing.enabled)
 		KAIROS_TRY(paravirt->create_timer_service(vm, std::move(events.timer_service_failed)));
-	paravirt->device_ = std::make_shared<KairosDevice>(*paravirt->areas_, config.machine.vcpus, *paravirt->time_,
+	paravirt->device_ = std::make_shared<KairosDevice>(areas, config.machine.vcpus, *paravirt->time_,
 							   *paravirt->events_, paravirt->timer_service_.get(),
 							   std::move(events.guest_panicked), log, event_log);
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));

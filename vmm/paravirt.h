@@ -54,7 +54,8 @@ public:
 	// layout::kPortKairosBase. `events` say what the VMM must act on;
 	// `event_log` (--events) hears of registrations and a failed timer
 	// thread, and outlives this, as `log` does.
-	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, const GuestMemory &memory, const Config &config,
+	// `areas` (the pages the guest registers) outlives this.
+	static Result<std::unique_ptr<Paravirt>> create(const VmFd &vm, GuestAreas &areas, const Config &config,
 							ParavirtVcpus vcpus, devices::Bus &pio_bus,
 							ParavirtEvents events, const Logger &log, EventLog &event_log);
 
@@ -103,7 +104,6 @@ private:
 	EventLog &event_log_;
 	// Declared before what uses them: destroyed after.
 	EventFd upcall_;  // irqfd of the event-channel upcall line
-	std::unique_ptr<GuestAreas> areas_;
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<pvclock::TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off
