@@ -2,7 +2,7 @@
 # `scripts/with-kvm -- kairos run` from a terminal (issue 11, "The console"),
 # driven through tmux as a user's hands would be (send-keys, capture-pane):
 #   1. the command gets a terminal inside the emulated machine, of the
-#      caller's size;
+#      caller's size, and later sizes when the window is resized;
 #   2. keys typed reach the guest's shell, and its output comes back;
 #   3. Ctrl-C interrupts the guest's foreground program, not kairos or the
 #      emulated machine (kairos runs the terminal raw, as QEMU -nographic);
@@ -49,6 +49,19 @@ cat >inside.sh <<'SCRIPT'
 tty=no
 [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && tty=yes
 echo "inside-size=$(stty size) inside-tty=$tty"
+# Reports a change of this terminal's size (the pane resized outside): in
+# the background, beside kairos, for at most 10 minutes. \r: kairos runs
+# the terminal raw.
+(
+	last=$(stty size)
+	for _ in $(seq 1200); do
+		sleep 0.5
+		now=$(stty size 2>/dev/null) || exit 0
+		[ "$now" = "$last" ] && continue
+		printf '\r\ninside-resized=%s\r\n' "$now"
+		last=$now
+	done
+) </dev/tty & # an asynchronous list's stdin is /dev/null otherwise
 exec "$1" run shell.json --stats stats.json
 SCRIPT
 chmod +x inside.sh
@@ -83,6 +96,10 @@ fi
 # shellcheck disable=SC2016
 tmux_ send-keys -t terminal 'echo typed-$((6 * 7))' Enter
 expect_screen '^typed-42' 60 "typed keys reach the guest, its output comes back"
+
+# A window resize reaches the terminal inside the emulated machine.
+tmux_ resize-window -t terminal -x 120 -y 40
+expect_screen '^inside-resized=40 120' 30 "a window resize outside reaches the terminal inside (40x120)"
 
 tmux_ send-keys -t terminal 'sleep 300; echo slept' Enter
 sleep 3
