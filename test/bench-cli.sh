@@ -46,5 +46,14 @@ expect "boot-reliability --sizes with a non-number is refused" 2 "--sizes: must 
 	"$reliability" --sizes "8 x"
 expect "boot-reliability --runs 0 is refused" 2 "--runs: must be a whole number from 1, got '0'" "$reliability" --runs 0
 expect "boot-reliability: an unknown argument is refused" 2 "unknown argument '--bogus'" "$reliability" --bogus
+io=$source_dir/bench/io
+expect "io --help is its comment" 0 '^bench/io \[--runs N\]' "$io" --help
+if "$io" --help | grep -qE '^(set |cd |#!)'; then
+	echo "FAIL: io --help prints a line of its source" >&2
+	failures=$((failures + 1))
+fi
+expect "io --runs abc is refused" 2 "--runs: must be a whole number from 1, got 'abc'" "$io" --runs abc
+expect "io --only with an unknown test is refused" 2 "--only: must be fio, net or all, got 'disk'" "$io" --only disk
+expect "io --json without a value" 2 '--json needs a value' "$io" --json
 expect "timer-latency --help prints the usage" 0 'timer-latency' "$source_dir/bench/timer-latency" --help
 exit "$failures"
