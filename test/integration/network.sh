@@ -19,7 +19,7 @@ if ! busybox --list 2>/dev/null | grep -qx nc; then
 	exit 77
 fi
 
-BYTES=$((100 * 1024 * 1024))
+BYTES=$((${KAIROS_NET_TEST_MIB:-100} * 1024 * 1024))
 HOST_IP=10.0.2.2
 GUEST_IP=10.0.2.15
 TAP=ktap0
@@ -31,7 +31,7 @@ rx_sha256=$(head -c "$BYTES" < <(yes kairos-net-host-pattern) | sha256sum | cut 
 tx_sha256=$(head -c "$BYTES" < <(yes kairos-net-guest-pattern) | sha256sum | cut -d' ' -f1)
 
 write_config vm-net.json 2 256 \
-	"$BASE_CMDLINE kairos.ip=$GUEST_IP/24 kairos.init=run:/usr/bin/kairos-net-selftest kairos.args=$HOST_IP,$BYTES" \
+	"$BASE_CMDLINE ${KAIROS_NET_TEST_CMDLINE:-} kairos.ip=$GUEST_IP/24 kairos.init=run:/usr/bin/kairos-net-selftest kairos.args=$HOST_IP,$BYTES" \
 	"$PWD/net.cpio" "\"network\": [{\"id\": \"net0\", \"tap\": \"$TAP\", \"mac\": \"02:4b:41:49:52:01\"}]"
 
 # The host's half, run as root in the KVM machine: the namespace, the TAP
@@ -41,12 +41,16 @@ write_config vm-net.json 2 256 \
 cat >net-host.sh <<SCRIPT
 #!/bin/bash
 set -u
+# The KVM machine loads only its own modules: tun is Debian's module too.
+[ -e /dev/net/tun ] || modprobe tun || exit 97
 ns=kairos-net-test-\$\$
+fifo=
 ip netns add "\$ns" || exit 97
 kairos=
 cleanup() {
 	[ -n "\$kairos" ] && kill "\$kairos" 2>/dev/null
 	ip netns delete "\$ns"
+	rm -f "\$fifo"
 }
 trap cleanup EXIT
 in_ns() { ip netns exec "\$ns" "\$@"; }
@@ -54,8 +58,13 @@ in_ns ip link set lo up
 in_ns ip tuntap add dev $TAP mode tap user "\$(id -u)" || exit 97
 in_ns ip addr add $HOST_IP/24 dev $TAP
 in_ns ip link set $TAP up
-# The guest's upload: one connection on port 5002.
-(in_ns busybox nc -l -p 5002 </dev/null | sha256sum | cut -d' ' -f1 >host-rx.sha256) &
+# The guest's upload: one connection on port 5002. busybox nc shuts its
+# side down at the end of its stdin, which would end the guest's nc before
+# it sent anything: a FIFO opened read-write never ends (on tmpfs: the work
+# folder is a 9p share, where mkfifo makes no FIFO).
+fifo=\$(mktemp -u /dev/shm/kairos-net.XXXXXX)
+mkfifo "\$fifo" || exit 98
+(in_ns busybox nc -l -p 5002 <>"\$fifo" | sha256sum | cut -d' ' -f1 >host-rx.sha256) &
 receiver=\$!
 in_ns timeout --kill-after=10 330 "$KAIROS_BIN" run vm-net.json --stats stats.json --events events.jsonl \
 	>guest.txt 2>kairos.txt &
@@ -76,6 +85,7 @@ echo "host-send-exit=\$?" >>host.txt
 echo "host-send-ms=\$(( (\$(date +%s%N) - start) / 1000000 ))" >>host.txt
 wait "\$kairos"
 code=\$?
+cp stats.json stats-net.json
 kairos=
 echo "guest-send-ms=\$(( (\$(date +%s%N) - start) / 1000000 ))" >>host.txt
 # The receiver ends with the guest's connection; bounded, should it not.
