@@ -538,15 +538,20 @@ bool Net::deliver_frame()
 	const ChainBytes first(ram_, held_.front(), ChainBytes::Part::Writable);
 	const uint8_t count_bytes[2] = {static_cast<uint8_t>(buffers), static_cast<uint8_t>(buffers >> 8)};
 	(void)first.copy_in(offsetof(NetHeader, num_buffers), count_bytes);
+	// All of the frame's buffers appear in the used ring at once: the
+	// driver reads num_buffers from the first and takes the rest then.
 	uint64_t left = frame_bytes_;
 	for (uint16_t i = 0; i < buffers; ++i) {
 		const Chain &chain = held_.front();
 		const uint64_t length = std::min(left, chain.writable_bytes);
-		push_used(*receive_, receive_used_, chain.head, static_cast<uint32_t>(length));
+		// Fails only for a head past the queue size, which pop never returns.
+		(void)receive_->add_used(chain.head, static_cast<uint32_t>(length));
 		left -= length;
 		held_bytes_ -= chain.writable_bytes;
 		held_.pop_front();
 	}
+	receive_->publish_used();
+	receive_used_ = true;
 	count(counters_.frames);
 	count(counters_.bytes_received, frame_bytes_ - sizeof(NetHeader));
 	frame_bytes_ = 0;

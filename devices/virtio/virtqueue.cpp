@@ -214,6 +214,13 @@ Result<std::optional<Chain>> SplitQueue::pop()
 
 Status SplitQueue::push_used(uint16_t head, uint32_t written)
 {
+	KAIROS_TRY(add_used(head, written));
+	publish_used();
+	return {};
+}
+
+Status SplitQueue::add_used(uint16_t head, uint32_t written)
+{
 	if (head >= config_.size)
 		return make_error("virtqueue used head {} is past the queue size {}", head, config_.size);
 	// Section 2.7.8: struct virtq_used_elem { le32 id; le32 len; }.
@@ -221,10 +228,14 @@ Status SplitQueue::push_used(uint16_t head, uint32_t written)
 	store_u32(used_, element, head);
 	store_u32(used_, element + 4, written);
 	++next_used_;
-	// Release: the element (and the data written into the buffers) is
+	return {};
+}
+
+void SplitQueue::publish_used()
+{
+	// Release: the elements (and the data written into the buffers) are
 	// visible before the driver sees the new idx (2.7.13.3).
 	store_u16(used_, kIdxOffset, next_used_, std::memory_order_release);
-	return {};
 }
 
 bool SplitQueue::needs_interrupt()

@@ -67,6 +67,13 @@ public:
 	// Puts `head` in the used ring with `written` bytes (section 2.7.8)
 	// and publishes the new used index.
 	Status push_used(uint16_t head, uint32_t written);
+	// As push_used, without publishing: elements that belong together
+	// (one received frame over several MRG_RXBUF buffers, section 5.1.6.4)
+	// become visible at once with publish_used(). A driver that sees the
+	// first may read the rest at once: Linux's virtio_net drops the frame
+	// ("rx error: N buffers out of M missing") when one is not there yet.
+	Status add_used(uint16_t head, uint32_t written);
+	void publish_used();
 
 	// After a batch of push_used: does the driver want an interrupt?
 	// VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX (2.7.10).

@@ -125,6 +125,18 @@ TEST_CASE("virtio queue: pops a chain, readable then writable, and publishes it 
 	CHECK(rings.used_len(0) == 513);
 	CHECK(rings.used_id(1) == 1);
 	CHECK_FALSE(queue.push_used(8, 0).ok());
+
+	// Elements added together appear together: the index moves once.
+	REQUIRE(queue.add_used(2, 100).ok());
+	REQUIRE(queue.add_used(7, 40).ok());
+	CHECK(rings.used_idx() == 2);
+	CHECK_FALSE(queue.add_used(8, 0).ok());
+	queue.publish_used();
+	CHECK(rings.used_idx() == 4);
+	CHECK(rings.used_id(2) == 2);
+	CHECK(rings.used_len(2) == 100);
+	CHECK(rings.used_id(3) == 7);
+	CHECK(rings.used_len(3) == 40);
 }
 
 TEST_CASE("virtio queue: refuses malformed direct chains", "[virtio]")
