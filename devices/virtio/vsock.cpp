@@ -86,8 +86,8 @@ public:
 	Status set_running(bool running) override
 	{
 		int value = running ? 1 : 0;
-		return call(VHOST_VSOCK_SET_RUNNING, &value, running ? "VHOST_VSOCK_SET_RUNNING 1"
-									: "VHOST_VSOCK_SET_RUNNING 0");
+		return call(VHOST_VSOCK_SET_RUNNING, &value,
+			    running ? "VHOST_VSOCK_SET_RUNNING 1" : "VHOST_VSOCK_SET_RUNNING 0");
 	}
 
 private:
@@ -113,8 +113,8 @@ struct Activation {
 class Vsock : public VirtioDevice {
 public:
 	Vsock(const GuestRam &ram, VsockOptions options, std::unique_ptr<VhostVsockBackend> backend,
-	      uint64_t vhost_features, std::array<EventFd, kQueueCount> notify,
-	      std::array<EventFd, kVhostQueues> call, EventFd control)
+	      uint64_t vhost_features, std::array<EventFd, kQueueCount> notify, std::array<EventFd, kVhostQueues> call,
+	      EventFd control)
 		: ram_(ram), options_(std::move(options)), backend_(std::move(backend)),
 		  features_(vsock_features(vhost_features)), notify_(std::move(notify)), call_(std::move(call)),
 		  control_(std::move(control))
@@ -503,8 +503,7 @@ uint64_t vsock_features(uint64_t vhost_features)
 {
 	// vhost implements the rings, so a ring feature is offered only when
 	// vhost reports it; VERSION_1 is the transport's requirement.
-	return kFeatureVersion1 |
-	       (vhost_features & (kFeatureEventIdx | kFeatureIndirectDesc | kVsockFeatureSeqpacket));
+	return kFeatureVersion1 | (vhost_features & (kFeatureEventIdx | kFeatureIndirectDesc | kVsockFeatureSeqpacket));
 }
 
 Result<std::shared_ptr<VirtioDevice>> make_vsock(const GuestRam &ram, const VsockOptions &options,

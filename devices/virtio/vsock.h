@@ -63,7 +63,7 @@ public:
 		int call_fd;  // vhost signals it to ask for an interrupt
 	};
 
-	virtual Status set_features(uint64_t features) = 0;            // VHOST_SET_FEATURES
+	virtual Status set_features(uint64_t features) = 0;               // VHOST_SET_FEATURES
 	virtual Status set_mem_table(std::span<const MemoryRegion>) = 0;  // VHOST_SET_MEM_TABLE
 	// VHOST_SET_VRING_NUM, _BASE (0: a fresh ring), _ADDR, _KICK, _CALL.
 	virtual Status set_vring(const Vring &vring) = 0;
