@@ -119,7 +119,7 @@ static int exchange(int fd, enum role role, uint64_t bytes)
 	static uint8_t out[CHUNK], in[CHUNK];
 	uint64_t sent = 0, received = 0, expected_hash = FNV_OFFSET;
 	uint64_t sent_hash = FNV_OFFSET, received_hash = FNV_OFFSET;
-	int shut = 0;
+	int shut = 0, end_of_stream = 0;
 	const double start = now();
 
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0)
@@ -130,13 +130,16 @@ static int exchange(int fd, enum role role, uint64_t bytes)
 			in[i] = pattern(peer_role, offset + i);
 		expected_hash = fnv(expected_hash, in, length);
 	}
-	for (;;) {
+	// Until both halves are done: the peer may end its stream while
+	// this end still has bytes to send.
+	while (!end_of_stream || sent < bytes) {
 		if (sent == bytes && !shut) {
 			if (shutdown(fd, SHUT_WR) != 0)
 				return fail("shutdown");
 			shut = 1;
 		}
-		struct pollfd poll_fd = {.fd = fd, .events = POLLIN | (sent < bytes ? POLLOUT : 0)};
+		struct pollfd poll_fd = {.fd = fd,
+					 .events = (end_of_stream ? 0 : POLLIN) | (sent < bytes ? POLLOUT : 0)};
 		if (poll(&poll_fd, 1, 1000 * TIMEOUT_SECONDS) <= 0)
 			return fail("poll (no progress)");
 		if (sent < bytes && (poll_fd.revents & POLLOUT)) {
@@ -151,12 +154,12 @@ static int exchange(int fd, enum role role, uint64_t bytes)
 				sent += (uint64_t)done;
 			}
 		}
-		if (poll_fd.revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (!end_of_stream && (poll_fd.revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t done = recv(fd, in, sizeof(in), 0);
 			if (done < 0 && errno != EAGAIN && errno != EINTR)
 				return fail("recv");
 			if (done == 0)
-				break;  // the peer's end of stream
+				end_of_stream = 1;  // the peer sent all it will
 			if (done > 0) {
 				received_hash = fnv(received_hash, in, (size_t)done);
 				received += (uint64_t)done;
