@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ namespace kairos::devices::virtio {
 
 inline constexpr uint32_t kDeviceTypeVsock = 19;
 
+// Section 5.10.3: VIRTIO_VSOCK_F_SEQPACKET; vhost implements it.
+inline constexpr uint64_t kVsockFeatureSeqpacket = 1ULL << 1;
+
 struct VsockOptions {
 	uint32_t guest_cid = 0;  // 3..0xfffffffe
 	// vhost's memory table: every RAM range of the guest (gpa, size).
@@ -32,12 +36,55 @@ struct VsockOptions {
 		uint64_t size;
 	};
 	std::vector<RamRange> ram;
+	// The vhost-vsock character device; another path only in tests.
+	std::string device_path = "/dev/vhost-vsock";
 };
+
+// The vhost calls the device makes once the guest drives it, behind an
+// interface so unit tests check their order, arguments and thread without
+// /dev/vhost-vsock. Every call comes from the device's thread.
+class VhostVsockBackend {
+public:
+	virtual ~VhostVsockBackend() = default;
+
+	struct MemoryRegion {
+		uint64_t gpa;
+		uint64_t size;
+		uint64_t host_address;
+	};
+	struct Vring {
+		uint32_t index;
+		uint16_t size;
+		// Host addresses of the three areas (vhost reads the user mapping).
+		uint64_t desc;
+		uint64_t avail;
+		uint64_t used;
+		int kick_fd;  // the queue's notify_fd: guest kicks reach vhost directly
+		int call_fd;  // vhost signals it to ask for an interrupt
+	};
+
+	virtual Status set_features(uint64_t features) = 0;               // VHOST_SET_FEATURES
+	virtual Status set_mem_table(std::span<const MemoryRegion>) = 0;  // VHOST_SET_MEM_TABLE
+	// VHOST_SET_VRING_NUM, _BASE (0: a fresh ring), _ADDR, _KICK, _CALL.
+	virtual Status set_vring(const Vring &vring) = 0;
+	virtual Status set_running(bool running) = 0;  // VHOST_VSOCK_SET_RUNNING
+};
+
+// The features offered to the driver: VERSION_1 and, of what vhost
+// reports (VHOST_GET_FEATURES), the ring features it implements for the
+// rings it serves (EVENT_IDX, INDIRECT_DESC) and SEQPACKET. Never
+// ACCESS_PLATFORM: vhost gets guest-physical addresses, not an IOTLB.
+uint64_t vsock_features(uint64_t vhost_features);
 
 // Opens /dev/vhost-vsock, takes ownership (VHOST_SET_OWNER) and claims the
 // cid (VHOST_VSOCK_SET_GUEST_CID). Errors are one line: the device is
 // missing ("load the vhost_vsock module"), not permitted, or the cid is
 // taken by another VM (EADDRINUSE). Does not start the thread.
 Result<std::shared_ptr<VirtioDevice>> open_vsock(const GuestRam &ram, const VsockOptions &options);
+
+// The device on a backend already opened and owning its cid, which
+// reported `vhost_features`: open_vsock's second half, and the tests'.
+Result<std::shared_ptr<VirtioDevice>> make_vsock(const GuestRam &ram, const VsockOptions &options,
+						 std::unique_ptr<VhostVsockBackend> backend, uint64_t vhost_features);
 
 }  // namespace kairos::devices::virtio
