@@ -11,19 +11,16 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <exception>
 #include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "base/error.h"
 #include "base/event_fd.h"
 #include "base/io_uring.h"
 #include "base/unique_fd.h"
 #include "devices/virtio/chain_bytes.h"
+#include "devices/virtio/device_thread.h"
 
 namespace kairos::devices::virtio {
 
@@ -129,23 +126,11 @@ public:
 	DeviceStats stats() const override;
 
 private:
-	struct Counters {
-		std::atomic<uint64_t> requests{0};
-		std::atomic<uint64_t> bytes_read{0};
-		std::atomic<uint64_t> bytes_written{0};
-		std::atomic<uint64_t> errors{0};
-		std::atomic<uint64_t> notifications{0};
-		std::atomic<uint64_t> interrupts{0};
-		std::atomic<uint64_t> interrupts_suppressed{0};
-	};
-	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1)
-	{
-		counter.fetch_add(amount, std::memory_order_relaxed);
-	}
+	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1) { DeviceCounters::add(counter, amount); }
 
 	// The device's thread.
-	void run(std::function<Status()> confine_thread);
 	void serve();
+	void lost();
 	// Applies reset / activation / stop requests; false: stop serving.
 	bool handle_control();
 	// Waits for every request in flight, dropping their results.
@@ -174,20 +159,13 @@ private:
 	const EventFd notify_;
 	// Wakes the thread for reset, activation and stop.
 	const EventFd control_;
-	Counters counters_;
+	DeviceCounters counters_;
 
-	// Shared between the thread and its callers (vCPU threads, main).
-	std::mutex control_mutex_;
-	std::condition_variable control_changed_;
+	// Shared between the thread and its callers (vCPU threads, main), under
+	// thread_.mutex().
+	DeviceThread thread_{name()};
 	std::optional<Activation> pending_;
-	uint64_t reset_requests_ = 0;
-	uint64_t resets_done_ = 0;
-	bool stop_requested_ = false;
-	bool thread_started_ = false;  // run() reported confine's result
-	bool thread_running_ = false;  // serve() may still touch the queue
-	Status start_status_;
 
-	std::thread thread_;
 	std::optional<IoUring> ring_;
 
 	// The thread's own state.
@@ -220,7 +198,7 @@ Status Block::activate(uint64_t acked, std::vector<QueueConfig> queues, Interrup
 	if (!queue)
 		return make_error("{}: {}", name(), queue.error().message);
 	{
-		std::lock_guard lock(control_mutex_);
+		std::lock_guard lock(thread_.mutex());
 		pending_.emplace(Activation{std::move(queue).value(), &interrupt});
 	}
 	control_.signal();
@@ -229,19 +207,11 @@ Status Block::activate(uint64_t acked, std::vector<QueueConfig> queues, Interrup
 
 void Block::reset()
 {
-	std::unique_lock lock(control_mutex_);
-	pending_.reset();
-	if (!thread_running_)
-		return;
-	const uint64_t target = ++reset_requests_;
-	control_.signal();
-	control_changed_.wait(lock, [&] { return resets_done_ >= target || !thread_running_; });
+	thread_.request_reset(control_, [this] { pending_.reset(); });
 }
 
 Status Block::start(std::function<Status()> confine_thread)
 {
-	if (thread_.joinable())
-		return make_error("{}: already started", name());
 	if (!ring_) {
 		// Requests in flight, the two polls, and a resubmission.
 		auto ring = IoUring::create(kQueueMaxSize + 4, name().c_str());
@@ -249,86 +219,32 @@ Status Block::start(std::function<Status()> confine_thread)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());
 	}
-	{
-		std::lock_guard lock(control_mutex_);
-		thread_started_ = false;
-		stop_requested_ = false;
-	}
-	try {
-		thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
-	} catch (const std::system_error &error) {
-		return make_error("{}: starting its thread: {}", name(), error.what());
-	}
-	std::unique_lock lock(control_mutex_);
-	control_changed_.wait(lock, [this] { return thread_started_; });
-	if (!start_status_.ok()) {
-		Status failed = start_status_;
-		lock.unlock();
-		thread_.join();
-		return failed;
-	}
-	return {};
+	return thread_.start(std::move(confine_thread), {
+								.serve = [this] { serve(); },
+								.lost = [this] { lost(); },
+								.finish =
+									[this] {
+										queue_.reset();
+										interrupt_ = nullptr;
+									},
+							});
 }
 
 void Block::stop()
 {
-	{
-		std::lock_guard lock(control_mutex_);
-		stop_requested_ = true;
-	}
-	control_.signal();
-	if (thread_.joinable())
-		thread_.join();
+	thread_.stop(control_);
 }
 
 DeviceStats Block::stats() const
 {
-	DeviceStats stats;
-	stats.requests = counters_.requests.load(std::memory_order_relaxed);
-	stats.bytes_read = counters_.bytes_read.load(std::memory_order_relaxed);
-	stats.bytes_written = counters_.bytes_written.load(std::memory_order_relaxed);
-	stats.errors = counters_.errors.load(std::memory_order_relaxed);
-	stats.notifications = counters_.notifications.load(std::memory_order_relaxed);
-	stats.interrupts = counters_.interrupts.load(std::memory_order_relaxed);
-	stats.interrupts_suppressed = counters_.interrupts_suppressed.load(std::memory_order_relaxed);
-	return stats;
+	return counters_.snapshot();
 }
 
-void Block::run(std::function<Status()> confine_thread)
+void Block::lost()
 {
-	// No exception leaves this thread: one becomes an error here.
-	Status confined;
-	try {
-		if (confine_thread)
-			confined = confine_thread();
-	} catch (const std::exception &error) {
-		confined = make_error("{}: confining its thread: {}", name(), error.what());
-	}
-	{
-		std::lock_guard lock(control_mutex_);
-		start_status_ = confined;
-		thread_started_ = true;
-		thread_running_ = confined.ok();
-	}
-	control_changed_.notify_all();
-	if (!confined.ok())
-		return;
-	try {
-		serve();
-	} catch (const std::exception &) {
-		// Out of memory for a chain's buffers: the queue is lost, the
-		// driver told so; the process goes on.
-		count(counters_.errors);
-		if (interrupt_)
-			interrupt_->needs_reset();
-	}
-	{
-		std::lock_guard lock(control_mutex_);
-		thread_running_ = false;
-		queue_.reset();
-		interrupt_ = nullptr;
-	}
-	control_changed_.notify_all();
+	count(counters_.errors);
+	if (interrupt_)
+		interrupt_->needs_reset();
 }
 
 io_uring_sqe *Block::next_sqe()
@@ -379,14 +295,14 @@ void Block::serve()
 
 bool Block::handle_control()
 {
-	std::unique_lock lock(control_mutex_);
+	std::unique_lock lock(thread_.mutex());
 	for (;;) {
-		if (stop_requested_) {
+		if (thread_.stop_requested()) {
 			lock.unlock();
 			drain();
 			return false;
 		}
-		if (reset_requests_ == resets_done_) {
+		if (!thread_.reset_pending()) {
 			if (!pending_ || !queue_)
 				break;
 			// The transport resets between activations; should one
@@ -399,7 +315,7 @@ bool Block::handle_control()
 		}
 		// Section 2.1.2 reset: finish with the queue before reset()
 		// returns; requests in flight complete, their results dropped.
-		const uint64_t target = reset_requests_;
+		const uint64_t target = thread_.reset_requests();
 		lock.unlock();
 		drain();
 		queue_.reset();
@@ -407,8 +323,7 @@ bool Block::handle_control()
 		broken_ = false;
 		used_pending_ = false;
 		lock.lock();
-		resets_done_ = target;
-		control_changed_.notify_all();
+		thread_.reset_done(target);
 	}
 	if (pending_) {
 		queue_.emplace(std::move(pending_->queue));

@@ -7,19 +7,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <deque>
-#include <exception>
 #include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "base/error.h"
 #include "base/event_fd.h"
 #include "devices/virtio/chain_bytes.h"
+#include "devices/virtio/device_thread.h"
 #include "devices/virtio/net_device.h"
 #include "devices/virtio/tap.h"
 
@@ -112,23 +109,11 @@ public:
 	DeviceStats stats() const override;
 
 private:
-	struct Counters {
-		std::atomic<uint64_t> frames{0};
-		std::atomic<uint64_t> bytes_received{0};     // to the guest
-		std::atomic<uint64_t> bytes_transmitted{0};  // from the guest
-		std::atomic<uint64_t> errors{0};
-		std::atomic<uint64_t> notifications{0};
-		std::atomic<uint64_t> interrupts{0};
-		std::atomic<uint64_t> interrupts_suppressed{0};
-	};
-	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1)
-	{
-		counter.fetch_add(amount, std::memory_order_relaxed);
-	}
+	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1) { DeviceCounters::add(counter, amount); }
 
 	// The device's thread.
-	void run(std::function<Status()> confine_thread);
 	void serve();
+	void lost();
 	// Applies reset / activation / stop requests; false: stop serving.
 	bool handle_control();
 	void forget_queues();
@@ -167,20 +152,14 @@ private:
 	const EventFd transmit_notify_;
 	// Wakes the thread for reset, activation and stop.
 	const EventFd control_;
-	Counters counters_;
+	// requests: frames both ways; bytes_read: to the guest; bytes_written:
+	// from the guest.
+	DeviceCounters counters_;
 
-	// Shared between the thread and its callers (vCPU threads, main).
-	std::mutex control_mutex_;
-	std::condition_variable control_changed_;
+	// Shared between the thread and its callers (vCPU threads, main), under
+	// thread_.mutex().
+	DeviceThread thread_{name()};
 	std::optional<Activation> pending_;
-	uint64_t reset_requests_ = 0;
-	uint64_t resets_done_ = 0;
-	bool stop_requested_ = false;
-	bool thread_started_ = false;  // run() reported confine's result
-	bool thread_running_ = false;  // serve() may still touch the queues
-	Status start_status_;
-
-	std::thread thread_;
 
 	// The thread's own state.
 	std::optional<SplitQueue> receive_;
@@ -224,7 +203,7 @@ Status Net::activate(uint64_t acked, std::vector<QueueConfig> queues, Interrupt 
 	if (!transmit)
 		return make_error("{}: transmit queue: {}", name(), transmit.error().message);
 	{
-		std::lock_guard lock(control_mutex_);
+		std::lock_guard lock(thread_.mutex());
 		pending_.emplace(
 			Activation{acked, std::move(receive).value(), std::move(transmit).value(), &interrupt});
 	}
@@ -234,100 +213,35 @@ Status Net::activate(uint64_t acked, std::vector<QueueConfig> queues, Interrupt 
 
 void Net::reset()
 {
-	std::unique_lock lock(control_mutex_);
-	pending_.reset();
-	if (!thread_running_)
-		return;
-	const uint64_t target = ++reset_requests_;
-	control_.signal();
-	control_changed_.wait(lock, [&] { return resets_done_ >= target || !thread_running_; });
+	thread_.request_reset(control_, [this] { pending_.reset(); });
 }
 
 Status Net::start(std::function<Status()> confine_thread)
 {
-	if (thread_.joinable())
-		return make_error("{}: already started", name());
 	if (frame_.empty())
 		frame_.resize(kMaxFrameBytes);
-	{
-		std::lock_guard lock(control_mutex_);
-		thread_started_ = false;
-		stop_requested_ = false;
-	}
-	try {
-		thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
-	} catch (const std::system_error &error) {
-		return make_error("{}: starting its thread: {}", name(), error.what());
-	}
-	std::unique_lock lock(control_mutex_);
-	control_changed_.wait(lock, [this] { return thread_started_; });
-	if (!start_status_.ok()) {
-		Status failed = start_status_;
-		lock.unlock();
-		thread_.join();
-		return failed;
-	}
-	return {};
+	return thread_.start(std::move(confine_thread), {
+								.serve = [this] { serve(); },
+								.lost = [this] { lost(); },
+								.finish = [this] { forget_queues(); },
+							});
 }
 
 void Net::stop()
 {
-	{
-		std::lock_guard lock(control_mutex_);
-		stop_requested_ = true;
-	}
-	control_.signal();
-	if (thread_.joinable())
-		thread_.join();
+	thread_.stop(control_);
 }
 
 DeviceStats Net::stats() const
 {
-	DeviceStats stats;
-	stats.requests = counters_.frames.load(std::memory_order_relaxed);
-	stats.bytes_read = counters_.bytes_received.load(std::memory_order_relaxed);
-	stats.bytes_written = counters_.bytes_transmitted.load(std::memory_order_relaxed);
-	stats.errors = counters_.errors.load(std::memory_order_relaxed);
-	stats.notifications = counters_.notifications.load(std::memory_order_relaxed);
-	stats.interrupts = counters_.interrupts.load(std::memory_order_relaxed);
-	stats.interrupts_suppressed = counters_.interrupts_suppressed.load(std::memory_order_relaxed);
-	return stats;
+	return counters_.snapshot();
 }
 
-void Net::run(std::function<Status()> confine_thread)
+void Net::lost()
 {
-	// No exception leaves this thread: one becomes an error here.
-	Status confined;
-	try {
-		if (confine_thread)
-			confined = confine_thread();
-	} catch (const std::exception &error) {
-		confined = make_error("{}: confining its thread: {}", name(), error.what());
-	}
-	{
-		std::lock_guard lock(control_mutex_);
-		start_status_ = confined;
-		thread_started_ = true;
-		thread_running_ = confined.ok();
-	}
-	control_changed_.notify_all();
-	if (!confined.ok())
-		return;
-	try {
-		serve();
-	} catch (const std::exception &) {
-		// Out of memory for a chain's buffers: the queues are lost, the
-		// driver told so; the process goes on.
-		count(counters_.errors);
-		if (interrupt_)
-			interrupt_->needs_reset();
-	}
-	{
-		std::lock_guard lock(control_mutex_);
-		thread_running_ = false;
-		forget_queues();
-	}
-	control_changed_.notify_all();
+	count(counters_.errors);
+	if (interrupt_)
+		interrupt_->needs_reset();
 }
 
 void Net::serve()
@@ -376,16 +290,15 @@ bool Net::wait(bool busy)
 
 bool Net::handle_control()
 {
-	std::unique_lock lock(control_mutex_);
-	if (stop_requested_)
+	std::unique_lock lock(thread_.mutex());
+	if (thread_.stop_requested())
 		return false;
-	if (reset_requests_ != resets_done_) {
+	if (thread_.reset_pending()) {
 		// Section 2.1.2 reset: done with the queues before reset()
 		// returns; a frame read and not delivered is dropped, as a
 		// NIC's would be.
 		forget_queues();
-		resets_done_ = reset_requests_;
-		control_changed_.notify_all();
+		thread_.reset_done(thread_.reset_requests());
 	}
 	if (!pending_)
 		return true;
@@ -552,8 +465,8 @@ bool Net::deliver_frame()
 	}
 	receive_->publish_used();
 	receive_used_ = true;
-	count(counters_.frames);
-	count(counters_.bytes_received, frame_bytes_ - sizeof(NetHeader));
+	count(counters_.requests);
+	count(counters_.bytes_read, frame_bytes_ - sizeof(NetHeader));
 	frame_bytes_ = 0;
 	return true;
 }
@@ -607,8 +520,8 @@ bool Net::transmit(const Chain &chain)
 		// gone): dropped, the driver gets its buffer back.
 		count(counters_.errors);
 	} else {
-		count(counters_.frames);
-		count(counters_.bytes_transmitted, chain.readable_bytes - sizeof(NetHeader));
+		count(counters_.requests);
+		count(counters_.bytes_written, chain.readable_bytes - sizeof(NetHeader));
 	}
 	push_used(*transmit_, transmit_used_, chain.head, 0);
 	return true;

@@ -9,18 +9,15 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <exception>
 #include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "base/error.h"
 #include "base/event_fd.h"
 #include "base/io_uring.h"
 #include "base/unique_fd.h"
+#include "devices/virtio/device_thread.h"
 
 namespace kairos::devices::virtio {
 
@@ -160,8 +157,8 @@ private:
 	Status request(Request what, std::optional<Activation> activation);
 
 	// The device's thread.
-	void run(std::function<Status()> confine_thread);
 	void serve();
+	void lost();
 	void arm_poll(int fd, uint64_t tag);
 	// Carries out a request from activate or reset; false: stop.
 	bool handle_control();
@@ -181,18 +178,13 @@ private:
 	std::atomic<uint64_t> interrupts_{0};
 	std::atomic<uint64_t> errors_{0};
 
-	// Shared between the thread and its callers (vCPU threads, main).
-	std::mutex mutex_;
-	std::condition_variable changed_;
+	// Shared between the thread and its callers (vCPU threads, main), under
+	// thread_.mutex().
+	DeviceThread thread_{name()};
 	Request request_ = Request::None;
 	std::optional<Activation> activation_;
 	Status request_status_;
-	bool stop_requested_ = false;
-	bool thread_started_ = false;  // run() reported confine's result
-	bool thread_running_ = false;  // it takes requests
-	Status start_status_;
 
-	std::thread thread_;
 	std::optional<IoUring> ring_;
 
 	// The thread's own state.
@@ -216,8 +208,8 @@ void Vsock::reset()
 
 Status Vsock::request(Request what, std::optional<Activation> activation)
 {
-	std::unique_lock lock(mutex_);
-	if (!thread_running_) {
+	std::unique_lock lock(thread_.mutex());
+	if (!thread_.running()) {
 		// Without the thread vhost never ran: nothing to stop.
 		if (what == Request::Reset)
 			return {};
@@ -226,7 +218,7 @@ Status Vsock::request(Request what, std::optional<Activation> activation)
 	request_ = what;
 	activation_ = std::move(activation);
 	control_.signal();
-	changed_.wait(lock, [this] { return request_ == Request::None || !thread_running_; });
+	thread_.changed().wait(lock, [this] { return request_ == Request::None || !thread_.running(); });
 	if (request_ != Request::None)
 		return make_error("{}: its thread stopped", name());
 	return request_status_;
@@ -234,8 +226,6 @@ Status Vsock::request(Request what, std::optional<Activation> activation)
 
 Status Vsock::start(std::function<Status()> confine_thread)
 {
-	if (thread_.joinable())
-		return make_error("{}: already started", name());
 	if (!ring_) {
 		// The four polls and room to re-arm them.
 		auto ring = IoUring::create(16, name().c_str());
@@ -243,36 +233,18 @@ Status Vsock::start(std::function<Status()> confine_thread)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());
 	}
-	{
-		std::lock_guard lock(mutex_);
-		thread_started_ = false;
-		stop_requested_ = false;
-	}
-	try {
-		thread_ = std::thread([this, confine = std::move(confine_thread)] { run(confine); });
-	} catch (const std::system_error &error) {
-		return make_error("{}: starting its thread: {}", name(), error.what());
-	}
-	std::unique_lock lock(mutex_);
-	changed_.wait(lock, [this] { return thread_started_; });
-	if (!start_status_.ok()) {
-		Status failed = start_status_;
-		lock.unlock();
-		thread_.join();
-		return failed;
-	}
-	return {};
+	return thread_.start(std::move(confine_thread),
+			     {
+				     .serve = [this] { serve(); },
+				     .lost = [this] { lost(); },
+				     // Whatever ended the loop, vhost stops touching guest memory here.
+				     .finish = [this] { stop_vhost(); },
+			     });
 }
 
 void Vsock::stop()
 {
-	{
-		std::lock_guard lock(mutex_);
-		stop_requested_ = true;
-	}
-	control_.signal();
-	if (thread_.joinable())
-		thread_.join();
+	thread_.stop(control_);
 }
 
 DeviceStats Vsock::stats() const
@@ -285,41 +257,12 @@ DeviceStats Vsock::stats() const
 	return stats;
 }
 
-void Vsock::run(std::function<Status()> confine_thread)
+void Vsock::lost()
 {
-	// No exception leaves this thread: one becomes an error here.
-	Status confined;
-	try {
-		if (confine_thread)
-			confined = confine_thread();
-	} catch (const std::exception &error) {
-		confined = make_error("{}: confining its thread: {}", name(), error.what());
-	}
-	{
-		std::lock_guard lock(mutex_);
-		start_status_ = confined;
-		thread_started_ = true;
-		thread_running_ = confined.ok();
-	}
-	changed_.notify_all();
-	if (!confined.ok())
-		return;
-	try {
-		serve();
-	} catch (const std::exception &) {
-		// Out of memory for the memory table: the device is lost, the
-		// driver told so; the process goes on.
-		count(errors_);
-		if (interrupt_)
-			interrupt_->needs_reset();
-	}
-	// Whatever ended the loop, vhost stops touching guest memory here.
-	stop_vhost();
-	{
-		std::lock_guard lock(mutex_);
-		thread_running_ = false;
-	}
-	changed_.notify_all();
+	// Out of memory for the memory table.
+	count(errors_);
+	if (interrupt_)
+		interrupt_->needs_reset();
 }
 
 void Vsock::arm_poll(int fd, uint64_t tag)
@@ -387,8 +330,8 @@ void Vsock::forward_call(uint32_t vring)
 
 bool Vsock::handle_control()
 {
-	std::unique_lock lock(mutex_);
-	if (stop_requested_)
+	std::unique_lock lock(thread_.mutex());
+	if (thread_.stop_requested())
 		return false;
 	if (request_ == Request::None)
 		return true;
@@ -413,7 +356,7 @@ bool Vsock::handle_control()
 	request_status_ = status;
 	request_ = Request::None;
 	lock.unlock();
-	changed_.notify_all();
+	thread_.changed().notify_all();
 	return true;
 }
 
