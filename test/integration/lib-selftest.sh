@@ -25,6 +25,14 @@ cmd125) echo "kairos: the command itself exited 125" >&2; exit 125 ;;
 fail) echo "kairos: guest panicked" >&2; exit 3 ;;
 triple) echo "kairos: guest triple fault: vCPU 0 triple-faulted (exit 4)" >&2; exit 4 ;;
 hung) echo "with-kvm: timed out after 420s (emulated machine killed)" >&2; exit 124 ;;
+syscall-df)
+	echo "[   67.192837] traps: PANIC: double fault, error_code: 0x0"
+	echo "[   67.200874] RIP: 0010:entry_SYSCALL_64+0x0/0x29"
+	echo "kairos: guest kernel panic: the guest kernel panicked and reset (exit 3)" >&2; exit 3 ;;
+other-df)
+	echo "[   67.192837] traps: PANIC: double fault, error_code: 0x0"
+	echo "[   67.200874] RIP: 0010:kairos_timer_fire+0x12/0x40 [kairos]"
+	echo "kairos: guest kernel panic: the guest kernel panicked and reset (exit 3)" >&2; exit 3 ;;
 cmd124) echo "timeout: the command itself timed out" >&2; exit 124 ;;
 ok) echo "KAIROS-GUEST run=ok"; exit 0 ;;
 *) echo "stub: no plan for call $n" >&2; exit 99 ;;
@@ -34,9 +42,10 @@ chmod +x "$scratch/command"
 echo "the input" >"$scratch/input"
 
 failures=0
-# check PLAN EXPECTED_RC EXPECTED_CALLS [RETRY_TRIPLE_FAULT]
+# check PLAN EXPECTED_RC EXPECTED_CALLS [RETRY_TRIPLE_FAULT [FUNCTION]]
+# FUNCTION: in_kvm (the default) or boot_in_kvm.
 check() {
-	local plan=$1 want_rc=$2 want_calls=$3 triple=${4:-0} got calls problem=''
+	local plan=$1 want_rc=$2 want_calls=$3 triple=${4:-0} function=${5:-in_kvm} got calls problem=''
 	rm -rf "$scratch/calls" "$scratch/work"
 	mkdir "$scratch/work"
 	tr ' ' '\n' <<<"$plan" >"$scratch/plan"
@@ -44,8 +53,8 @@ check() {
 		KAIROS_TEST_RETRY_TRIPLE_FAULT=$triple \
 		KAIROS_BIN=/bin/true KAIROS_SOURCE_DIR=$here/../.. KAIROS_TEST_KERNEL=none \
 		KAIROS_TEST_INITRAMFS=none bash -c \
-		'source "$1"; in_kvm "$2" "$3" >/dev/null; echo "$RC"' lib-selftest "$here/lib.sh" \
-		"$scratch/input" "$scratch/command")
+		'source "$1"; "$2" "$3" "$4" >/dev/null; echo "$RC"' lib-selftest "$here/lib.sh" \
+		"$function" "$scratch/input" "$scratch/command")
 	calls=$(cat "$scratch/calls")
 	# lib.sh works in lib-selftest.work below the current directory.
 	local dir=$scratch/work/lib-selftest.work
@@ -57,7 +66,11 @@ check() {
 		problem="out.txt starts '$(head -n 1 "$dir/out.txt")'"
 	[ -n "$problem" ] || [ "$(head -n 1 "$dir/err.txt")" = "stub: call $calls" ] ||
 		problem="err.txt starts '$(head -n 1 "$dir/err.txt")'"
-	if [ -z "$problem" ] && [ "$calls" = 2 ]; then
+	if [ -z "$problem" ] && [ "$calls" = 2 ] && [ "$function" = boot_in_kvm ]; then
+		# The double fault's console is kept.
+		grep -q 'entry_SYSCALL_64+0x0' "$dir/emulation-fault.out" ||
+			problem="emulation-fault.out lacks the first boot's double fault"
+	elif [ -z "$problem" ] && [ "$calls" = 2 ]; then
 		[ "$(head -n 1 "$dir/attempt1.err")" = "stub: call 1" ] &&
 			grep -q '^with-kvm: INFRA: ' "$dir/attempt1.err" ||
 			problem="attempt1.err lacks the first attempt or with-kvm's INFRA line"
@@ -84,6 +97,15 @@ check "died triple ok" 4 2 1   # once only, whatever the reasons
 check "hung ok" 0 2            # the machine hung: a test's COMMAND bounds itself
 check "hung hung" 124 2        # once only
 check "cmd124 ok" 124 1        # COMMAND's own timeout is a verdict
+# A kairos boot (boot_in_kvm) once more when the guest double-faulted on
+# the system-call entry's first instruction (lib.sh, emulation_fault) ...
+check "syscall-df ok" 0 2 1 boot_in_kvm
+check "syscall-df syscall-df" 3 2 1 boot_in_kvm  # once only
+# ... and never for any other panic, nor when a plain in_kvm ran it.
+check "other-df ok" 3 1 1 boot_in_kvm
+check "fail ok" 3 1 1 boot_in_kvm
+check "syscall-df ok" 3 1 1
+check "died syscall-df ok" 0 3 1 boot_in_kvm  # a machine death first: with-kvm's retry, then ours
 # The same rule asked of with-kvm for a run it did not make (bench/timer-latency's
 # boots inside the machine): check_asked [--triple-fault] STATUS MESSAGE EXPECTED.
 check_asked() {

@@ -250,6 +250,38 @@ record_boot() {
 	cp out.txt "boot$boots.out"
 }
 
+# emulation_fault: the last boot (RC, out.txt) ended in the emulated
+# machine's event-delivery fault: the guest kernel double-faulted on the
+# first instruction of its system-call entry (entry_SYSCALL_64+0x0), where
+# SYSCALL has just masked interrupts (EFLAGS.IF 0) and the user's stack is
+# still loaded, so that an event delivered there pushes its frame onto
+# user memory and faults again. Nothing may be delivered at that point;
+# kairos delivers nothing itself (every interrupt goes through KVM's
+# in-kernel irqchip; it sets registers only at boot and reset), so it is
+# KVM's or the emulator's doing. Seen in the disk test's 64 MiB write
+# (a `yes` making write calls) in the emulated AMD-V machine, beside the
+# triple faults of console-heavy guests (README, Status).
+emulation_fault() {
+	[ "$RC" = 3 ] && grep -q 'traps: PANIC: double fault' out.txt 2>/dev/null &&
+		grep -q 'RIP: 0010:entry_SYSCALL_64+0x0/' out.txt
+}
+
+# boot_in_kvm INPUT ARGS...: in_kvm INPUT timeout 360 ARGS... (a kairos
+# run), once more when the first boot ended in emulation_fault; loudly, the
+# fault's console kept in emulation-fault.out.
+boot_in_kvm() {
+	local input=$1
+	shift
+	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 "$@"
+	emulation_fault || return 0
+	cp out.txt emulation-fault.out
+	log "INFRA: the guest double-faulted on entry_SYSCALL_64+0x0 (an event delivered" \
+	    "with interrupts masked: the emulated machine's fault, see emulation_fault);" \
+	    "booting once more. Its console (kept in emulation-fault.out):"
+	grep -m 1 -A 3 'traps: PANIC: double fault' emulation-fault.out | sed 's/^/  | /'
+	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 "$@"
+}
+
 # run_guest CONFIG [STDIN_FILE]: runs kairos in the KVM machine; sets RC and
 # leaves out.txt (guest console), err.txt (kairos messages), stats.json and
 # events.jsonl (--events; see expect_events). Checks the confinement
@@ -258,8 +290,7 @@ run_guest() {
 	local config=$1 input=${2:-/dev/null}
 	log "booting $(basename "$config")"
 	rm -f stats.json events.jsonl  # a previous boot's must not pass for this one's
-	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm "$input" timeout --kill-after=10 360 \
-		"$KAIROS_BIN" run "$config" --stats stats.json --events events.jsonl
+	boot_in_kvm "$input" "$KAIROS_BIN" run "$config" --stats stats.json --events events.jsonl
 	record_boot "$config"
 }
 
@@ -272,8 +303,7 @@ run_guest_flags() {
 		fail "kairos check $* refused the flags: $(cat check.err)"
 	fi
 	rm -f stats.json events.jsonl
-	KAIROS_TEST_RETRY_TRIPLE_FAULT=1 in_kvm /dev/null timeout --kill-after=10 360 \
-		"$KAIROS_BIN" run "$@" --stats stats.json --events events.jsonl
+	boot_in_kvm /dev/null "$KAIROS_BIN" run "$@" --stats stats.json --events events.jsonl
 	record_boot effective.json
 }
 
