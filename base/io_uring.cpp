@@ -1,5 +1,7 @@
 #include "base/io_uring.h"
 
+#include <vector>
+
 #include "base/error.h"
 
 namespace kairos {
@@ -10,13 +12,33 @@ void IoUring::Exit::operator()(io_uring *ring) const
 	delete ring;
 }
 
-Result<IoUring> IoUring::create(unsigned entries, const char *purpose)
+Result<IoUring> IoUring::create(unsigned entries, const char *purpose, std::initializer_list<uint8_t> allowed_ops)
 {
 	auto ring = std::make_unique<io_uring>();
-	int error = io_uring_queue_init(entries, ring.get(), 0);
+	int error = io_uring_queue_init(entries, ring.get(), IORING_SETUP_R_DISABLED);
 	if (error < 0)
 		return errno_error(fmt::format("io_uring_queue_init for {}", purpose), -error);
-	return IoUring(std::unique_ptr<io_uring, Exit>(ring.release()));
+	IoUring owned(std::unique_ptr<io_uring, Exit>(ring.release()));
+	// Only SQE_OP entries: no SQE flags and no register opcode are allowed.
+	std::vector<io_uring_restriction> restrictions(allowed_ops.size());
+	size_t index = 0;
+	for (uint8_t op : allowed_ops) {
+		restrictions[index].opcode = IORING_RESTRICTION_SQE_OP;
+		restrictions[index].sqe_op = op;
+		++index;
+	}
+	// Through io_uring_register itself: Debian's liburing 2.3 exports
+	// neither io_uring_register_restrictions nor io_uring_enable_rings
+	// from its shared library (only its static one has them).
+	const auto ring_fd = static_cast<unsigned>(owned.get()->ring_fd);
+	error = io_uring_register(ring_fd, IORING_REGISTER_RESTRICTIONS, restrictions.data(),
+				  static_cast<unsigned>(restrictions.size()));
+	if (error < 0)
+		return errno_error(fmt::format("io_uring restrictions for {}", purpose), -error);
+	error = io_uring_register(ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+	if (error < 0)
+		return errno_error(fmt::format("io_uring_enable_rings for {}", purpose), -error);
+	return owned;
 }
 
 }  // namespace kairos

@@ -1,11 +1,19 @@
 // IoUring: an owned io_uring (liburing) instance. The ring lives on the
 // heap, so the owner can move while the kernel's mappings stay put; the
-// destructor unmaps it (io_uring_queue_exit). The event loop and the timer
-// service each drive one from their own thread.
+// destructor unmaps it (io_uring_queue_exit). The event loop, the timer
+// service and each virtio device drive one from their own thread.
+//
+// A ring is restricted from birth to the operations its owner submits
+// (io_uring_register_restrictions(3), kernel 5.10): an SQE bypasses the
+// thread's seccomp filter, so without this any io_uring_enter could open,
+// read or write any file; with it, another opcode, any SQE flag, and
+// every later io_uring_register fail with EACCES.
 #pragma once
 
 #include <liburing.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
 
 #include "base/result.h"
@@ -14,8 +22,11 @@ namespace kairos {
 
 class IoUring {
 public:
-	// io_uring_queue_init(entries). `purpose` names it in the error.
-	static Result<IoUring> create(unsigned entries, const char *purpose);
+	// io_uring_queue_init(entries) with the ring disabled, restricted to
+	// the IORING_OP_* opcodes `allowed_ops`, then enabled. `purpose` names
+	// it in the error ("io_uring restrictions for the event loop: ...").
+	static Result<IoUring> create(unsigned entries, const char *purpose,
+				      std::initializer_list<uint8_t> allowed_ops);
 
 	io_uring *get() const { return ring_.get(); }
 

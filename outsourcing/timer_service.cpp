@@ -36,7 +36,7 @@ Result<TimerService::Wakeups> TimerService::Wakeups::create()
 	KAIROS_TRY_ASSIGN(stop, EventFd::create(kBlocking, "stopping the timer service"));
 	KAIROS_TRY_ASSIGN(done, EventFd::create(kBlocking, "the timer service's work-done reports"));
 	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::Blocking, "the timer service"));
-	KAIROS_TRY_ASSIGN(ring, IoUring::create(kRingEntries, "the timer service"));
+	KAIROS_TRY_ASSIGN(ring, IoUring::create(kRingEntries, "the timer service", {IORING_OP_READ}));
 	return Wakeups{std::move(doorbell), std::move(ack),   std::move(stop),
 		       std::move(done),     std::move(timer), std::move(ring)};
 }

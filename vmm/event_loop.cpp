@@ -10,7 +10,10 @@ namespace kairos::vmm {
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create()
 {
-	KAIROS_TRY_ASSIGN(ring, IoUring::create(32, "the event loop"));
+	KAIROS_TRY_ASSIGN(ring, IoUring::create(32, "the event loop",
+						// TIMEOUT: liburing's wait with a timeout on a kernel
+						// without IORING_FEAT_EXT_ARG (before 5.11).
+						{IORING_OP_POLL_ADD, IORING_OP_POLL_REMOVE, IORING_OP_TIMEOUT}));
 	return std::unique_ptr<EventLoop>(new EventLoop(std::move(ring)));
 }
 

@@ -214,7 +214,8 @@ Status Block::start(std::function<Status()> confine_thread)
 {
 	if (!ring_) {
 		// Requests in flight, the two polls, and a resubmission.
-		auto ring = IoUring::create(kQueueMaxSize + 4, name().c_str());
+		auto ring = IoUring::create(kQueueMaxSize + 4, name().c_str(),
+					    {IORING_OP_POLL_ADD, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC});
 		if (!ring)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());

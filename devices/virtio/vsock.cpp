@@ -228,7 +228,7 @@ Status Vsock::start(std::function<Status()> confine_thread)
 {
 	if (!ring_) {
 		// The four polls and room to re-arm them.
-		auto ring = IoUring::create(16, name().c_str());
+		auto ring = IoUring::create(16, name().c_str(), {IORING_OP_POLL_ADD});
 		if (!ring)
 			return ring.error();
 		ring_.emplace(std::move(ring).value());

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 
 #include "base/clock.h"
@@ -103,7 +104,7 @@ TEST_CASE("timer fd: periodic expiries count, and a zero period is refused", "[b
 
 TEST_CASE("io_uring: a ring submits and completes, and moves without losing it", "[base]")
 {
-	auto created = IoUring::create(4, "a test");
+	auto created = IoUring::create(4, "a test", {IORING_OP_NOP});
 	REQUIRE(created.ok());
 	IoUring ring = std::move(*created);
 	io_uring_sqe *sqe = io_uring_get_sqe(ring.get());
@@ -116,4 +117,33 @@ TEST_CASE("io_uring: a ring submits and completes, and moves without losing it",
 	CHECK(io_uring_cqe_get_data64(cqe) == 77);
 	CHECK(cqe->res == 0);
 	io_uring_cqe_seen(ring.get(), cqe);
+}
+
+TEST_CASE("io_uring: a ring refuses the opcodes, SQE flags and registrations it was not made for", "[base]")
+{
+	auto created = IoUring::create(4, "a test", {IORING_OP_NOP});
+	REQUIRE(created.ok());
+	io_uring *ring = created->get();
+	// An open through the ring would bypass a seccomp filter without openat.
+	const auto submit_one = [ring](auto &&prepare) {
+		io_uring_sqe *sqe = io_uring_get_sqe(ring);
+		REQUIRE(sqe != nullptr);
+		prepare(sqe);
+		REQUIRE(io_uring_submit(ring) == 1);
+		io_uring_cqe *cqe = nullptr;
+		REQUIRE(io_uring_wait_cqe(ring, &cqe) == 0);
+		const int result = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+		return result;
+	};
+	CHECK(submit_one([](io_uring_sqe *sqe) {
+		      io_uring_prep_openat(sqe, AT_FDCWD, "/etc/hostname", O_RDONLY, 0);
+	      }) == -EACCES);
+	CHECK(submit_one([](io_uring_sqe *sqe) {
+		      io_uring_prep_nop(sqe);
+		      io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+	      }) == -EACCES);
+	CHECK(submit_one([](io_uring_sqe *sqe) { io_uring_prep_nop(sqe); }) == 0);
+	int fd = 0;
+	CHECK(io_uring_register_files(ring, &fd, 1) == -EACCES);
 }
