@@ -2,9 +2,11 @@
 # virtio-blk (issue 10): the guest boots from an ext4 root disk (a copy of
 # build/guest/rootfs.ext4, root=/dev/vda), writes 64 MiB of a known pattern,
 # syncs and powers off; a second boot from the same image finds the file
-# with the same checksum. A second drive, read-only, reads back the host's
-# bytes and refuses the guest's write, while Kairos runs on and exits 0 at
-# the power-off. --stats counts each device's requests.
+# with the same checksum. A second drive, read-only and with cache "none"
+# (O_DIRECT: the guest's reads go to the file, not through the host's page
+# cache), reads back the host's bytes and refuses the guest's write, while
+# Kairos runs on and exits 0 at the power-off. --stats counts each device's
+# requests.
 source "$(dirname "$0")/lib.sh"
 require_kvm
 require_jq
@@ -25,7 +27,7 @@ ro_sha256=$(head -c $((1024 * 1024)) data.img | sha256sum | cut -d' ' -f1)
 data_before=$(sha256sum data.img | cut -d' ' -f1)
 pattern_sha256=$(head -c $((64 * 1024 * 1024)) < <(yes kairos-disk-pattern) | sha256sum | cut -d' ' -f1)
 
-drives='"drives": [{"id": "root", "path": "root.ext4"}, {"id": "data", "path": "data.img", "read_only": true}]'
+drives='"drives": [{"id": "root", "path": "root.ext4"}, {"id": "data", "path": "data.img", "read_only": true, "cache": "none"}]'
 boot_disk() { # MODE: write or verify
 	write_config "vm-$1.json" 2 256 \
 		"$BASE_CMDLINE root=/dev/vda kairos.init=run:/usr/bin/kairos-disk-selftest kairos.args=$1" \
