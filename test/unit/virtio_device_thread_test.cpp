@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,8 +18,10 @@ using kairos::devices::virtio::DeviceThread;
 
 namespace {
 
-// A serve loop as a device has one: wait on the control eventfd, end on stop.
-void serve_until_stop(DeviceThread &thread, const EventFd &control)
+// A serve loop as a device has one: wait on the control eventfd, end on
+// stop; a pending reset calls forget (under the mutex) and is acknowledged.
+void serve_until_stop(
+	DeviceThread &thread, const EventFd &control, const std::function<void()> &forget = [] {})
 {
 	for (;;) {
 		pollfd fd{control.fd(), POLLIN, 0};
@@ -27,6 +30,10 @@ void serve_until_stop(DeviceThread &thread, const EventFd &control)
 		std::lock_guard lock(thread.mutex());
 		if (thread.stop_requested())
 			return;
+		if (thread.reset_pending()) {
+			forget();
+			thread.reset_done(thread.reset_requests());
+		}
 	}
 }
 
@@ -134,21 +141,7 @@ TEST_CASE("device thread: a reset returns once the thread acknowledged it", "[vi
 	DeviceThread thread("virtio-test e");
 	bool pending = true;  // an activation not taken yet, under the mutex
 	bool queues = true;   // the thread's queues
-	REQUIRE(thread.start({}, {.serve =
-					  [&] {
-						  for (;;) {
-							  pollfd fd{control.fd(), POLLIN, 0};
-							  (void)poll(&fd, 1, -1);
-							  control.consume();
-							  std::lock_guard lock(thread.mutex());
-							  if (thread.stop_requested())
-								  return;
-							  if (thread.reset_pending()) {
-								  queues = false;
-								  thread.reset_done(thread.reset_requests());
-							  }
-						  }
-					  },
+	REQUIRE(thread.start({}, {.serve = [&] { serve_until_stop(thread, control, [&] { queues = false; }); },
 				  .lost = [] {},
 				  .finish = [] {}})
 			.ok());
