@@ -95,8 +95,8 @@ BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet"
 # of scripts/with-kvm dies before COMMAND could report, or (with
 # KAIROS_TEST_RETRY_TRIPLE_FAULT=1, as run_guest sets) the guest
 # triple-faulted, or the machine hung past with-kvm's --timeout (the
-# command bounds itself below it), with-kvm runs it once more (its
-# --retry-infra, where the rule is); that first attempt's messages go to
+# command bounds itself below it), with-kvm runs it again, up to twice (its
+# --retry-infra, where the rule is); the failed attempts' messages go to
 # attempt1.err and are shown here, so that err.txt holds the attempt whose
 # verdict counts.
 in_kvm() {
@@ -110,16 +110,17 @@ in_kvm() {
 	"$WITH_KVM" --timeout 420 "$retry" --retry-hang -- "$@" <"$input" >out.txt 2>err.txt
 	RC=$?
 	set -e
-	# with-kvm's line between the attempts (no test runs a retrying with-kvm
-	# inside one).
-	marker=$(grep -n -m 1 '^with-kvm: INFRA: ' err.txt | cut -d: -f1 || true)
+	# with-kvm's line after each failed attempt (no test runs a retrying
+	# with-kvm inside one): the last one starts the attempt that counts.
+	marker=$(grep -n '^with-kvm: INFRA: ' err.txt | tail -n 1 | cut -d: -f1 || true)
 	[ -n "$marker" ] || return 0
 	head -n "$marker" err.txt >attempt1.err
 	tail -n +"$((marker + 1))" err.txt >err.retried
 	mv err.retried err.txt
 	log "INFRA: the emulated machine or its guest died before the command could report;" \
-	    "with-kvm ran it once more. The first attempt's messages (kept in attempt1.err):"
-	sed 's/^/  | /' attempt1.err | tail -n 25
+	    "with-kvm ran it again ($(grep -c '^with-kvm: INFRA: ' attempt1.err) time(s))." \
+	    "The failed attempts' messages (kept in attempt1.err):"
+	sed 's/^/  | /' attempt1.err | tail -n 40
 }
 
 # expect_confined CONFIG [STATS]: the run's --stats (default stats.json)
