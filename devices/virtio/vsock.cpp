@@ -149,10 +149,7 @@ public:
 private:
 	enum class Request { None, Activate, Reset };
 
-	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1)
-	{
-		counter.fetch_add(amount, std::memory_order_relaxed);
-	}
+	static void count(std::atomic<uint64_t> &counter, uint64_t amount = 1) { DeviceCounters::add(counter, amount); }
 	// Hands a request to the device's thread and waits for its answer.
 	Status request(Request what, std::optional<Activation> activation);
 
@@ -174,9 +171,9 @@ private:
 	const std::array<EventFd, kVhostQueues> call_;
 	const EventFd control_;  // wakes the thread for requests and stop
 
-	std::atomic<uint64_t> notifications_{0};  // event queue kicks (rx/tx kicks go to vhost)
-	std::atomic<uint64_t> interrupts_{0};
-	std::atomic<uint64_t> errors_{0};
+	// notifications: event queue kicks (rx/tx kicks go to vhost); vhost
+	// moves the data, so requests and bytes stay 0.
+	DeviceCounters counters_;
 
 	// Shared between the thread and its callers (vCPU threads, main), under
 	// thread_.mutex().
@@ -249,18 +246,13 @@ void Vsock::stop()
 
 DeviceStats Vsock::stats() const
 {
-	// vhost moves the data: requests and bytes are not seen here.
-	DeviceStats stats;
-	stats.notifications = notifications_.load(std::memory_order_relaxed);
-	stats.interrupts = interrupts_.load(std::memory_order_relaxed);
-	stats.errors = errors_.load(std::memory_order_relaxed);
-	return stats;
+	return counters_.snapshot();
 }
 
 void Vsock::lost()
 {
 	// Out of memory for the memory table.
-	count(errors_);
+	count(counters_.errors);
 	if (interrupt_)
 		interrupt_->needs_reset();
 }
@@ -291,7 +283,7 @@ void Vsock::serve()
 		const int submitted = io_uring_submit_and_wait(ring_->get(), 1);
 		if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY) {
 			// The ring failed: interrupts can no longer be forwarded.
-			count(errors_);
+			count(counters_.errors);
 			if (interrupt_)
 				interrupt_->needs_reset();
 			return;
@@ -307,7 +299,7 @@ void Vsock::serve()
 				control = true;
 			} else if (tag == kEventQueueTag) {
 				// The driver filled the event queue; no event is ever sent.
-				count(notifications_, notify_[kEventQueue].consume());
+				count(counters_.notifications, notify_[kEventQueue].consume());
 				arm_poll(notify_[kEventQueue].fd(), kEventQueueTag);
 			} else if (tag < kCallTag + kVhostQueues) {
 				forward_call(static_cast<uint32_t>(tag - kCallTag));
@@ -322,7 +314,7 @@ void Vsock::forward_call(uint32_t vring)
 {
 	// vhost already applied EVENT_IDX and NO_INTERRUPT before calling.
 	if (call_[vring].consume() > 0 && interrupt_) {
-		count(interrupts_);
+		count(counters_.interrupts);
 		interrupt_->used_buffers();
 	}
 	arm_poll(call_[vring].fd(), kCallTag + vring);
@@ -406,7 +398,7 @@ void Vsock::stop_vhost()
 	running_ = false;
 	// vhost flushes its work before this returns: no ring access after.
 	if (!backend_->set_running(false).ok())
-		count(errors_);
+		count(counters_.errors);
 }
 
 Error cid_error(const VsockOptions &options, int error)
