@@ -34,6 +34,11 @@ other-df)
 	echo "[   67.200874] RIP: 0010:kairos_timer_fire+0x12/0x40 [kairos]"
 	echo "kairos: guest kernel panic: the guest kernel panicked and reset (exit 3)" >&2; exit 3 ;;
 cmd124) echo "timeout: the command itself timed out" >&2; exit 124 ;;
+silent)
+	echo "[    8.1] the guest's last line"
+	echo "timeout-dump: kairos (pid 7) still running after 360s; its threads and its children's" >&2
+	echo "timeout-dump:   kairos-vcpu0 (8): state S, 0 ms CPU in 1 s, wchan kvm_vcpu_block" >&2
+	exit 124 ;;
 ok) echo "KAIROS-GUEST run=ok"; exit 0 ;;
 *) echo "stub: no plan for call $n" >&2; exit 99 ;;
 esac
@@ -66,7 +71,13 @@ check() {
 		problem="out.txt starts '$(head -n 1 "$dir/out.txt")'"
 	[ -n "$problem" ] || [ "$(head -n 1 "$dir/err.txt")" = "stub: call $calls" ] ||
 		problem="err.txt starts '$(head -n 1 "$dir/err.txt")'"
-	if [ -z "$problem" ] && [ "$calls" -ge 2 ] && [ "$function" = boot_in_kvm ]; then
+	if [ -z "$problem" ] && [ "$calls" -ge 2 ] && [ "$function" = boot_in_kvm ] &&
+		[ "${plan%% *}" = silent ]; then
+		# The hang's dump and console are kept.
+		grep -q 'kairos-vcpu0 (8): state S' "$dir/hang.err" &&
+			grep -q "the guest's last line" "$dir/hang.out" ||
+			problem="hang.err or hang.out lacks the first boot's"
+	elif [ -z "$problem" ] && [ "$calls" -ge 2 ] && [ "$function" = boot_in_kvm ]; then
 		# The double fault's console is kept.
 		grep -q 'entry_SYSCALL_64+0x0' "$dir/emulation-fault.out" ||
 			problem="emulation-fault.out lacks the first boot's double fault"
@@ -109,6 +120,13 @@ check "other-df ok" 3 1 1 boot_in_kvm
 check "fail ok" 3 1 1 boot_in_kvm
 check "syscall-df ok" 3 1 1
 check "died syscall-df ok" 0 3 1 boot_in_kvm  # a machine death first: with-kvm's retry, then ours
+# ... and once more when the guest hung until the limit (timeout-dump's
+# lines on stderr), once only; not for a bare 124, nor through in_kvm.
+check "silent ok" 0 2 1 boot_in_kvm
+check "silent silent ok" 124 2 1 boot_in_kvm
+check "silent syscall-df ok" 3 2 1 boot_in_kvm   # one retry, whatever the reasons
+check "cmd124 ok" 124 1 1 boot_in_kvm
+check "silent ok" 124 1 1
 # The same rule asked of with-kvm for a run it did not make (bench/timer-latency's
 # boots inside the machine): check_asked [--triple-fault] STATUS MESSAGE EXPECTED.
 check_asked() {
@@ -150,6 +168,51 @@ else
 	echo "lib-selftest: FAIL: finish ended with: $tail_lines"
 	failures=$((failures + 1))
 fi
+
+# timeout-dump: a command still running at the limit ends with 124, after
+# its threads' states are on stderr; one that ends in time keeps its status
+# and stdin. describe_hang turns the dump into a failed check that names
+# what each thread was doing.
+hang_check() { # NAME CONDITION...
+	local name=$1
+	shift
+	if "$@"; then
+		echo "lib-selftest: ok: timeout-dump: $name"
+	else
+		echo "lib-selftest: FAIL: timeout-dump: $name"
+		failures=$((failures + 1))
+	fi
+}
+mkdir -p "$scratch/hang"
+cd "$scratch/hang"
+cat >sleeper <<'SLEEPER'
+#!/bin/bash
+# A parent waiting for a child that sleeps: two processes, as a wrapper
+# script and its kairos.
+sleep 60 &
+wait
+SLEEPER
+chmod +x sleeper
+rc=0
+"$here/timeout-dump" 2 ./sleeper 2>dump.err || rc=$?
+hang_check "the limit ends a hung command with 124" [ "$rc" = 124 ]
+hang_check "its threads and its child's are named with their states" \
+	grep -q '^timeout-dump:   sleep ([0-9]*): state S, 0 ms CPU in 1 s, wchan ' dump.err
+hang_check "the hung command is gone" bash -c '! pgrep -f "^sleep 60$" >/dev/null'
+rc=0
+got=$(echo typed | "$here/timeout-dump" 5 sh -c 'cat; exit 7') || rc=$?
+hang_check "a command that ends in time keeps its status and stdin" [ "$rc/$got" = "7/typed" ]
+failed=$(cd "$scratch/hang" && cp dump.err err.txt && echo '[    8.0] the last line' >out.txt &&
+	echo '{"runtime_ms": 360000, "vcpus": [{"cpu_ns": 5000000, "exits": 9}]}' >stats.json &&
+	KAIROS_BIN=/bin/true KAIROS_SOURCE_DIR=$here/../.. KAIROS_TEST_KERNEL=none \
+	KAIROS_TEST_INITRAMFS=none bash -c 'source "$1"; cp ../err.txt ../out.txt ../stats.json .;
+	RC=124; describe_hang >/dev/null; printf "%s\n" "${failed_checks[@]}"' lib-selftest "$here/lib.sh")
+hang_check "describe_hang fails the boot with the threads, the vCPUs and the last line" \
+	grep -q "^boot 1 hung until the 360 s limit: threads \[sleeper S 0ms do_wait;sleep S 0ms .*\];" \
+	<<<"$failed"
+hang_check "... the vCPUs' CPU and exits" grep -qF "runtime 360000 ms, vCPU CPU 5 ms, exits 9;" <<<"$failed"
+hang_check "... and the console's last line" grep -qF "console's last line: '[    8.0] the last line'" <<<"$failed"
+cd "$here"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "lib-selftest: all checks passed"
