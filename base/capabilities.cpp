@@ -115,7 +115,6 @@ std::vector<std::string> CapabilitySet::names() const
 
 Result<ThreadCapabilities> capabilities_from_status(std::string_view status)
 {
-	ThreadCapabilities sets;
 	KAIROS_TRY_ASSIGN(inheritable, mask_field(status, "CapInh"));
 	KAIROS_TRY_ASSIGN(permitted, mask_field(status, "CapPrm"));
 	KAIROS_TRY_ASSIGN(effective, mask_field(status, "CapEff"));
