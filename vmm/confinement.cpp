@@ -62,6 +62,16 @@ constexpr auto kMainSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "ioctl", "timerfd_settime", "tgkill",
 				     "getrusage", "writev", "poll", "ppoll", "sendmsg", "accept4", "unlinkat"});
 
+// And of ioctl, only these (read from the code, vmm/ and devices/, every
+// ioctl a confined main thread can reach): KVM_IRQ_LINE for console
+// input, the RTC's timed interrupts and the power button (`kairos ctl
+// shutdown`); tcsetattr's TCSETS for the terminal's restore at the stop;
+// TCGETS for isatty and tcgetattr (glibc's stdio asks it of stdout before
+// its first buffered write). No other KVM ioctl: the VM's irqfds and
+// ioeventfds are never deassigned (their fds close with the process), its
+// vCPUs set their own registers, and vhost stops on its device's thread.
+constexpr auto kMainIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE, TCSETS, TCGETS});
+
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE
 // for the UART and RTC), timerfd_settime for the panic notice (kairos.ko's
 // panic command) and the RTC's next wake-up (a register access moves it),
@@ -204,6 +214,7 @@ std::span<const unsigned long> allowed_ioctls(ThreadKind kind)
 	case ThreadKind::Device:
 		return kDeviceIoctls;
 	case ThreadKind::Main:
+		return kMainIoctls;
 	case ThreadKind::Timer:
 		break;
 	}

@@ -167,61 +167,61 @@ TEST_CASE("seccomp: ioctl requests need ioctl in the list", "[seccomp]")
 	CHECK(filter.error().message == "seccomp: ioctl requests given, but ioctl is not in the list");
 }
 
-// The vCPU list in a child: the requests a vCPU thread makes pass the
-// filter (on /dev/null they then fail with ENOTTY, from the kernel, not
-// the filter), also with garbage in the upper half the kernel ignores; a
-// VM ioctl such as KVM_CREATE_VCPU traps and is named with its request.
+// In a child, under KIND's filter: every request on its ioctl list passes
+// the filter (on /dev/null it then fails with ENOTTY, from the kernel, not
+// the filter), also with garbage in the upper half the kernel ignores;
+// FORBIDDEN traps and is named with its request.
+void check_ioctl_list(ThreadKind kind, const char *thread_name, unsigned long forbidden)
+{
+	auto requests = kairos::vmm::allowed_ioctls(kind);
+	REQUIRE_FALSE(requests.empty());
+	REQUIRE(std::find(requests.begin(), requests.end(), forbidden) == requests.end());
+	auto child = kairos::test::run_in_child([&] {
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(kind), requests);
+		if (null_fd < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
+		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
+		    !filter->install_on_this_thread(thread_name).ok())
+			_exit(100);
+		for (unsigned long request : requests)
+			if (ioctl(null_fd, request, 0) != -1 || errno != ENOTTY)
+				_exit(101);
+		if (syscall(SYS_ioctl, null_fd, (1UL << 32) | requests[0], 0) != -1 || errno != ENOTTY)
+			_exit(102);
+		ioctl(null_fd, forbidden, 0);
+		_exit(103);  // not reached: the handler exits
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text ==
+	      fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request {:#x}) on thread "
+			  "{} (tid {}); stopping\n",
+			  forbidden, thread_name, child.pid));
+}
+
+// A VM ioctl such as KVM_CREATE_VCPU traps on a vCPU thread.
 TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[seccomp]")
 {
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Vcpu);
 	REQUIRE(std::find(requests.begin(), requests.end(), KVM_RUN) != requests.end());
-	CHECK(kairos::vmm::allowed_ioctls(ThreadKind::Main).empty());
-	auto child = kairos::test::run_in_child([] {
-		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu),
-								kairos::vmm::allowed_ioctls(ThreadKind::Vcpu));
-		if (null_fd < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-vcpu").ok())
-			_exit(100);
-		for (unsigned long request : kairos::vmm::allowed_ioctls(ThreadKind::Vcpu))
-			if (ioctl(null_fd, request, 0) != -1 || errno != ENOTTY)
-				_exit(101);
-		if (syscall(SYS_ioctl, null_fd, (1UL << 32) | KVM_RUN, 0) != -1 || errno != ENOTTY)
-			_exit(102);
-		ioctl(null_fd, KVM_CREATE_VCPU, 0);
-		_exit(103);  // not reached: the handler exits
-	});
-	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
-	CHECK(child.stderr_text ==
-	      fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request {:#x}) on thread "
-			  "test-vcpu (tid {}); stopping\n",
-			  KVM_CREATE_VCPU, child.pid));
+	check_ioctl_list(ThreadKind::Vcpu, "test-vcpu", KVM_CREATE_VCPU);
 }
 
-// The device list in a child: virtio-vsock's vhost requests pass the
-// filter (ENOTTY from the kernel on /dev/null), a KVM ioctl traps.
+// virtio-vsock's vhost requests pass, a KVM ioctl traps.
 TEST_CASE("seccomp: a device thread may make vhost's ioctls and no KVM ones", "[seccomp]")
 {
-	auto child = kairos::test::run_in_child([] {
-		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Device),
-								kairos::vmm::allowed_ioctls(ThreadKind::Device));
-		if (null_fd < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-device").ok())
-			_exit(100);
-		for (unsigned long request : kairos::vmm::allowed_ioctls(ThreadKind::Device))
-			if (ioctl(null_fd, request, 0) != -1 || errno != ENOTTY)
-				_exit(101);
-		ioctl(null_fd, KVM_RUN, 0);
-		_exit(103);  // not reached: the handler exits
-	});
-	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
-	CHECK(child.stderr_text ==
-	      fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request {:#x}) on thread "
-			  "test-device (tid {}); stopping\n",
-			  KVM_RUN, child.pid));
+	check_ioctl_list(ThreadKind::Device, "test-device", KVM_RUN);
+}
+
+// The event loop raises lines and restores the terminal; it never runs a
+// vCPU, assigns an irqfd or changes memory slots.
+TEST_CASE("seccomp: the main thread may raise a line and restore the terminal, nothing more", "[seccomp]")
+{
+	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Main);
+	for (unsigned long request : {KVM_IRQ_LINE, static_cast<unsigned long>(TCSETS)})
+		CHECK(std::find(requests.begin(), requests.end(), request) != requests.end());
+	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_RUN);
+	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_IRQFD);
+	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_SET_USER_MEMORY_REGION);
 }
 
 TEST_CASE("seccomp: the test-only trigger names a thread kind or nothing", "[seccomp]")
