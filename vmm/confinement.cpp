@@ -68,8 +68,9 @@ constexpr auto kMainSyscalls =
 // shutdown`); tcsetattr's TCSETS for the terminal's restore at the stop;
 // TCGETS for isatty and tcgetattr (glibc's stdio asks it of stdout before
 // its first buffered write). No other KVM ioctl: the VM's irqfds and
-// ioeventfds are never deassigned (their fds close with the process), its
-// vCPUs set their own registers, and vhost stops on its device's thread.
+// ioeventfds are never deassigned (VmFd has no call to do so; their fds
+// close with the process), its vCPUs set their own registers, and vhost
+// stops on its device's thread.
 constexpr auto kMainIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE, TCSETS, TCGETS});
 
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE

@@ -196,15 +196,6 @@ Status VmFd::register_irqfd(int eventfd, uint32_t gsi) const
 	return checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, fmt::format("KVM_IRQFD gsi {}", gsi));
 }
 
-Status VmFd::unregister_irqfd(int eventfd, uint32_t gsi) const
-{
-	kvm_irqfd irqfd{};
-	irqfd.fd = static_cast<uint32_t>(eventfd);
-	irqfd.gsi = gsi;
-	irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
-	return checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, fmt::format("KVM_IRQFD deassign gsi {}", gsi));
-}
-
 Status VmFd::register_ioeventfd(int eventfd, uint16_t port, uint32_t length) const
 {
 	kvm_ioeventfd ioeventfd{};
@@ -214,17 +205,6 @@ Status VmFd::register_ioeventfd(int eventfd, uint16_t port, uint32_t length) con
 	ioeventfd.flags = KVM_IOEVENTFD_FLAG_PIO;
 	return checked_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
 			     fmt::format("KVM_IOEVENTFD port {:#x} length {}", port, length));
-}
-
-Status VmFd::unregister_ioeventfd(int eventfd, uint16_t port, uint32_t length) const
-{
-	kvm_ioeventfd ioeventfd{};
-	ioeventfd.addr = port;
-	ioeventfd.len = length;
-	ioeventfd.fd = eventfd;
-	ioeventfd.flags = KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DEASSIGN;
-	return checked_ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
-			     fmt::format("KVM_IOEVENTFD deassign port {:#x}", port));
 }
 
 Status VmFd::register_ioeventfd_mmio(int eventfd, uint64_t gpa, uint32_t length, uint64_t datamatch) const
