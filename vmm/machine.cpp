@@ -30,7 +30,7 @@ Machine::~Machine()
 	stop_vcpus();
 }
 
-Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedGuest guest, const Logger &log,
+Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedRun prepared, const Logger &log,
 						 EventLog &event_log)
 {
 	std::unique_ptr<Machine> machine;
@@ -40,17 +40,17 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedG
 		KAIROS_TRY_ASSIGN(kvm, Kvm::open());
 		KAIROS_TRY_ASSIGN(vm, kvm.create_vm());
 		KAIROS_TRY_ASSIGN(shutdown, Shutdown::create());
-		machine.reset(new Machine(config, log, event_log, std::move(vm), std::move(guest.memory),
+		machine.reset(new Machine(config, log, event_log, std::move(vm), std::move(prepared.guest.memory),
 					  std::move(shutdown)));
 		KAIROS_TRY(machine->create_interrupt_controllers());
 		KAIROS_TRY(machine->register_memory());
 		KAIROS_TRY(machine->create_devices());
-		KAIROS_TRY_ASSIGN(virtio,
-				  VirtioDevices::create(config, machine->areas_, machine->vm_, machine->mmio_bus_));
+		KAIROS_TRY_ASSIGN(virtio, VirtioDevices::create(config, std::move(prepared.drives), machine->areas_,
+								machine->vm_, machine->mmio_bus_));
 		machine->virtio_ = std::move(virtio);
 		KAIROS_TRY(machine->create_vcpus(kvm));
 	}
-	KAIROS_TRY(machine->finish_boot(guest.entry));
+	KAIROS_TRY(machine->finish_boot(prepared.guest.entry));
 	if (config.clock.kairos)
 		KAIROS_TRY(machine->create_paravirt_device());
 	KAIROS_TRY(machine->watch_host_events());

@@ -24,6 +24,7 @@
 #include "vmm/kvm.h"
 #include "vmm/legacy_devices.h"
 #include "vmm/paravirt.h"
+#include "vmm/preflight.h"
 #include "vmm/run_gate.h"
 #include "vmm/shutdown.h"
 #include "vmm/stop_sources.h"
@@ -36,8 +37,9 @@ class Machine {
 public:
 	// `log` and `event_log` are main's and outlive the machine; every
 	// thread reports through them.
-	// `guest` is the memory preflight_and_prepare loaded the guest into.
-	static Result<std::unique_ptr<Machine>> create(const Config &config, PreparedGuest guest, const Logger &log,
+	// `prepared`: the memory preflight_and_prepare loaded the guest into,
+	// and the drives' images it opened and locked.
+	static Result<std::unique_ptr<Machine>> create(const Config &config, PreparedRun prepared, const Logger &log,
 						       EventLog &event_log);
 	~Machine();
 

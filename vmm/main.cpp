@@ -239,10 +239,11 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	if (!events_writable)
 		return fail(kExitUsage, events_writable.error().message);
 	// Found before KVM is touched: a config error is exit 2, whatever the
-	// host. The guest is loaded here, once, into the memory it runs in.
-	auto guest = kairos::vmm::preflight_and_prepare(*config);
-	if (!guest)
-		return fail(kExitUsage, kairos::vmm::name_flag_in(guest.error().message, line.flags));
+	// host. The guest is loaded here, once, into the memory it runs in,
+	// and the drives' images stay locked from here to the machine's end.
+	auto prepared = kairos::vmm::preflight_and_prepare(*config);
+	if (!prepared)
+		return fail(kExitUsage, kairos::vmm::name_flag_in(prepared.error().message, line.flags));
 	if (int code = check_host_memory(line, *config, log); code != 0)
 		return code;
 	// Before KVM too: a path that is taken is the user's to fix (exit 2).
@@ -262,7 +263,7 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	if (auto reason = kairos::vmm::kvm_unusable_reason(kairos::vmm::kKvmDevicePath); !reason.empty())
 		return host_failure(events, reason);
 
-	auto machine = kairos::vmm::Machine::create(*config, std::move(*guest), log, events);
+	auto machine = kairos::vmm::Machine::create(*config, std::move(*prepared), log, events);
 	if (!machine)
 		return host_failure(events, machine.error().message);
 	if (control)

@@ -44,27 +44,28 @@ Status check_events_path(const std::filesystem::path &path)
 
 namespace {
 
-// The files the VM will open besides the guest image: the console's
-// output file and the drives' images (opened, locked and let go).
-Status check_vm_files(const Config &config)
+Status check_console_file(const Config &config)
 {
 	if (config.console.output == Config::Console::Output::File)
-		KAIROS_TRY(check_writable_path(config.console.file, "console.output"));
-	return check_virtio_devices(config);
+		return check_writable_path(config.console.file, "console.output");
+	return {};
 }
 
 }  // namespace
 
 Status preflight(const Config &config)
 {
-	KAIROS_TRY(check_vm_files(config));
+	KAIROS_TRY(check_console_file(config));
+	KAIROS_TRY(check_virtio_devices(config));
 	return check_guest(config);
 }
 
-Result<PreparedGuest> preflight_and_prepare(const Config &config)
+Result<PreparedRun> preflight_and_prepare(const Config &config)
 {
-	KAIROS_TRY(check_vm_files(config));
-	return prepare_guest(config);
+	KAIROS_TRY(check_console_file(config));
+	KAIROS_TRY_ASSIGN(drives, preflight_virtio_devices(config));
+	KAIROS_TRY_ASSIGN(guest, prepare_guest(config));
+	return PreparedRun{std::move(guest), std::move(drives)};
 }
 
 }  // namespace kairos::vmm

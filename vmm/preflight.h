@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
+#include "devices/virtio/block.h"
 #include "vmm/config.h"
 #include "vmm/guest_loader.h"
 
@@ -27,8 +29,16 @@ Status check_events_path(const std::filesystem::path &path);
 // let go: check_virtio_devices). Errors name the key.
 Status preflight(const Config &config);
 
+// What `kairos run` takes from its preflight to the machine.
+struct PreparedRun {
+	PreparedGuest guest;
+	// config.drives's images, open and locked (preflight_virtio_devices).
+	std::vector<devices::virtio::BlockImage> drives;
+};
+
 // What `kairos run` checks: the same as preflight, but the guest is loaded
-// into the memory it will run in rather than a throwaway one.
-Result<PreparedGuest> preflight_and_prepare(const Config &config);
+// into the memory it will run in rather than a throwaway one, and the
+// drives' images stay open and locked for the machine.
+Result<PreparedRun> preflight_and_prepare(const Config &config);
 
 }  // namespace kairos::vmm

@@ -65,13 +65,21 @@ struct SlotPlan {
 	std::function<Result<std::shared_ptr<virtio::VirtioDevice>>()> open;
 };
 
-std::vector<SlotPlan> plan_slots(const Config &config, const GuestRam &ram)
+std::string drive_key(size_t index)
+{
+	return fmt::format("drives[{}].path", index);
+}
+
+// `drives`: the images of config.drives (preflight_virtio_devices), each
+// taken by its plan's open.
+std::vector<SlotPlan> plan_slots(const Config &config, const GuestRam &ram, std::vector<virtio::BlockImage> &drives)
 {
 	std::vector<SlotPlan> plans;
 	for (size_t index = 0; index < config.drives.size(); ++index) {
 		const auto &drive = config.drives[index];
-		plans.push_back({fmt::format("drives[{}].path", index), drive.id, "kairos-blk-" + drive.id,
-				 [&ram, &drive] { return virtio::open_block(ram, block_options(drive)); }});
+		plans.push_back({drive_key(index), drive.id, "kairos-blk-" + drive.id, [&ram, image = &drives[index]] {
+					 return virtio::make_block(ram, std::move(*image));
+				 }});
 	}
 	for (size_t index = 0; index < config.network.size(); ++index) {
 		const auto &net = config.network[index];
@@ -109,11 +117,26 @@ const char *type_name(uint32_t device_type)
 
 }  // namespace
 
+Result<std::vector<virtio::BlockImage>> preflight_virtio_devices(const Config &config)
+{
+	std::vector<virtio::BlockImage> drives;
+	for (size_t index = 0; index < config.drives.size(); ++index) {
+		auto image = virtio::open_block_image(block_options(config.drives[index]));
+		if (!image)
+			return make_error("{}: {}", drive_key(index), image.error().message);
+		drives.push_back(std::move(*image));
+	}
+	NoGuestRam no_ram;
+	const auto plans = plan_slots(config, no_ram, drives);
+	// The drives' plans would take their images: only the others open here.
+	for (size_t index = config.drives.size(); index < plans.size(); ++index)
+		KAIROS_TRY(open_slot(plans[index]));  // closed and let go again here
+	return drives;
+}
+
 Status check_virtio_devices(const Config &config)
 {
-	NoGuestRam no_ram;
-	for (const auto &plan : plan_slots(config, no_ram))
-		KAIROS_TRY(open_slot(plan));  // closed and let go again here
+	KAIROS_TRY(preflight_virtio_devices(config));  // the drives' images close here
 	return {};
 }
 
@@ -129,11 +152,13 @@ VirtioDevices::~VirtioDevices()
 	stop();
 }
 
-Result<VirtioDevices> VirtioDevices::create(const Config &config, const GuestRam &ram, const VmFd &vm,
-					    devices::Bus &mmio_bus)
+Result<VirtioDevices> VirtioDevices::create(const Config &config, std::vector<virtio::BlockImage> drives,
+					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus)
 {
+	if (drives.size() != config.drives.size())
+		return make_error("{} drive images for {} drives", drives.size(), config.drives.size());
 	VirtioDevices devices;
-	const auto plans = plan_slots(config, ram);
+	const auto plans = plan_slots(config, ram, drives);
 	for (size_t index = 0; index < plans.size(); ++index) {
 		const uint64_t base = layout::kVirtioMmioBase + index * layout::kVirtioMmioSlotSize;
 		const uint32_t gsi = layout::kVirtioMmioFirstGsi + static_cast<uint32_t>(index);

@@ -19,6 +19,7 @@
 #include "base/guest_ram.h"
 #include "base/result.h"
 #include "devices/bus.h"
+#include "devices/virtio/block.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/mmio_transport.h"
 #include "vmm/config.h"
@@ -36,9 +37,15 @@ struct VirtioDeviceReport {
 
 // Opens each device's host side as the device will (a drive's image:
 // exists, a regular file or block device, size a multiple of 512, the flock
-// free; a network device's TAP; vhost-vsock and its cid), then lets it go:
-// the preflight's check (exit 2) before KVM is touched. The error names
-// the key: "drives[0].path: /x.img: no such file".
+// free; a network device's TAP; vhost-vsock and its cid): the preflight's
+// check (exit 2) before KVM is touched. The TAPs and vhost-vsock are let
+// go again; the drives' images are returned open and locked, in
+// config.drives order, for VirtioDevices::create, so that no other VM can
+// take a lock between the check and the run. The error names the key:
+// "drives[0].path: /x.img: no such file".
+Result<std::vector<devices::virtio::BlockImage>> preflight_virtio_devices(const Config &config);
+
+// preflight_virtio_devices, every device let go again (`kairos check`).
 Status check_virtio_devices(const Config &config);
 
 class VirtioDevices {
@@ -48,11 +55,12 @@ public:
 	VirtioDevices &operator=(VirtioDevices &&other);
 	~VirtioDevices();
 
-	// Opens every device of `config` on `ram`, puts its transport on
+	// Opens every device of `config` on `ram` (the drives on `drives`,
+	// preflight_virtio_devices's images), puts its transport on
 	// `mmio_bus` at its slot, and registers its notify ioeventfds and its
 	// irqfd with `vm`. No thread runs yet. Errors name the drive.
-	static Result<VirtioDevices> create(const Config &config, const GuestRam &ram, const VmFd &vm,
-					    devices::Bus &mmio_bus);
+	static Result<VirtioDevices> create(const Config &config, std::vector<devices::virtio::BlockImage> drives,
+					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus);
 
 	// Starts each device's thread, named kairos-blk-ID, kairos-net-ID or
 	// kairos-vsock and confined as ThreadKind::Device. Before

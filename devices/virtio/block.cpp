@@ -604,7 +604,7 @@ Error drive_error(const BlockOptions &options, const std::string &why)
 
 }  // namespace
 
-Result<std::shared_ptr<VirtioDevice>> open_block(const GuestRam &ram, const BlockOptions &options)
+Result<BlockImage> open_block_image(const BlockOptions &options)
 {
 	int flags = O_CLOEXEC | (options.read_only ? O_RDONLY : O_RDWR);
 	if (options.cache == BlockOptions::Cache::None)
@@ -637,16 +637,26 @@ Result<std::shared_ptr<VirtioDevice>> open_block(const GuestRam &ram, const Bloc
 			return make_error("drive '{}': {} is locked by another process", options.id, options.path);
 		return drive_error(options, fmt::format("flock: {}", strerror(errno)));
 	}
+	return BlockImage{options, std::move(image), bytes / kSectorSize};
+}
 
+Result<std::shared_ptr<VirtioDevice>> make_block(const GuestRam &ram, BlockImage image)
+{
 	auto notify = EventFd::create(EventFd::Mode::NonBlocking, "virtio-blk queue notifications");
 	if (!notify)
 		return notify.error();
 	auto control = EventFd::create(EventFd::Mode::NonBlocking, "virtio-blk control");
 	if (!control)
 		return control.error();
-	return std::shared_ptr<VirtioDevice>(std::make_shared<Block>(ram, options, std::move(image),
-								     bytes / kSectorSize, std::move(notify).value(),
+	return std::shared_ptr<VirtioDevice>(std::make_shared<Block>(ram, std::move(image.options), std::move(image.fd),
+								     image.sectors, std::move(notify).value(),
 								     std::move(control).value()));
+}
+
+Result<std::shared_ptr<VirtioDevice>> open_block(const GuestRam &ram, const BlockOptions &options)
+{
+	KAIROS_TRY_ASSIGN(image, open_block_image(options));
+	return make_block(ram, std::move(image));
 }
 
 }  // namespace kairos::devices::virtio

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/guest_ram.h"
+#include "base/unique_fd.h"
 #include "devices/virtio/device.h"
 
 namespace kairos::devices::virtio {
@@ -24,9 +25,25 @@ struct BlockOptions {
 	enum class Cache { None, Writeback } cache = Cache::Writeback;  // None: O_DIRECT
 };
 
+// A drive's image, opened, checked and locked, not yet a device: the
+// preflight opens it before KVM (a locked image is a config error, exit 2)
+// and the machine makes the device of it, holding the lock all along.
+struct BlockImage {
+	BlockOptions options;
+	UniqueFd fd;
+	uint64_t sectors = 0;  // of 512 bytes
+};
+
 // Opens, checks and locks the image; the error names the path and why
 // (missing, not a regular file or block device, locked by another process,
-// size not a multiple of 512). Does not start the thread (VirtioDevice::start).
+// size not a multiple of 512).
+Result<BlockImage> open_block_image(const BlockOptions &options);
+
+// The device on an image open_block_image returned. Does not start the
+// thread (VirtioDevice::start). Errors: the device's eventfds.
+Result<std::shared_ptr<VirtioDevice>> make_block(const GuestRam &ram, BlockImage image);
+
+// open_block_image, then make_block.
 Result<std::shared_ptr<VirtioDevice>> open_block(const GuestRam &ram, const BlockOptions &options);
 
 }  // namespace kairos::devices::virtio

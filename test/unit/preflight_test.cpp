@@ -62,3 +62,36 @@ TEST_CASE("preflight: each drive's image is opened and locked as the run will, t
 	CHECK_THAT(odd.error().message, Catch::StartsWith("drives[0].path: "));
 	std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("preflight: run's drive images stay locked from the check to the machine", "[preflight]")
+{
+	std::string pattern = (std::filesystem::temp_directory_path() / "kairos-preflight-XXXXXX").string();
+	std::filesystem::path dir = mkdtemp(pattern.data());
+	for (const char *name : {"a.img", "b.img"}) {
+		std::ofstream(dir / name).close();
+		std::filesystem::resize_file(dir / name, 1 << 20);
+	}
+	kairos::vmm::Config config;
+	config.drives = {{"a", dir / "a.img"}, {"b", dir / "b.img", true}};
+	kairos::vmm::Config writer;  // another VM that wants b.img read-write
+	writer.drives = {{"b", dir / "b.img"}};
+	{
+		auto kept = kairos::vmm::preflight_virtio_devices(config);
+		REQUIRE(kept.ok());
+		REQUIRE(kept->size() == 2);
+		CHECK(kept->at(0).options.id == "a");
+		CHECK(kept->at(0).sectors == 2048);
+		CHECK(kept->at(1).options.read_only);
+		// While the images are held, another VM's check finds them taken.
+		auto taken = kairos::vmm::check_virtio_devices(config);
+		REQUIRE_FALSE(taken.ok());
+		CHECK_THAT(taken.error().message,
+			   Catch::StartsWith("drives[0].path: ") && Catch::Contains("is locked by another process"));
+		auto shared = kairos::vmm::check_virtio_devices(writer);
+		REQUIRE_FALSE(shared.ok());
+		CHECK_THAT(shared.error().message, Catch::Contains("is locked by another process"));
+	}
+	CHECK(kairos::vmm::check_virtio_devices(config).ok());  // let go with the images
+	CHECK(kairos::vmm::check_virtio_devices(writer).ok());
+	std::filesystem::remove_all(dir);
+}
