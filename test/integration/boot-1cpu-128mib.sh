@@ -27,6 +27,19 @@ else
 fi
 if grep -q '"reason": "guest powered off"' stats.json; then pass "stats record the power-off"; else fail "stats.json: $(cat stats.json)"; fi
 expect_value run "/bin/sleep exit=0"
+# The default image carries the virtio-vsock driver, for a machine with a
+# vsock device (vsock.sh boots one): this machine has none, so /init loads
+# nothing and waits for nothing.
+if grep -qa 'lib/modules/vsock/' "$KAIROS_TEST_INITRAMFS"; then
+	pass "the default image carries the vsock driver"
+else
+	fail "no /lib/modules/vsock in the default image $KAIROS_TEST_INITRAMFS"
+fi
+if grep -q "^KAIROS-GUEST vsock-modules=" out.txt; then
+	fail "a guest without a vsock device loaded the vsock driver: $(guest_value vsock-modules) modules"
+else
+	pass "no vsock driver loaded without a vsock device"
+fi
 
 # The main loop waits with no timeout: a wake-up that was only a timeout
 # means a tick came back. Its wake-ups are the clock refresh (1 s), console
