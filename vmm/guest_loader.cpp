@@ -1,6 +1,8 @@
 #include "vmm/guest_loader.h"
 
 #include <fstream>
+#include <memory>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -13,9 +15,17 @@
 namespace kairos::vmm {
 namespace {
 
+// A file's bytes, in a buffer the read fills without zeroing it first.
+struct FileBytes {
+	std::unique_ptr<uint8_t[]> data;
+	uint64_t size = 0;
+	std::span<const uint8_t> span() const { return {data.get(), size}; }
+};
+
 // One read of the whole size: a vmlinux is 60+ MiB, which a byte-by-byte
-// stream iterator takes seconds to copy in a nested or emulated machine.
-Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, const char *key)
+// stream iterator takes seconds to copy in a nested or emulated machine,
+// and which a zeroed buffer (std::vector's) would write twice.
+Result<FileBytes> read_whole_file(const std::filesystem::path &path, const char *key)
 {
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
@@ -24,8 +34,8 @@ Result<std::vector<uint8_t>> read_whole_file(const std::filesystem::path &path, 
 	uint64_t size = std::filesystem::file_size(path, error);
 	if (error)
 		return make_error("{} {}: {}", key, path.string(), error.message());
-	std::vector<uint8_t> bytes(size);
-	if (!in.read(reinterpret_cast<char *>(bytes.data()), static_cast<std::streamsize>(size)))
+	FileBytes bytes{std::make_unique_for_overwrite<uint8_t[]>(size), size};
+	if (!in.read(reinterpret_cast<char *>(bytes.data.get()), static_cast<std::streamsize>(size)))
 		return make_error("{} {}: read only {} of {} bytes", key, path.string(), in.gcount(), size);
 	return bytes;
 }
@@ -114,14 +124,14 @@ std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
 Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz)
 {
 	KAIROS_TRY_ASSIGN(kernel, read_whole_file(config.boot.kernel, "boot.kernel"));
-	std::vector<uint8_t> initrd;
+	FileBytes initrd;
 	if (!config.boot.initrd.empty()) {
 		KAIROS_TRY_ASSIGN(bytes, read_whole_file(config.boot.initrd, "boot.initrd"));
 		initrd = std::move(bytes);
 	}
-	KAIROS_TRY(check_cmdline_length(config, tsc_khz, kernel));
-	KernelFiles files{kernel, initrd, guest_cmdline(config, tsc_khz)};
-	auto entry = is_elf(kernel) ? load_pvh(memory, files) : load_linux(memory, files);
+	KAIROS_TRY(check_cmdline_length(config, tsc_khz, kernel.span()));
+	KernelFiles files{kernel.span(), initrd.span(), guest_cmdline(config, tsc_khz)};
+	auto entry = is_elf(files.bzimage) ? load_pvh(memory, files) : load_linux(memory, files);
 	if (!entry)
 		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), entry.error().message);
 	KAIROS_TRY(write_firmware_tables(memory, config.machine.vcpus, config.virtio_device_count()));
