@@ -1,5 +1,8 @@
 #include "vmm/guest_loader.h"
 
+#include <elf.h>
+
+#include <array>
 #include <fstream>
 #include <memory>
 #include <span>
@@ -8,6 +11,7 @@
 
 #include "base/error.h"
 #include "vmm/acpi.h"
+#include "vmm/image_source.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
 #include "vmm/pvh.h"
@@ -22,22 +26,26 @@ struct FileBytes {
 	std::span<const uint8_t> span() const { return {data.get(), size}; }
 };
 
-// One read of the whole size: a vmlinux is 60+ MiB, which a byte-by-byte
-// stream iterator takes seconds to copy in a nested or emulated machine,
-// and which a zeroed buffer (std::vector's) would write twice.
+// A whole file in one buffer (a bzImage, an initrd: a few MiB), not
+// zeroed before the read fills it. Errors start with `key` and the path.
+Result<FileBytes> read_whole_file(const FileImage &file, const std::filesystem::path &path, const char *key)
+{
+	FileBytes bytes{std::make_unique_for_overwrite<uint8_t[]>(file.size()), file.size()};
+	if (auto read = file.read_at(0, {bytes.data.get(), bytes.size}); !read)
+		return make_error("{} {}: {}", key, path.string(), read.error().message);
+	return bytes;
+}
+
 Result<FileBytes> read_whole_file(const std::filesystem::path &path, const char *key)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return errno_error(fmt::format("{} {}", key, path.string()));
-	std::error_code error;  // a directory or device has no size to read
-	uint64_t size = std::filesystem::file_size(path, error);
-	if (error)
-		return make_error("{} {}: {}", key, path.string(), error.message());
-	FileBytes bytes{std::make_unique_for_overwrite<uint8_t[]>(size), size};
-	if (!in.read(reinterpret_cast<char *>(bytes.data.get()), static_cast<std::streamsize>(size)))
-		return make_error("{} {}: read only {} of {} bytes", key, path.string(), in.gcount(), size);
-	return bytes;
+	KAIROS_TRY_ASSIGN(file, FileImage::open(path, key));
+	return read_whole_file(file, path, key);
+}
+
+bool file_is_elf(const ImageSource &image)
+{
+	std::array<uint8_t, SELFMAG> magic{};
+	return image.size() >= magic.size() && image.read_at(0, magic).ok() && is_elf(magic);
 }
 
 // Firmware tables: the MP table for acpi=off guests, ACPI otherwise (Linux
@@ -61,9 +69,9 @@ Status write_firmware_tables(const GuestMemory &memory, uint32_t vcpus, uint32_t
 
 // The command line against the kernel's limit, naming what Kairos added:
 // a boot.cmdline that fits with kvm-clock on may not fit with it off.
-Status check_cmdline_length(const Config &config, std::optional<uint32_t> tsc_khz, std::span<const uint8_t> kernel)
+// `limit`: the kernel's (kernel_cmdline_limit, or kPvhCmdlineLimit).
+Status check_cmdline_length(const Config &config, std::optional<uint32_t> tsc_khz, Result<uint64_t> limit)
 {
-	auto limit = is_elf(kernel) ? Result<uint64_t>(kPvhCmdlineLimit) : kernel_cmdline_limit(kernel);
 	if (!limit)
 		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), limit.error().message);
 	std::string added = cmdline_additions(config, tsc_khz);
@@ -123,15 +131,25 @@ std::string guest_cmdline(const Config &config, std::optional<uint32_t> tsc_khz)
 
 Result<BootEntry> load_guest(const GuestMemory &memory, const Config &config, std::optional<uint32_t> tsc_khz)
 {
-	KAIROS_TRY_ASSIGN(kernel, read_whole_file(config.boot.kernel, "boot.kernel"));
+	// A vmlinux (60+ MiB) is read in parts, its segments straight into
+	// guest memory; a bzImage (a few MiB) whole, through a buffer.
+	KAIROS_TRY_ASSIGN(kernel_file, FileImage::open(config.boot.kernel, "boot.kernel"));
+	const bool elf = file_is_elf(kernel_file);
+	FileBytes bzimage;
+	if (!elf) {
+		KAIROS_TRY_ASSIGN(bytes, read_whole_file(kernel_file, config.boot.kernel, "boot.kernel"));
+		bzimage = std::move(bytes);
+	}
 	FileBytes initrd;
 	if (!config.boot.initrd.empty()) {
 		KAIROS_TRY_ASSIGN(bytes, read_whole_file(config.boot.initrd, "boot.initrd"));
 		initrd = std::move(bytes);
 	}
-	KAIROS_TRY(check_cmdline_length(config, tsc_khz, kernel.span()));
-	KernelFiles files{kernel.span(), initrd.span(), guest_cmdline(config, tsc_khz)};
-	auto entry = is_elf(files.bzimage) ? load_pvh(memory, files) : load_linux(memory, files);
+	KAIROS_TRY(check_cmdline_length(
+		config, tsc_khz, elf ? Result<uint64_t>(kPvhCmdlineLimit) : kernel_cmdline_limit(bzimage.span())));
+	const std::string cmdline = guest_cmdline(config, tsc_khz);
+	auto entry = elf ? load_pvh(memory, kernel_file, initrd.span(), cmdline)
+			 : load_linux(memory, {bzimage.span(), initrd.span(), cmdline});
 	if (!entry)
 		return make_error("boot.kernel {}: {}", config.boot.kernel.string(), entry.error().message);
 	KAIROS_TRY(write_firmware_tables(memory, config.machine.vcpus, config.virtio_device_count()));

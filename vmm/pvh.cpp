@@ -41,11 +41,15 @@ T read_struct(std::span<const uint8_t> image, uint64_t offset)
 	return value;
 }
 
-Result<Elf64_Ehdr> read_elf_header(std::span<const uint8_t> image)
+// Linux's notes take a few hundred bytes; a larger PT_NOTE is not read.
+constexpr uint64_t kMaxNoteBytes = 1 << 20;
+
+Result<Elf64_Ehdr> read_elf_header(const ImageSource &image)
 {
 	if (image.size() < sizeof(Elf64_Ehdr))
 		return make_error("ELF header truncated ({} bytes)", image.size());
-	auto header = read_struct<Elf64_Ehdr>(image, 0);
+	Elf64_Ehdr header;
+	KAIROS_TRY(image.read_at(0, {reinterpret_cast<uint8_t *>(&header), sizeof(header)}));
 	if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB)
 		return make_error("not a little-endian 64-bit ELF (class {}, data {})", header.e_ident[EI_CLASS],
 				  header.e_ident[EI_DATA]);
@@ -59,6 +63,15 @@ Result<Elf64_Ehdr> read_elf_header(std::span<const uint8_t> image)
 		return make_error("the program headers ({} at offset {}) run past the end of the file ({} bytes)",
 				  header.e_phnum, header.e_phoff, image.size());
 	return header;
+}
+
+// At most 65535 of 56 bytes: read_elf_header checked they are in the file.
+Result<std::vector<Elf64_Phdr>> read_program_headers(const ImageSource &image, const Elf64_Ehdr &header)
+{
+	std::vector<Elf64_Phdr> phdrs(header.e_phnum);
+	KAIROS_TRY(image.read_at(header.e_phoff,
+				 {reinterpret_cast<uint8_t *>(phdrs.data()), phdrs.size() * sizeof(Elf64_Phdr)}));
+	return phdrs;
 }
 
 // A PT_LOAD segment, checked against the file and the RAM Kairos leaves
@@ -81,15 +94,14 @@ Status check_segment(const Elf64_Phdr &phdr, size_t index, uint64_t file_size, u
 	return {};
 }
 
-Result<std::vector<ElfSegment>> load_segments(std::span<const uint8_t> image, const Elf64_Ehdr &header,
-					      uint64_t ram_end)
+Result<std::vector<ElfSegment>> load_segments(std::span<const Elf64_Phdr> phdrs, uint64_t file_size, uint64_t ram_end)
 {
 	std::vector<ElfSegment> segments;
-	for (size_t i = 0; i < header.e_phnum; ++i) {
-		auto phdr = read_struct<Elf64_Phdr>(image, header.e_phoff + i * sizeof(Elf64_Phdr));
+	for (size_t i = 0; i < phdrs.size(); ++i) {
+		const auto &phdr = phdrs[i];
 		if (phdr.p_type != PT_LOAD || phdr.p_memsz == 0)
 			continue;
-		KAIROS_TRY(check_segment(phdr, i, image.size(), ram_end));
+		KAIROS_TRY(check_segment(phdr, i, file_size, ram_end));
 		segments.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_paddr, phdr.p_memsz});
 	}
 	if (segments.empty())
@@ -129,16 +141,21 @@ std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> notes, uint64_t 
 	return std::nullopt;
 }
 
-Result<uint32_t> read_pvh_entry(std::span<const uint8_t> image, const Elf64_Ehdr &header)
+Result<uint32_t> read_pvh_entry(const ImageSource &image, std::span<const Elf64_Phdr> phdrs)
 {
-	for (size_t i = 0; i < header.e_phnum; ++i) {
-		auto phdr = read_struct<Elf64_Phdr>(image, header.e_phoff + i * sizeof(Elf64_Phdr));
+	for (size_t i = 0; i < phdrs.size(); ++i) {
+		const auto &phdr = phdrs[i];
 		if (phdr.p_type != PT_NOTE)
 			continue;
 		if (!inside(phdr.p_offset, phdr.p_filesz, image.size()))
 			return make_error("note segment {} (offset {}, {} bytes) runs past the end of the file", i,
 					  phdr.p_offset, phdr.p_filesz);
-		auto entry = find_pvh_entry(image.subspan(phdr.p_offset, phdr.p_filesz), phdr.p_align == 8 ? 8 : 4);
+		if (phdr.p_filesz > kMaxNoteBytes)
+			return make_error("note segment {} is {} bytes; Kairos reads at most {}", i, phdr.p_filesz,
+					  kMaxNoteBytes);
+		std::vector<uint8_t> notes(phdr.p_filesz);
+		KAIROS_TRY(image.read_at(phdr.p_offset, notes));
+		auto entry = find_pvh_entry(notes, phdr.p_align == 8 ? 8 : 4);
 		if (!entry)
 			continue;
 		if (*entry > UINT32_MAX)
@@ -148,10 +165,13 @@ Result<uint32_t> read_pvh_entry(std::span<const uint8_t> image, const Elf64_Ehdr
 	return make_error("an ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build with CONFIG_PVH=y");
 }
 
-Status write_segments(const GuestMemory &memory, std::span<const uint8_t> image, const PvhKernel &kernel)
+// Each segment's file bytes go straight into guest memory (a file image:
+// one pread each, no buffer between).
+Status write_segments(const GuestMemory &memory, const ImageSource &image, const PvhKernel &kernel)
 {
 	for (const auto &segment : kernel.segments) {
-		KAIROS_TRY(memory.write_bytes(segment.paddr, image.subspan(segment.file_offset, segment.file_size)));
+		KAIROS_TRY_ASSIGN(bytes, memory.slice(segment.paddr, segment.file_size));
+		KAIROS_TRY(image.read_at(segment.file_offset, bytes));
 		// The rest is .bss: zero because the ELF says so, whatever the
 		// memory held before.
 		KAIROS_TRY_ASSIGN(
@@ -194,11 +214,12 @@ bool is_elf(std::span<const uint8_t> image)
 	return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
 }
 
-Result<PvhKernel> parse_pvh_kernel(std::span<const uint8_t> image, uint64_t ram_end)
+Result<PvhKernel> parse_pvh_kernel(const ImageSource &image, uint64_t ram_end)
 {
 	KAIROS_TRY_ASSIGN(header, read_elf_header(image));
-	KAIROS_TRY_ASSIGN(segments, load_segments(image, header, ram_end));
-	KAIROS_TRY_ASSIGN(entry, read_pvh_entry(image, header));
+	KAIROS_TRY_ASSIGN(phdrs, read_program_headers(image, header));
+	KAIROS_TRY_ASSIGN(segments, load_segments(phdrs, image.size(), ram_end));
+	KAIROS_TRY_ASSIGN(entry, read_pvh_entry(image, phdrs));
 	bool loaded = std::any_of(segments.begin(), segments.end(), [entry](const ElfSegment &s) {
 		return entry >= s.paddr && entry - s.paddr < s.mem_size;
 	});
@@ -208,12 +229,23 @@ Result<PvhKernel> parse_pvh_kernel(std::span<const uint8_t> image, uint64_t ram_
 	return PvhKernel{std::move(segments), entry, end};
 }
 
+Result<PvhKernel> parse_pvh_kernel(std::span<const uint8_t> image, uint64_t ram_end)
+{
+	return parse_pvh_kernel(SpanImage(image), ram_end);
+}
+
 Result<BootEntry> load_pvh(const GuestMemory &memory, const KernelFiles &files)
 {
-	KAIROS_TRY_ASSIGN(kernel, parse_pvh_kernel(files.bzimage, memory.regions().front().end()));
-	KAIROS_TRY(write_segments(memory, files.bzimage, kernel));
+	return load_pvh(memory, SpanImage(files.bzimage), files.initrd, files.cmdline);
+}
 
-	KAIROS_TRY(write_kernel_cmdline(memory, files.cmdline, kPvhCmdlineLimit));
+Result<BootEntry> load_pvh(const GuestMemory &memory, const ImageSource &vmlinux, std::span<const uint8_t> initrd,
+			   const std::string &cmdline)
+{
+	KAIROS_TRY_ASSIGN(kernel, parse_pvh_kernel(vmlinux, memory.regions().front().end()));
+	KAIROS_TRY(write_segments(memory, vmlinux, kernel));
+
+	KAIROS_TRY(write_kernel_cmdline(memory, cmdline, kPvhCmdlineLimit));
 
 	HvmStartInfo info{};
 	info.magic = kHvmStartMagic;
@@ -221,8 +253,8 @@ Result<BootEntry> load_pvh(const GuestMemory &memory, const KernelFiles &files)
 	info.cmdline_paddr = layout::kCmdlineAddr;
 	// Linux finds the RSDP by scanning too, but only when told none.
 	info.rsdp_paddr = acpi_rsdp_address(layout::kAcpiTablesAddr);
-	if (!files.initrd.empty()) {
-		KAIROS_TRY_ASSIGN(module, write_initrd(memory, files.initrd, kernel.end));
+	if (!initrd.empty()) {
+		KAIROS_TRY_ASSIGN(module, write_initrd(memory, initrd, kernel.end));
 		KAIROS_TRY(memory.write(layout::kPvhModlistAddr, module));
 		info.nr_modules = 1;
 		info.modlist_paddr = layout::kPvhModlistAddr;

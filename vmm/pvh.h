@@ -15,6 +15,7 @@
 #include "base/result.h"
 #include "vmm/boot.h"
 #include "vmm/guest_memory.h"
+#include "vmm/image_source.h"
 
 namespace kairos::vmm {
 
@@ -78,12 +79,18 @@ bool is_elf(std::span<const uint8_t> image);
 // Checks an ELF64 x86-64 executable: its header, that every program header
 // and PT_LOAD segment lies inside the file, that the segments load within
 // [layout::kHighMemoryStart, ram_end) without overlapping, and that a PT_NOTE
-// holds the PVH entry, inside a segment. Errors say what is wrong in one line.
+// holds the PVH entry, inside a segment. Reads only the headers and notes
+// (a PT_NOTE of at most 1 MiB). Errors say what is wrong in one line.
+Result<PvhKernel> parse_pvh_kernel(const ImageSource &image, uint64_t ram_end);
 Result<PvhKernel> parse_pvh_kernel(std::span<const uint8_t> image, uint64_t ram_end);
 
-// Loads the segments, the initrd (as the one module), the command line and
-// the start info with the memory map; the ACPI tables are the caller's, at
-// layout::kAcpiTablesAddr. Returns the 32-bit entry and the start info's GPA.
+// Loads the segments (read from `vmlinux` straight into guest memory), the
+// initrd (as the one module), the command line and the start info with the
+// memory map; the ACPI tables are the caller's, at layout::kAcpiTablesAddr.
+// Returns the 32-bit entry and the start info's GPA.
+Result<BootEntry> load_pvh(const GuestMemory &memory, const ImageSource &vmlinux, std::span<const uint8_t> initrd,
+			   const std::string &cmdline);
+// The same, from a buffer (files.bzimage holds the vmlinux).
 Result<BootEntry> load_pvh(const GuestMemory &memory, const KernelFiles &files);
 
 }  // namespace kairos::vmm

@@ -279,10 +279,14 @@ TEST_CASE("pvh: the guest loader boots an ELF as PVH and names the file in error
 	CHECK(kernel_format(config) == "ELF vmlinux (PVH entry)");
 	auto memory = GuestMemory::create(64ULL << 20);
 	REQUIRE(memory.ok());
+	REQUIRE(memory->write<uint64_t>(kLoadAddress + kMemSize - 8, ~0ULL).ok());
 	auto entry = load_guest(*memory, config, std::nullopt);
 	REQUIRE(entry.ok());
 	CHECK(entry->mode == EntryMode::Pvh32);
 	CHECK(memory->read<uint32_t>(layout::kPvhStartInfoAddr).value() == kHvmStartMagic);
+	// The segment, read from the file straight into guest memory, and its .bss.
+	CHECK(memory->read<uint8_t>(kLoadAddress + 5).value() == 0x95);
+	CHECK(memory->read<uint64_t>(kLoadAddress + kMemSize - 8).value() == 0);
 
 	config.boot.cmdline = std::string(2048, 'x');
 	auto long_cmdline = check_guest(config);
@@ -296,5 +300,56 @@ TEST_CASE("pvh: the guest loader boots an ELF as PVH and names the file in error
 	CHECK(no_note.error().message == "boot.kernel " + config.boot.kernel.string() +
 						 ": an ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
 						 "build with CONFIG_PVH=y");
+	std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("pvh: a file image reads what a buffer does, and a file that shrank is an error", "[pvh][loader]")
+{
+	std::string pattern = (std::filesystem::temp_directory_path() / "kairos-image-XXXXXX").string();
+	std::filesystem::path dir = mkdtemp(pattern.data());
+	auto bytes = fake_vmlinux();
+	{
+		std::ofstream out(dir / "vmlinux", std::ios::binary);
+		out.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+	}
+	auto file = FileImage::open(dir / "vmlinux", "boot.kernel");
+	REQUIRE(file.ok());
+	SpanImage span(bytes);
+	REQUIRE(file->size() == span.size());
+	std::vector<uint8_t> from_file(100), from_span(100);
+	REQUIRE(file->read_at(bytes.size() - 100, from_file).ok());
+	REQUIRE(span.read_at(bytes.size() - 100, from_span).ok());
+	CHECK(from_file == from_span);
+	CHECK_FALSE(file->read_at(bytes.size() - 99, from_file).ok());  // one byte past the end
+	CHECK_FALSE(span.read_at(UINT64_MAX, from_span).ok());
+
+	auto parsed_file = parse_pvh_kernel(*file, kRamEnd);
+	auto parsed_span = parse_pvh_kernel(span, kRamEnd);
+	REQUIRE(parsed_file.ok());
+	REQUIRE(parsed_span.ok());
+	CHECK(parsed_file->entry == parsed_span->entry);
+	CHECK(parsed_file->end == parsed_span->end);
+
+	// Truncated after it was opened: pread comes up short, and the load
+	// says so instead of leaving a half-written segment unnoticed.
+	std::filesystem::resize_file(dir / "vmlinux", bytes.size() / 2);
+	auto memory = GuestMemory::create(64ULL << 20);
+	REQUIRE(memory.ok());
+	auto shrunk = load_pvh(*memory, *file, {}, "");
+	REQUIRE_FALSE(shrunk.ok());
+	CHECK_THAT(shrunk.error().message, Catch::Contains("shrank"));
+
+	// Notes are read into a buffer: a PT_NOTE beyond 1 MiB is refused.
+	auto big_note = fake_vmlinux();
+	big_note.resize((1 << 20) + 0x1000);
+	phdr(big_note, 1).p_filesz = (1 << 20) + 1;
+	CHECK(parse_error(big_note) == "note segment 1 is 1048577 bytes; Kairos reads at most 1048576");
+
+	auto missing = FileImage::open(dir / "none", "boot.kernel");
+	REQUIRE_FALSE(missing.ok());
+	CHECK(missing.error().message == "boot.kernel " + (dir / "none").string() + ": No such file or directory");
+	auto directory = FileImage::open(dir, "boot.kernel");
+	REQUIRE_FALSE(directory.ok());
+	CHECK_THAT(directory.error().message, Catch::EndsWith("not a regular file"));
 	std::filesystem::remove_all(dir);
 }
