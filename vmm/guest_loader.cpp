@@ -3,7 +3,6 @@
 #include <elf.h>
 
 #include <array>
-#include <fstream>
 #include <memory>
 #include <span>
 
@@ -111,10 +110,8 @@ Status finish_guest_cmdline(const GuestMemory &memory, const Config &config, std
 
 std::string kernel_format(const Config &config)
 {
-	std::ifstream in(config.boot.kernel, std::ios::binary);
-	std::vector<uint8_t> magic(4);
-	in.read(reinterpret_cast<char *>(magic.data()), static_cast<std::streamsize>(magic.size()));
-	return is_elf(magic) ? "ELF vmlinux (PVH entry)" : "bzImage (64-bit entry)";
+	auto kernel = FileImage::open(config.boot.kernel, "boot.kernel");
+	return kernel && file_is_elf(*kernel) ? "ELF vmlinux (PVH entry)" : "bzImage (64-bit entry)";
 }
 
 std::string cmdline_additions(const Config &config, std::optional<uint32_t> tsc_khz)

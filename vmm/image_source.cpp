@@ -12,11 +12,6 @@
 namespace kairos::vmm {
 namespace {
 
-bool inside(uint64_t offset, uint64_t length, uint64_t total)
-{
-	return offset <= total && length <= total - offset;
-}
-
 Status out_of_range(uint64_t offset, uint64_t length, uint64_t total)
 {
 	return make_error("bytes {}..{} are past the end of the image ({} bytes)", offset, offset + length, total);
@@ -26,7 +21,7 @@ Status out_of_range(uint64_t offset, uint64_t length, uint64_t total)
 
 Status SpanImage::read_at(uint64_t offset, std::span<uint8_t> out) const
 {
-	if (!inside(offset, out.size(), bytes_.size()))
+	if (!range_inside(offset, out.size(), bytes_.size()))
 		return out_of_range(offset, out.size(), bytes_.size());
 	std::memcpy(out.data(), bytes_.data() + offset, out.size());
 	return {};
@@ -47,7 +42,7 @@ Result<FileImage> FileImage::open(const std::filesystem::path &path, const std::
 
 Status FileImage::read_at(uint64_t offset, std::span<uint8_t> out) const
 {
-	if (!inside(offset, out.size(), size_))
+	if (!range_inside(offset, out.size(), size_))
 		return out_of_range(offset, out.size(), size_);
 	size_t done = 0;
 	while (done < out.size()) {

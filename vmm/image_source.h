@@ -15,6 +15,13 @@
 
 namespace kairos::vmm {
 
+// [offset, offset + length) inside a buffer or file of `total` bytes,
+// without overflowing on hostile values (an image's headers are input).
+inline bool range_inside(uint64_t offset, uint64_t length, uint64_t total)
+{
+	return offset <= total && length <= total - offset;
+}
+
 class ImageSource {
 public:
 	virtual ~ImageSource() = default;

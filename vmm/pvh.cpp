@@ -21,13 +21,6 @@ constexpr uint64_t kPageSize = 4096;
 // puts it: the kernel's early code maps that much before it moves the initrd.
 constexpr uint64_t kInitrdLimit = 0x80000000;
 
-// [offset, offset + length) inside a buffer of `total` bytes, without
-// overflowing on hostile values.
-bool inside(uint64_t offset, uint64_t length, uint64_t total)
-{
-	return offset <= total && length <= total - offset;
-}
-
 constexpr uint64_t align_up(uint64_t value, uint64_t alignment)
 {
 	return (value + alignment - 1) & ~(alignment - 1);
@@ -59,7 +52,7 @@ Result<Elf64_Ehdr> read_elf_header(const ImageSource &image)
 		return make_error("not an ELF executable (e_type {})", header.e_type);
 	if (header.e_phnum == 0 || header.e_phentsize != sizeof(Elf64_Phdr))
 		return make_error("no usable program headers ({} of {} bytes)", header.e_phnum, header.e_phentsize);
-	if (!inside(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr), image.size()))
+	if (!range_inside(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr), image.size()))
 		return make_error("the program headers ({} at offset {}) run past the end of the file ({} bytes)",
 				  header.e_phnum, header.e_phoff, image.size());
 	return header;
@@ -81,13 +74,13 @@ Status check_segment(const Elf64_Phdr &phdr, size_t index, uint64_t file_size, u
 	if (phdr.p_filesz > phdr.p_memsz)
 		return make_error("segment {}: {} bytes in the file but {} in memory", index, phdr.p_filesz,
 				  phdr.p_memsz);
-	if (!inside(phdr.p_offset, phdr.p_filesz, file_size))
+	if (!range_inside(phdr.p_offset, phdr.p_filesz, file_size))
 		return make_error("segment {} (offset {}, {} bytes) runs past the end of the file ({} bytes)", index,
 				  phdr.p_offset, phdr.p_filesz, file_size);
 	if (phdr.p_paddr < layout::kHighMemoryStart)
 		return make_error("segment {} loads at {:#x}, below 1 MiB, where Kairos keeps its boot tables", index,
 				  phdr.p_paddr);
-	if (!inside(phdr.p_paddr, phdr.p_memsz, ram_end))
+	if (!range_inside(phdr.p_paddr, phdr.p_memsz, ram_end))
 		return make_error("segment {} ({:#x}, {} bytes) does not fit in the guest's {} MiB of RAM below the "
 				  "PCI hole",
 				  index, phdr.p_paddr, phdr.p_memsz, ram_end >> 20);
@@ -122,13 +115,13 @@ std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> notes, uint64_t 
 {
 	constexpr uint64_t kNoteHeader = 12;
 	uint64_t offset = 0;
-	while (inside(offset, kNoteHeader, notes.size())) {
+	while (range_inside(offset, kNoteHeader, notes.size())) {
 		auto name_size = read_struct<uint32_t>(notes, offset);
 		auto desc_size = read_struct<uint32_t>(notes, offset + 4);
 		auto type = read_struct<uint32_t>(notes, offset + 8);
 		uint64_t name = offset + kNoteHeader;
 		uint64_t desc = name + align_up(name_size, alignment);
-		if (!inside(name, name_size, notes.size()) || !inside(desc, desc_size, notes.size()))
+		if (!range_inside(name, name_size, notes.size()) || !range_inside(desc, desc_size, notes.size()))
 			return std::nullopt;
 		if (type == kXenElfnotePhys32Entry && name_size == 4 && std::memcmp(&notes[name], "Xen", 4) == 0) {
 			if (desc_size == 4)
@@ -147,7 +140,7 @@ Result<uint32_t> read_pvh_entry(const ImageSource &image, std::span<const Elf64_
 		const auto &phdr = phdrs[i];
 		if (phdr.p_type != PT_NOTE)
 			continue;
-		if (!inside(phdr.p_offset, phdr.p_filesz, image.size()))
+		if (!range_inside(phdr.p_offset, phdr.p_filesz, image.size()))
 			return make_error("note segment {} (offset {}, {} bytes) runs past the end of the file", i,
 					  phdr.p_offset, phdr.p_filesz);
 		if (phdr.p_filesz > kMaxNoteBytes)
