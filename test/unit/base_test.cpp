@@ -2,10 +2,17 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "base/clock.h"
 #include "base/event_fd.h"
 #include "base/io_uring.h"
+#include "base/mapping.h"
 #include "base/timer_fd.h"
 
 using namespace kairos;
@@ -24,7 +31,44 @@ Result<uint64_t> doubled(Result<uint64_t> input)
 	return value * 2;
 }
 
+// The VmFlags line of /proc/self/smaps for the mapping that holds
+// address, or "" when there is none.
+std::string vm_flags_of(const void *address)
+{
+	std::ifstream smaps("/proc/self/smaps");
+	const auto wanted = reinterpret_cast<uintptr_t>(address);
+	bool inside = false;
+	for (std::string line; std::getline(smaps, line);) {
+		uintptr_t start = 0, end = 0;
+		char dash = 0;
+		std::istringstream range(line);
+		if (range >> std::hex >> start >> dash >> end && dash == '-')
+			inside = start <= wanted && wanted < end;
+		else if (inside && line.rfind("VmFlags:", 0) == 0)
+			return line;
+	}
+	return "";
+}
+
 }  // namespace
+
+TEST_CASE("mapping: anonymous memory starts on a 2 MiB boundary, advised for huge pages", "[base]")
+{
+	// Sizes below, at and past huge-page multiples: each is whole and aligned.
+	for (size_t size : {size_t{4096}, size_t{3} << 20, (size_t{64} << 20) + 4096}) {
+		auto mapping = Mapping::anonymous(size, "a test");
+		REQUIRE(mapping);
+		CHECK(reinterpret_cast<uintptr_t>(mapping->data()) % Mapping::kHugePageBytes == 0);
+		CHECK(mapping->size() == size);
+		std::memset(mapping->data(), 0xa5, size);  // all of it is writable
+		CHECK(mapping->data()[size - 1] == 0xa5);
+		// VM_HUGEPAGE shows as "hg" where the kernel has THP at all.
+		if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0)
+			CHECK(vm_flags_of(mapping->data()).find(" hg") != std::string::npos);
+		else
+			WARN("no transparent huge pages in this kernel: MADV_HUGEPAGE not checked");
+	}
+}
 
 TEST_CASE("clock: nanoseconds and timespecs convert both ways", "[base]")
 {
