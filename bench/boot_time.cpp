@@ -31,17 +31,49 @@ struct Candidate {
 	std::vector<double> to_init_ms;
 	std::vector<double> to_exit_ms;
 	int failures = 0;
+	std::vector<std::string> failure_reasons;  // one per failed run
 };
 
 struct Run {
 	bool ok = false;
 	double to_init_ms = -1;
 	double to_exit_ms = -1;
+	std::string failure;  // why not ok: how it ended and its last line
 };
 
 double elapsed_ms(Clock::time_point since)
 {
 	return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+// The last non-empty line of output, without its newline.
+std::string last_line(const std::string &output)
+{
+	size_t end = output.find_last_not_of("\r\n");
+	if (end == std::string::npos)
+		return "";
+	size_t newline = output.find_last_of('\n', end);
+	size_t begin = newline == std::string::npos ? 0 : newline + 1;
+	return output.substr(begin, end + 1 - begin);
+}
+
+// Why a run is not counted: how the process ended, and what it said last
+// (a VMM's own reason, such as "kairos: guest triple fault: ...").
+std::string failure_of(int status, bool timed_out, bool reached_init, const std::string &output)
+{
+	std::string ended;
+	if (timed_out)
+		ended = fmt::format("killed after {} s", kRunTimeoutSeconds);
+	else if (WIFSIGNALED(status))
+		ended = fmt::format("killed by signal {}", WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		ended = fmt::format("exit {}", WEXITSTATUS(status));
+	else if (!reached_init)
+		ended = "exit 0 without a KAIROS-GUEST line";
+	else
+		return "";
+	std::string line = last_line(output);
+	return line.empty() ? ended : ended + ": " + line;
 }
 
 // Runs `command` with sh -c, its stdout (and stderr) on a pipe we scan.
@@ -63,12 +95,15 @@ Run run_once(const std::string &command)
 	close(pipe_fds[1]);
 	Run run;
 	std::string seen;
+	std::string tail;  // the output's last few KiB, for a failure's reason
+	bool timed_out = false;
 	char buffer[4096];
 	while (true) {
 		pollfd pfd{pipe_fds[0], POLLIN, 0};
 		if (poll(&pfd, 1, 1000) == 0) {
 			if (elapsed_ms(start) > kRunTimeoutSeconds * 1000.0) {
 				kill(child, SIGKILL);
+				timed_out = true;
 				break;
 			}
 			continue;
@@ -76,6 +111,9 @@ Run run_once(const std::string &command)
 		ssize_t got = read(pipe_fds[0], buffer, sizeof(buffer));
 		if (got <= 0)
 			break;
+		tail.append(buffer, static_cast<size_t>(got));
+		if (tail.size() > 8192)
+			tail.erase(0, tail.size() - 4096);
 		if (run.to_init_ms < 0) {
 			seen.append(buffer, static_cast<size_t>(got));
 			if (seen.find(kInitMarker) != std::string::npos)
@@ -88,7 +126,8 @@ Run run_once(const std::string &command)
 	int status = 0;
 	waitpid(child, &status, 0);
 	run.to_exit_ms = elapsed_ms(start);
-	run.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && run.to_init_ms >= 0;
+	run.failure = failure_of(status, timed_out, run.to_init_ms >= 0, tail);
+	run.ok = run.failure.empty();
 	return run;
 }
 
@@ -121,7 +160,7 @@ int main(int argc, char **argv)
 		} else if (arg == "--json" && i + 1 < argc) {
 			json_path = argv[++i];
 		} else if (auto eq = arg.find('='); eq != std::string::npos && eq > 0) {
-			candidates.push_back({arg.substr(0, eq), arg.substr(eq + 1), {}, {}, 0});
+			candidates.push_back({arg.substr(0, eq), arg.substr(eq + 1), {}, {}, 0, {}});
 		} else {
 			return usage();
 		}
@@ -137,9 +176,10 @@ int main(int argc, char **argv)
 			fmt::print(stderr, "boot-time: run {}/{} {}: {}\n", run, runs, candidate.label,
 				   result.ok ? fmt::format("init {:.0f} ms, exit {:.0f} ms", result.to_init_ms,
 							   result.to_exit_ms)
-					     : "FAILED");
+					     : "FAILED (" + result.failure + ")");
 			if (!result.ok) {
 				++candidate.failures;
+				candidate.failure_reasons.push_back(result.failure);
 				continue;
 			}
 			candidate.to_init_ms.push_back(result.to_init_ms);
@@ -164,6 +204,7 @@ int main(int argc, char **argv)
 					      {"command", candidate.command},
 					      {"successful_runs", candidate.to_init_ms.size()},
 					      {"failures", candidate.failures},
+					      {"failure_reasons", candidate.failure_reasons},
 					      {"to_init_ms", candidate.to_init_ms},
 					      {"to_exit_ms", candidate.to_exit_ms},
 					      {"median_to_init_ms", init},

@@ -40,6 +40,22 @@ fi
 expect "boot-time --runs abc is refused" 2 "--runs: must be a whole number from 1, got 'abc'" "$boot_time" --runs abc
 expect "boot-time --json without a value" 2 '--json needs a value' "$boot_time" --json
 
+# A failed boot is counted with its reason: how the VMM ended and its
+# last line (here a stand-in VMM that reports a triple fault).
+runner=$build/bench/boot-time-runner
+runner_json=$(mktemp)
+expect "boot-time-runner says why a run failed" 0 \
+	'FAILED \(exit 4: kairos: guest triple fault: vCPU 0\)' "$runner" --runs 1 --json "$runner_json" \
+	'ok=echo KAIROS-GUEST init' 'fault=echo KAIROS-GUEST init; echo "kairos: guest triple fault: vCPU 0" >&2; exit 4'
+if [ "$(jq -c '[.candidates[] | .failure_reasons]' "$runner_json" 2>&1)" = \
+	'[[],["exit 4: kairos: guest triple fault: vCPU 0"]]' ]; then
+	echo "ok: boot-time-runner's JSON keeps the reasons"
+else
+	echo "FAIL: boot-time-runner's JSON: $(jq -c '.candidates' "$runner_json" 2>&1)" >&2
+	failures=$((failures + 1))
+fi
+rm -f "$runner_json"
+
 reliability=$source_dir/bench/boot-reliability
 expect "boot-reliability --help is its comment" 0 '^bench/boot-reliability \[--sizes' "$reliability" --help
 expect "boot-reliability --sizes with a non-number is refused" 2 "--sizes: must be a whole number from 1, got 'x'" \
