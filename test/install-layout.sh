@@ -63,4 +63,22 @@ else
 	echo "FAIL: completion of 'kairos run --ev' gave '$words'" >&2
 	failures=$((failures + 1))
 fi
+# And after `kairos ctl SOCKET`, every command `kairos ctl --help` lists, and
+# `kairos --help` names them all too: three lists that must not drift.
+ctl_commands=$("$prefix/bin/kairos" ctl --help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p' | sort | xargs)
+words=$(bash -c 'source "$1"; COMP_WORDS=(kairos ctl vm.sock ""); COMP_CWORD=3; _kairos; echo "${COMPREPLY[*]}"' _ \
+	"$prefix/share/bash-completion/completions/kairos" | tr ' ' '\n' | grep -v '^--' | sort | xargs)
+if [ -n "$ctl_commands" ] && [ "$words" = "$ctl_commands" ]; then
+	echo "ok: completion after 'kairos ctl SOCKET' is ctl's commands: $words"
+else
+	echo "FAIL: completion after 'kairos ctl SOCKET' gave '$words', ctl --help lists '$ctl_commands'" >&2
+	failures=$((failures + 1))
+fi
+help_text=$("$prefix/bin/kairos" --help | tr -s ' \n' ' ')
+for command in $ctl_commands; do
+	if ! grep -qE "[ ,]${command}[ ,]" <<<"$help_text"; then
+		echo "FAIL: kairos --help does not name the ctl command '$command'" >&2
+		failures=$((failures + 1))
+	fi
+done
 exit "$failures"

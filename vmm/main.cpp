@@ -48,7 +48,8 @@ commands:
                                   configuration (JSON) without running it
   ctl SOCKET COMMAND              drive a VM run with --api-sock SOCKET:
                                   status, stats, pause, resume, shutdown,
-                                  reset, raise-event PORT (kairos ctl --help)
+                                  quit, reset, raise-event PORT
+                                  (kairos ctl --help)
   --help, -h                      show this help
   --version, -V, version          show the version (also after run/check)
 

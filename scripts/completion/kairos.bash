@@ -38,7 +38,7 @@ _kairos() {
 		if [ "$COMP_CWORD" -eq 2 ]; then
 			mapfile -t COMPREPLY < <(compgen -f -- "$current")
 		elif [ "$COMP_CWORD" -eq 3 ]; then
-			mapfile -t COMPREPLY < <(compgen -W "status stats pause resume shutdown reset raise-event --help" \
+			mapfile -t COMPREPLY < <(compgen -W "status stats pause resume shutdown quit reset raise-event --help" \
 				-- "$current")
 		else
 			COMPREPLY=()
