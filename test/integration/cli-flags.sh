@@ -137,4 +137,18 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 		fail "--events after a run that stopped at KVM: $(cat events.jsonl)"
 	fi
 fi
+# The README's examples, as shipped: each passes `check` (its kernel,
+# initrd, disk and command line found and fitting), from the source tree
+# whose build/ they name.
+if [ -e "$KAIROS_SOURCE_DIR/build/guest/rootfs.ext4" ]; then
+	for example in "$KAIROS_SOURCE_DIR"/examples/*.json; do
+		if "$KAIROS_BIN" check "$example" >example.json 2>example.err; then
+			pass "check $(basename "$example"): $(head -n 1 example.err)"
+		else
+			fail "check $(basename "$example") failed: $(cat example.err)"
+		fi
+	done
+else
+	log "examples not checked: they name $KAIROS_SOURCE_DIR/build/guest, which has no images"
+fi
 finish
