@@ -199,6 +199,14 @@ void ConsoleOutput::scan(uint8_t byte)
 		line_.push_back(static_cast<char>(byte));
 }
 
+bool terminal_of_another_job(int fd)
+{
+	if (!isatty(fd))
+		return false;
+	const pid_t foreground = tcgetpgrp(fd);  // -1: not our controlling terminal
+	return foreground > 0 && foreground != getpgrp();
+}
+
 Result<RawTerminal> RawTerminal::enter(int fd)
 {
 	termios saved{};

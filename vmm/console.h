@@ -122,6 +122,14 @@ private:
 // rest: normal runs lose nothing, a stuck reader costs one second.
 inline constexpr std::chrono::milliseconds kConsoleDrainBudget{1000};
 
+// True when fd is a terminal whose foreground is another process group than
+// ours: kairos started as a background job (`kairos run vm.json &` in an
+// interactive shell). Raw mode (tcsetattr) or a read there would stop the
+// whole process with SIGTTOU or SIGTTIN, as job control does to any
+// background job; a terminal that is not ours to control, or no terminal,
+// is false.
+bool terminal_of_another_job(int fd);
+
 // Puts a terminal into raw mode for the guest's line discipline and restores
 // it on destruction (and so on every exit path).
 class RawTerminal {

@@ -160,7 +160,11 @@ Status Machine::watch_host_events()
 	KAIROS_TRY_ASSIGN(panic, PanicNotice::watch(*loop_, shutdown_, kPanicGraceNs));
 	panic_notice_ = std::move(panic);
 
-	if (config_.console.input_from_stdin) {
+	if (config_.console.input_from_stdin && terminal_of_another_job(STDIN_FILENO)) {
+		log_.warn("console input: stdin is the terminal of another, foreground job (kairos runs in the "
+			  "background): the guest gets no input from it; console.input \"none\" says so without "
+			  "this line");
+	} else if (config_.console.input_from_stdin) {
 		ConsoleInput::Hooks hooks;
 		hooks.quit = [this] { shutdown_.request(StopReason::UserQuit, "Ctrl-A x on the console"); };
 		// A line of host input is also a virtual console event.

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@ using kairos::UniqueFd;
 using kairos::vmm::ConsoleOutput;
 using kairos::vmm::ConsoleSink;
 using kairos::vmm::EventLoop;
+using kairos::vmm::terminal_of_another_job;
 
 namespace {
 
@@ -208,4 +211,57 @@ TEST_CASE("console output: a file takes at most its cap", "[console]")
 	CHECK(console->flush());
 	CHECK(console->bytes_dropped() == 500);
 	CHECK(lseek(file.get(), 0, SEEK_END) == 1000);
+}
+
+namespace {
+
+// In a child: a new session whose controlling terminal is a fresh pty
+// (a session leader without one acquires the first terminal it opens),
+// then the answer for the session's own foreground group and for a
+// grandchild moved to a group of its own, as a shell's `&` with job
+// control does. Exit status: bit 0 set when the foreground group was
+// wrongly called another job's, bit 1 when the background group was not.
+int job_control_answers()
+{
+	if (setsid() < 0)
+		return 8;
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+		return 8;
+	int terminal = open(ptsname(master), O_RDWR);  // becomes the controlling terminal
+	if (terminal < 0 || tcgetpgrp(terminal) != getpgrp())
+		return 8;
+	int wrong = terminal_of_another_job(terminal) ? 1 : 0;
+	pid_t background = fork();
+	if (background == 0) {
+		if (setpgid(0, 0) != 0)
+			_exit(8);
+		_exit(terminal_of_another_job(terminal) ? 0 : 2);
+	}
+	int status = 0;
+	if (background < 0 || waitpid(background, &status, 0) != background || !WIFEXITED(status))
+		return 8;
+	return wrong | WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST_CASE("console input: a background job's terminal is recognised, its foreground's is not", "[console]")
+{
+	// Not a terminal at all, or a pipe: never another job's.
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	CHECK_FALSE(terminal_of_another_job(fds[0]));
+	close(fds[0]);
+	close(fds[1]);
+	pid_t child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0)
+		_exit(job_control_answers());
+	int status = 0;
+	REQUIRE(waitpid(child, &status, 0) == child);
+	REQUIRE(WIFEXITED(status));
+	// 8: the pty or the session could not be set up, which is the test's
+	// failure, not the function's.
+	CHECK(WEXITSTATUS(status) == 0);
 }
