@@ -357,6 +357,14 @@ Config parse_or_throw(const json &root, const std::filesystem::path &base_dir)
 		ObjectReader::fail("machine.memory_check",
 				   "must be \"warn\", \"refuse\" or \"off\", got \"" + memory_check + "\"");
 	machine.reject_unknown_keys();
+	const uint64_t least_mib = kMinMemoryMib + kMemoryMibPerExtraVcpu * (config.machine.vcpus - 1);
+	if (config.machine.memory_mib < least_mib)
+		ObjectReader::fail(
+			"machine.memory_mib",
+			fmt::format("{} MiB is too little for {} vCPUs: give at least {} ({} MiB, and {} MiB "
+				    "for each vCPU past the first)",
+				    config.machine.memory_mib, config.machine.vcpus, least_mib, kMinMemoryMib,
+				    kMemoryMibPerExtraVcpu));
 
 	if (!top.has("boot"))
 		ObjectReader::fail("boot", "is required (it names the kernel to boot; or give --kernel)");

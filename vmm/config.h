@@ -23,6 +23,11 @@ namespace kairos::vmm {
 // The shared-info page has a time slot per vCPU (kairos_abi.h).
 inline constexpr uint32_t kMaxVcpus = KAIROS_MAX_VCPUS;
 inline constexpr uint64_t kMinMemoryMib = 64;
+// What each vCPU past the first adds to kMinMemoryMib, at least: the guest
+// kernel's per-CPU areas (Debian 6.1's static ones are 212 KiB a CPU,
+// .data..percpu), its idle, IRQ and exception stacks, TSS and GDT, before
+// the allocators' per-CPU caches. A floor with margin, not a promise.
+inline constexpr uint64_t kMemoryMibPerExtraVcpu = 1;
 inline constexpr uint64_t kMaxMemoryMib = 64 * 1024;
 inline constexpr uint32_t kMinRefreshMs = 10;
 inline constexpr uint32_t kMaxRefreshMs = 60000;

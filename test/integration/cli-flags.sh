@@ -28,6 +28,7 @@ for command in check run; do
 	refused "$command" "--cpus: must be 1..64, got 65" --cpus=65
 	refused "$command" "--memory: must be 64..65536, got 0" --memory 0
 	refused "$command" "--memory: must be an integer, got '1.5G'" --memory 1.5G
+	refused "$command" "--memory: 80 MiB is too little for 64 vCPUs: give at least 127" --cpus 64 --memory 80
 	refused "$command" "--log-level: must be error, warn, info or debug, got 'loud'" --log-level loud
 	refused "$command" "--initrd: $WORK/missing.cpio: no such file" --initrd missing.cpio
 	refused "$command" "--memory: needs a size in MiB" --memory

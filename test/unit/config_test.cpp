@@ -127,6 +127,14 @@ TEST_CASE("errors name the key's full path and the bad value", "[config]")
 	      "machine.memory_mib: must be an integer, got the number 1.5");
 	CHECK(error_of(R"({"machine": {"memory_mib": 16}, "boot": {"kernel": "vmlinuz"}})", d) ==
 	      "machine.memory_mib: must be 64..65536, got 16");
+	// Memory per vCPU: 64 MiB and 1 MiB for each vCPU past the first.
+	CHECK(error_of(R"({"machine": {"vcpus": 64, "memory_mib": 64}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.memory_mib: 64 MiB is too little for 64 vCPUs: give at least 127 (64 MiB, and 1 MiB for each "
+	      "vCPU past the first)");
+	CHECK(error_of(R"({"machine": {"vcpus": 2, "memory_mib": 64}, "boot": {"kernel": "vmlinuz"}})", d) ==
+	      "machine.memory_mib: 64 MiB is too little for 2 vCPUs: give at least 65 (64 MiB, and 1 MiB for each "
+	      "vCPU past the first)");
+	CHECK(parse_config(R"({"machine": {"vcpus": 64, "memory_mib": 127}, "boot": {"kernel": "vmlinuz"}})", d).ok());
 	CHECK(error_of(R"({"boot": {"kernel": "vmlinuz"}, "outsourcing": {"guest_wakeups_hz": 10}})", d) ==
 	      "outsourcing.guest_wakeups_hz: must be 100..1000000, got 10");
 	CHECK(error_of(R"({"machine": {"memory_check": "maybe"}, "boot": {"kernel": "vmlinuz"}})", d) ==
