@@ -4,7 +4,8 @@
 # typed in the guest's shell decide nothing (issue 12, #4: only the
 # kernel's own console output, the UART's polled path, is watched). The
 # --events file agrees: `stopped` with each reason, one `guest-panic` from
-# the console for the real panic and none for the typed banner.
+# the console for the real panic and none for the typed banner. halt -f
+# (the kernel's "System halted", no ACPI) is named for what it is.
 source "$(dirname "$0")/lib.sh"
 require_kvm
 require_jq
@@ -51,4 +52,14 @@ expect_no_stderr "panic"
 expect_no_stderr "halted"
 expect_events reset
 expect_event_count guest-panic 0
+
+log "boot 4: halt -f, the kernel's own halt without ACPI"
+mv out.txt out-typed.txt
+write_config halt.json 1 256 "$BASE_CMDLINE kairos.init=run:/bin/busybox kairos.args=halt,-f"
+run_guest halt.json
+expect_rc 0
+expect_output "reboot: System halted"
+expect_stderr 'the guest halted its CPUs ("System halted": halt -f, or power-off without ACPI)'
+expect_no_stderr "panic"
+expect_events power-off
 finish
