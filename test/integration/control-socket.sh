@@ -63,6 +63,9 @@ for _ in $(seq 1 300); do
 done
 ctl status >status-running.json
 echo "status-rc=$?"
+# The threads' names, for top and ps (README, priority windows); not the
+# kernel's io_uring workers (iou-wrk-N, iou-sqp-N), which come and go.
+echo "threads=$(cat /proc/"$(pgrep -P "$pid" | head -n 1)"/task/*/comm 2>/dev/null | grep -v '^iou-' | sort | xargs)"
 # Until the guest's probe sends samples (boot takes ~20 s here).
 for _ in $(seq 1 400); do
 	ctl stats >stats-live.json 2>/dev/null
@@ -113,6 +116,13 @@ KAIROS_TEST_RETRY_TRIPLE_FAULT=1 run_in_kvm ./inside.sh "$KAIROS_BIN"
 value() { sed -n "s/^$1=//p" out.txt | head -n 1; }
 log "$(grep -E '^(stats-live|paused|resumed)-samples' out.txt | tr '\n' ' ')"
 
+# A 1-vCPU guest with outsourcing on (the default): the loop keeps the
+# process's name; the vCPU and the timer thread have their own.
+if [ "$(value threads)" = "kairos kairos-timer kairos-vcpu0" ]; then
+	pass "threads are named kairos, kairos-timer, kairos-vcpu0"
+else
+	fail "thread names are '$(value threads)', expected 'kairos kairos-timer kairos-vcpu0'"
+fi
 for step in status pause resume raise shutdown; do
 	if [ "$(value "$step-rc")" = 0 ]; then pass "ctl $step: exit 0"; else fail "ctl $step: exit '$(value "$step-rc")'"; fi
 done
