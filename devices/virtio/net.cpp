@@ -48,21 +48,6 @@ struct Activation {
 	Interrupt *interrupt;
 };
 
-// The TAP's offloads follow what the driver accepts to receive: it may
-// then hand the guest frames with partial checksums and GSO frames.
-unsigned tap_offloads(uint64_t acked)
-{
-	unsigned offloads = 0;
-	if (acked & kNetGuestCsum) {
-		offloads |= TUN_F_CSUM;
-		if (acked & kNetGuestTso4)
-			offloads |= TUN_F_TSO4;
-		if (acked & kNetGuestTso6)
-			offloads |= TUN_F_TSO6;
-	}
-	return offloads;
-}
-
 class Net : public VirtioDevice {
 public:
 	Net(const GuestRam &ram, std::string id, std::array<uint8_t, 6> mac, UniqueFd frames, FrameEndpoint endpoint,
@@ -546,9 +531,8 @@ void Net::signal_used()
 	}
 }
 
-// A locally administered unicast address (IEEE 802: bit 1 of the first
-// byte set, bit 0 clear), the same for the same id and TAP on every run so
-// the guest's view of its interface does not change between boots.
+}  // namespace
+
 std::array<uint8_t, 6> generated_mac(const NetOptions &options)
 {
 	uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a
@@ -560,7 +544,18 @@ std::array<uint8_t, 6> generated_mac(const NetOptions &options)
 	return mac;
 }
 
-}  // namespace
+unsigned tap_offloads(uint64_t acked)
+{
+	unsigned offloads = 0;
+	if (acked & kNetGuestCsum) {
+		offloads |= TUN_F_CSUM;
+		if (acked & kNetGuestTso4)
+			offloads |= TUN_F_TSO4;
+		if (acked & kNetGuestTso6)
+			offloads |= TUN_F_TSO6;
+	}
+	return offloads;
+}
 
 Result<std::shared_ptr<VirtioDevice>> make_net_device(const GuestRam &ram, std::string id, std::array<uint8_t, 6> mac,
 						      UniqueFd frames, FrameEndpoint endpoint)

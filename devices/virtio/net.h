@@ -4,8 +4,8 @@
 //
 // Queues: 0 receive, 1 transmit (no control queue, no multiqueue). Offers
 // VERSION_1, EVENT_IDX, INDIRECT_DESC, MAC, MRG_RXBUF, CSUM and
-// GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6 (with ECN and UFO where the
-// TAP takes them); what the driver acks decides the TAP's TUNSETOFFLOAD.
+// GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6; what the driver acks decides
+// the TAP's TUNSETOFFLOAD (tap_offloads).
 // Served on the device's own thread; the TAP fd is read only when the
 // receive queue has buffers (no frame is read that cannot be delivered).
 #pragma once
@@ -29,6 +29,18 @@ struct NetOptions {
 	// nullopt: a locally administered unicast address is generated.
 	std::optional<std::array<uint8_t, 6>> mac;
 };
+
+// The address of a device without `mac`: locally administered unicast
+// (IEEE 802: bit 1 of the first byte set, bit 0 clear), a hash of the id
+// and the TAP's name, so the same config gives the guest the same address
+// on every boot.
+std::array<uint8_t, 6> generated_mac(const NetOptions &options);
+
+// The TAP's offloads (TUN_F_*, for TUNSETOFFLOAD) for the features the
+// driver acked: the TAP may hand the guest frames with partial checksums
+// only with GUEST_CSUM, and GSO frames only with GUEST_TSO4/6 besides
+// (virtio 1.2 section 5.1.3.1, feature dependencies).
+unsigned tap_offloads(uint64_t acked);
 
 // Opens the TAP (/dev/net/tun, TUNSETIFF) and sets its vnet header size;
 // the error names the interface and why (no /dev/net/tun, no such

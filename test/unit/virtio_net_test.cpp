@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -473,4 +474,30 @@ TEST_CASE("virtio-net names the TAP and the cause when it cannot open it", "[vir
 	INFO(opened.error().message);
 	CHECK(opened.error().message.rfind("kairos-nosuch9: ", 0) == 0);
 	CHECK(opened.error().message.find('\n') == std::string::npos);
+}
+
+TEST_CASE("virtio-net: the TAP's offloads follow what the driver takes to receive", "[virtio][net]")
+{
+	using kairos::devices::virtio::tap_offloads;
+	CHECK(tap_offloads(0) == 0);
+	// TSO without the checksum offload it rests on: nothing (5.1.3.1).
+	CHECK(tap_offloads(kNetGuestTso4 | kNetGuestTso6) == 0);
+	CHECK(tap_offloads(kNetGuestCsum) == TUN_F_CSUM);
+	CHECK(tap_offloads(kNetGuestCsum | kNetGuestTso4) == (TUN_F_CSUM | TUN_F_TSO4));
+	CHECK(tap_offloads(kNetGuestCsum | kNetGuestTso4 | kNetGuestTso6) == (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6));
+	// What the host sends (CSUM, HOST_TSO*) is not the TAP's to offload.
+	CHECK(tap_offloads(kNetCsum) == 0);
+}
+
+TEST_CASE("virtio-net: a generated MAC is unicast, locally administered, and the same each boot", "[virtio][net]")
+{
+	using kairos::devices::virtio::generated_mac;
+	using kairos::devices::virtio::NetOptions;
+	const auto mac = generated_mac(NetOptions{"net0", "kairos0", std::nullopt});
+	CHECK((mac[0] & 0x01) == 0);  // unicast
+	CHECK((mac[0] & 0x02) != 0);  // locally administered
+	CHECK(mac == generated_mac(NetOptions{"net0", "kairos0", std::nullopt}));
+	// Another interface or TAP: another address.
+	CHECK(mac != generated_mac(NetOptions{"net1", "kairos0", std::nullopt}));
+	CHECK(mac != generated_mac(NetOptions{"net0", "kairos1", std::nullopt}));
 }
