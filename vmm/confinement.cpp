@@ -106,13 +106,13 @@ constexpr auto kTimerSyscalls =
 // written and synced): after its seccomp call, io_uring_enter, read,
 // write, futex, madvise, rt_sigprocmask and exit, then the test run with
 // the filter on.
-// A virtio-net thread (devices/virtio/net.cpp) waits with poll on its
-// eventfds and the TAP, reads a frame (common read) and writes one from the
-// guest's buffers with writev; its one ioctl is TUNSETOFFLOAD, after the
-// driver's features are known. Measured with strace -f on the unit tests'
-// socketpair device and on the guest test `network` (its TAP).
+// A virtio-net thread (devices/virtio/net.cpp) waits on its io_uring's
+// polls of its eventfds and the TAP, reads a frame (common read) and writes
+// one from the guest's buffers with writev; its one ioctl is TUNSETOFFLOAD,
+// after the driver's features are known. Measured with strace -f on the
+// unit tests' socketpair device and on the guest test `network` (its TAP).
 constexpr auto kDeviceSyscalls =
-	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "poll", "writev", "ioctl"});
+	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "writev", "ioctl"});
 
 // And of ioctl: the TAP's offloads (virtio-net), and what virtio-vsock's
 // thread asks of /dev/vhost-vsock when the guest starts or resets the

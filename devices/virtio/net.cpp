@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/event_fd.h"
+#include "base/io_uring.h"
 #include "devices/virtio/chain_bytes.h"
 #include "devices/virtio/device_thread.h"
 #include "devices/virtio/net_device.h"
@@ -31,6 +32,13 @@ constexpr uint16_t kLinkUp = 1;  // VIRTIO_NET_S_LINK_UP (section 5.1.4)
 // Frames moved per queue before the other queue and the control eventfd
 // get a turn: a busy direction does not starve the other one.
 constexpr int kFramesPerTurn = 64;
+
+// io_uring user_data of the thread's polls: the three eventfds, and the
+// frame endpoint with the poll's events in the low 16 bits.
+constexpr uint64_t kControlTag = 1ULL << 32;
+constexpr uint64_t kReceiveNotifyTag = 2ULL << 32;
+constexpr uint64_t kTransmitNotifyTag = 3ULL << 32;
+constexpr uint64_t kFramesTag = 4ULL << 32;
 
 // Section 5.1.4: struct virtio_net_config up to status (the fields the
 // offered features give meaning to; the rest reads as zero).
@@ -102,9 +110,15 @@ private:
 	// Applies reset / activation / stop requests; false: stop serving.
 	bool handle_control();
 	void forget_queues();
-	// Waits for an eventfd or the frame fd (not at all when `busy`);
-	// true when control fired.
-	bool wait(bool busy);
+	// Waits for an eventfd or the frame fd (not at all when `busy`).
+	enum class Wake { Work, Control, RingFailed };
+	Wake wait(bool busy);
+	// One-shot polls on the ring: each eventfd's while not armed, and on
+	// the frame fd the events wanted and not yet armed.
+	void arm_polls(short frame_events);
+	void arm_poll(int fd, short events, uint64_t tag);
+	// Takes what completed; true when control fired.
+	bool reap();
 
 	// Receive: frames from the endpoint into the receive queue. True
 	// when it stopped only because its turn was over.
@@ -137,6 +151,13 @@ private:
 	const EventFd transmit_notify_;
 	// Wakes the thread for reset, activation and stop.
 	const EventFd control_;
+	// The thread's waits: polls on the eventfds and the frame fd (made by
+	// start(), used by the thread alone).
+	std::optional<IoUring> ring_;
+	bool control_armed_ = false;
+	bool receive_notify_armed_ = false;
+	bool transmit_notify_armed_ = false;
+	short frame_events_armed_ = 0;  // the OR of the frame fd's pending polls
 	// requests: frames both ways; bytes_read: to the guest; bytes_written:
 	// from the guest.
 	DeviceCounters counters_;
@@ -205,6 +226,13 @@ Status Net::start(std::function<Status()> confine_thread)
 {
 	if (frame_.empty())
 		frame_.resize(kMaxFrameBytes);
+	if (!ring_) {
+		// Three eventfd polls, up to two on the frame fd, and room.
+		auto ring = IoUring::create(8, name().c_str(), {IORING_OP_POLL_ADD});
+		if (!ring)
+			return ring.error();
+		ring_.emplace(std::move(ring).value());
+	}
 	return thread_.start(std::move(confine_thread), {
 								.serve = [this] { serve(); },
 								.lost = [this] { lost(); },
@@ -238,12 +266,19 @@ void Net::serve()
 		const bool transmit_busy = serve_transmit();
 		const bool receive_busy = serve_receive();
 		signal_used();
-		if (wait(transmit_busy || receive_busy) && !handle_control())
+		const Wake wake = wait(transmit_busy || receive_busy);
+		if (wake == Wake::RingFailed) {
+			// Nothing can be waited for any more: the device is lost
+			// (DEVICE_NEEDS_RESET) and its thread ends, as a disk's does.
+			lost();
+			return;
+		}
+		if (wake == Wake::Control && !handle_control())
 			return;
 	}
 }
 
-bool Net::wait(bool busy)
+Net::Wake Net::wait(bool busy)
 {
 	const bool active = receive_ && !broken_;
 	short frame_events = 0;
@@ -252,25 +287,75 @@ bool Net::wait(bool busy)
 		frame_events |= POLLIN;
 	if (active && transmit_waiting_)
 		frame_events |= POLLOUT;
-	pollfd fds[] = {
-		{control_.fd(), POLLIN, 0},
-		{receive_notify_.fd(), POLLIN, 0},
-		{transmit_notify_.fd(), POLLIN, 0},
-		{frame_events ? frames_.get() : -1, frame_events, 0},
-	};
-	if (poll(fds, std::size(fds), busy ? 0 : -1) < 0)
-		return false;  // EINTR: look at the queues again
-	// Consumed here, counted once; the queues are looked at next turn.
-	if (fds[1].revents)
-		count(counters_.notifications, receive_notify_.consume());
-	if (fds[2].revents)
-		count(counters_.notifications, transmit_notify_.consume());
-	if (fds[3].revents & (POLLERR | POLLHUP))
-		endpoint_closed_ = true;
-	if (!fds[0].revents)
-		return false;
-	control_.consume();
-	return true;
+	arm_polls(frame_events);
+	const int submitted = busy ? io_uring_submit(ring_->get()) : io_uring_submit_and_wait(ring_->get(), 1);
+	if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY)
+		return Wake::RingFailed;
+	return reap() ? Wake::Control : Wake::Work;
+}
+
+void Net::arm_polls(short frame_events)
+{
+	if (!control_armed_) {
+		arm_poll(control_.fd(), POLLIN, kControlTag);
+		control_armed_ = true;
+	}
+	if (!receive_notify_armed_) {
+		arm_poll(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
+		receive_notify_armed_ = true;
+	}
+	if (!transmit_notify_armed_) {
+		arm_poll(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
+		transmit_notify_armed_ = true;
+	}
+	// A poll armed earlier and no longer wanted stays: it completes once
+	// the fd is ready, costing one look at the queues.
+	if (const short missing = frame_events & ~frame_events_armed_; missing) {
+		arm_poll(frames_.get(), missing, kFramesTag | static_cast<uint16_t>(missing));
+		frame_events_armed_ |= missing;
+	}
+}
+
+void Net::arm_poll(int fd, short events, uint64_t tag)
+{
+	io_uring_sqe *sqe = io_uring_get_sqe(ring_->get());
+	if (!sqe) {
+		// The submission queue is full: hand it to the kernel first.
+		io_uring_submit(ring_->get());
+		sqe = io_uring_get_sqe(ring_->get());
+	}
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, fd, static_cast<unsigned>(events));
+	io_uring_sqe_set_data64(sqe, tag);
+}
+
+bool Net::reap()
+{
+	bool control = false;
+	io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
+		const uint64_t tag = io_uring_cqe_get_data64(cqe);
+		const int result = cqe->res;
+		io_uring_cqe_seen(ring_->get(), cqe);
+		// Consumed here, counted once; the queues are looked at next turn.
+		if (tag == kControlTag) {
+			control_armed_ = false;
+			control_.consume();
+			control = true;
+		} else if (tag == kReceiveNotifyTag) {
+			receive_notify_armed_ = false;
+			count(counters_.notifications, receive_notify_.consume());
+		} else if (tag == kTransmitNotifyTag) {
+			transmit_notify_armed_ = false;
+			count(counters_.notifications, transmit_notify_.consume());
+		} else if ((tag & ~uint64_t{0xffff}) == kFramesTag) {
+			frame_events_armed_ &= static_cast<short>(~static_cast<short>(tag & 0xffff));
+			if (result > 0 && (result & (POLLERR | POLLHUP)))
+				endpoint_closed_ = true;
+		}
+	}
+	return control;
 }
 
 bool Net::handle_control()

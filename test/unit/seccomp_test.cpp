@@ -77,7 +77,7 @@ TEST_CASE("seccomp: each list is as long as docs/SECURITY.md says", "[seccomp]")
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Main).size() == 34);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 26);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 26);
-	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Device).size() == 27);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Device).size() == 26);
 	// The control socket's: accept, and the removal of its file at the stop.
 	auto main = kairos::vmm::allowed_syscalls(ThreadKind::Main);
 	for (const char *call : {"accept4", "unlinkat"})
