@@ -41,4 +41,24 @@ Result<IoUring> IoUring::create(unsigned entries, const char *purpose, std::init
 	return owned;
 }
 
+io_uring_sqe *IoUring::next_sqe() const
+{
+	io_uring_sqe *sqe = io_uring_get_sqe(ring_.get());
+	if (!sqe) {
+		io_uring_submit(ring_.get());
+		sqe = io_uring_get_sqe(ring_.get());
+	}
+	return sqe;
+}
+
+bool IoUring::poll_add(int fd, unsigned events, uint64_t tag) const
+{
+	io_uring_sqe *sqe = next_sqe();
+	if (!sqe)
+		return false;
+	io_uring_prep_poll_add(sqe, fd, events);
+	io_uring_sqe_set_data64(sqe, tag);
+	return true;
+}
+
 }  // namespace kairos

@@ -30,6 +30,27 @@ public:
 
 	io_uring *get() const { return ring_.get(); }
 
+	// The next free submission entry; when the queue is full, what is
+	// queued goes to the kernel first. nullptr if it is still full.
+	io_uring_sqe *next_sqe() const;
+	// Queues a one-shot IORING_OP_POLL_ADD of `events` (POLLIN...) on fd,
+	// its completion carrying `tag` as user_data; false when no entry
+	// could be had.
+	bool poll_add(int fd, unsigned events, uint64_t tag) const;
+	// Takes every completion there is, without waiting:
+	// on_completion(tag, result) for each, tag being its user_data.
+	template <typename OnCompletion>
+	void reap(OnCompletion &&on_completion) const
+	{
+		io_uring_cqe *cqe;
+		while (io_uring_peek_cqe(ring_.get(), &cqe) == 0) {
+			const uint64_t tag = io_uring_cqe_get_data64(cqe);
+			const int result = cqe->res;
+			io_uring_cqe_seen(ring_.get(), cqe);
+			on_completion(tag, result);
+		}
+	}
+
 private:
 	struct Exit {
 		void operator()(io_uring *ring) const;

@@ -147,8 +147,6 @@ private:
 	void finish(uint16_t head, uint8_t *status, uint8_t value, uint32_t written);
 	void malformed();
 	void signal_used();
-	io_uring_sqe *next_sqe();
-	void arm_poll(int fd, uint64_t tag);
 	void submit_io(uint16_t slot);
 	void release(uint16_t slot);
 
@@ -248,30 +246,10 @@ void Block::lost()
 		interrupt_->needs_reset();
 }
 
-io_uring_sqe *Block::next_sqe()
-{
-	io_uring_sqe *sqe = io_uring_get_sqe(ring_->get());
-	if (!sqe) {
-		// The submission queue is full: hand it to the kernel first.
-		io_uring_submit(ring_->get());
-		sqe = io_uring_get_sqe(ring_->get());
-	}
-	return sqe;
-}
-
-void Block::arm_poll(int fd, uint64_t tag)
-{
-	io_uring_sqe *sqe = next_sqe();
-	if (!sqe)
-		return;
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, tag);
-}
-
 void Block::serve()
 {
-	arm_poll(notify_.fd(), kNotifyTag);
-	arm_poll(control_.fd(), kControlTag);
+	ring_->poll_add(notify_.fd(), POLLIN, kNotifyTag);
+	ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 	// Requests parked in the eventfds before start() are served too.
 	if (!handle_control())
 		return;
@@ -356,24 +334,20 @@ void Block::drain()
 bool Block::reap(bool keep_results)
 {
 	bool control = false;
-	io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
-		const uint64_t tag = io_uring_cqe_get_data64(cqe);
-		const int result = cqe->res;
-		io_uring_cqe_seen(ring_->get(), cqe);
+	ring_->reap([&](uint64_t tag, int result) {
 		if (tag == kControlTag) {
 			control_.consume();
-			arm_poll(control_.fd(), kControlTag);
+			ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 			control = true;
 		} else if (tag == kNotifyTag) {
 			count(counters_.notifications, notify_.consume());
-			arm_poll(notify_.fd(), kNotifyTag);
+			ring_->poll_add(notify_.fd(), POLLIN, kNotifyTag);
 		} else if (keep_results) {
 			complete(tag, result);
 		} else if (tag < slots_.size()) {
 			release(static_cast<uint16_t>(tag));
 		}
-	}
+	});
 	return control;
 }
 
@@ -484,7 +458,7 @@ void Block::start_request(Chain chain)
 	}
 	case kTypeFlush: {
 		const uint16_t slot = free_slots_.back();
-		io_uring_sqe *sqe = next_sqe();
+		io_uring_sqe *sqe = ring_->next_sqe();
 		if (!sqe) {
 			finish(chain.head, status, kStatusIoErr, 1);
 			return;
@@ -522,7 +496,7 @@ void Block::start_request(Chain chain)
 void Block::submit_io(uint16_t slot)
 {
 	Request &request = slots_[slot];
-	io_uring_sqe *sqe = next_sqe();
+	io_uring_sqe *sqe = ring_->next_sqe();
 	if (!sqe) {
 		release(slot);
 		finish(request.head, request.status, kStatusIoErr, 1);

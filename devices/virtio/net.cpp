@@ -116,7 +116,6 @@ private:
 	// One-shot polls on the ring: each eventfd's while not armed, and on
 	// the frame fd the events wanted and not yet armed.
 	void arm_polls(short frame_events);
-	void arm_poll(int fd, short events, uint64_t tag);
 	// Takes what completed; true when control fired.
 	bool reap();
 
@@ -297,47 +296,30 @@ Net::Wake Net::wait(bool busy)
 void Net::arm_polls(short frame_events)
 {
 	if (!control_armed_) {
-		arm_poll(control_.fd(), POLLIN, kControlTag);
+		ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 		control_armed_ = true;
 	}
 	if (!receive_notify_armed_) {
-		arm_poll(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
+		ring_->poll_add(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
 		receive_notify_armed_ = true;
 	}
 	if (!transmit_notify_armed_) {
-		arm_poll(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
+		ring_->poll_add(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
 		transmit_notify_armed_ = true;
 	}
 	// A poll armed earlier and no longer wanted stays: it completes once
 	// the fd is ready, costing one look at the queues.
 	if (const short missing = frame_events & ~frame_events_armed_; missing) {
-		arm_poll(frames_.get(), missing, kFramesTag | static_cast<uint16_t>(missing));
+		ring_->poll_add(frames_.get(), static_cast<unsigned>(missing),
+				kFramesTag | static_cast<uint16_t>(missing));
 		frame_events_armed_ |= missing;
 	}
-}
-
-void Net::arm_poll(int fd, short events, uint64_t tag)
-{
-	io_uring_sqe *sqe = io_uring_get_sqe(ring_->get());
-	if (!sqe) {
-		// The submission queue is full: hand it to the kernel first.
-		io_uring_submit(ring_->get());
-		sqe = io_uring_get_sqe(ring_->get());
-	}
-	if (!sqe)
-		return;
-	io_uring_prep_poll_add(sqe, fd, static_cast<unsigned>(events));
-	io_uring_sqe_set_data64(sqe, tag);
 }
 
 bool Net::reap()
 {
 	bool control = false;
-	io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
-		const uint64_t tag = io_uring_cqe_get_data64(cqe);
-		const int result = cqe->res;
-		io_uring_cqe_seen(ring_->get(), cqe);
+	ring_->reap([&](uint64_t tag, int result) {
 		// Consumed here, counted once; the queues are looked at next turn.
 		if (tag == kControlTag) {
 			control_armed_ = false;
@@ -354,7 +336,7 @@ bool Net::reap()
 			if (result > 0 && (result & (POLLERR | POLLHUP)))
 				endpoint_closed_ = true;
 		}
-	}
+	});
 	return control;
 }
 

@@ -156,7 +156,6 @@ private:
 	// The device's thread.
 	void serve();
 	void lost();
-	void arm_poll(int fd, uint64_t tag);
 	// Carries out a request from activate or reset; false: stop.
 	bool handle_control();
 	Status start_vhost(const Activation &activation);
@@ -257,25 +256,12 @@ void Vsock::lost()
 		interrupt_->needs_reset();
 }
 
-void Vsock::arm_poll(int fd, uint64_t tag)
-{
-	io_uring_sqe *sqe = io_uring_get_sqe(ring_->get());
-	if (!sqe) {
-		io_uring_submit(ring_->get());
-		sqe = io_uring_get_sqe(ring_->get());
-	}
-	if (!sqe)
-		return;
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, tag);
-}
-
 void Vsock::serve()
 {
 	for (uint32_t vring = 0; vring < kVhostQueues; ++vring)
-		arm_poll(call_[vring].fd(), kCallTag + vring);
-	arm_poll(notify_[kEventQueue].fd(), kEventQueueTag);
-	arm_poll(control_.fd(), kControlTag);
+		ring_->poll_add(call_[vring].fd(), POLLIN, kCallTag + vring);
+	ring_->poll_add(notify_[kEventQueue].fd(), POLLIN, kEventQueueTag);
+	ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 	// A request parked in the eventfd before start() is served too.
 	if (!handle_control())
 		return;
@@ -289,22 +275,19 @@ void Vsock::serve()
 			return;
 		}
 		bool control = false;
-		io_uring_cqe *cqe;
-		while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
-			const uint64_t tag = io_uring_cqe_get_data64(cqe);
-			io_uring_cqe_seen(ring_->get(), cqe);
+		ring_->reap([&](uint64_t tag, int) {
 			if (tag == kControlTag) {
 				control_.consume();
-				arm_poll(control_.fd(), kControlTag);
+				ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 				control = true;
 			} else if (tag == kEventQueueTag) {
 				// The driver filled the event queue; no event is ever sent.
 				count(counters_.notifications, notify_[kEventQueue].consume());
-				arm_poll(notify_[kEventQueue].fd(), kEventQueueTag);
+				ring_->poll_add(notify_[kEventQueue].fd(), POLLIN, kEventQueueTag);
 			} else if (tag < kCallTag + kVhostQueues) {
 				forward_call(static_cast<uint32_t>(tag - kCallTag));
 			}
-		}
+		});
 		if (control && !handle_control())
 			return;
 	}
@@ -317,7 +300,7 @@ void Vsock::forward_call(uint32_t vring)
 		count(counters_.interrupts);
 		interrupt_->used_buffers();
 	}
-	arm_poll(call_[vring].fd(), kCallTag + vring);
+	ring_->poll_add(call_[vring].fd(), POLLIN, kCallTag + vring);
 }
 
 bool Vsock::handle_control()

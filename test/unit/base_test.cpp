@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/event_fd.h"
@@ -161,6 +163,30 @@ TEST_CASE("io_uring: a ring submits and completes, and moves without losing it",
 	CHECK(io_uring_cqe_get_data64(cqe) == 77);
 	CHECK(cqe->res == 0);
 	io_uring_cqe_seen(ring.get(), cqe);
+}
+
+TEST_CASE("io_uring: poll_add tags a one-shot poll, and a full queue is handed over first", "[base]")
+{
+	auto created = IoUring::create(2, "a test", {IORING_OP_POLL_ADD});
+	REQUIRE(created.ok());
+	const IoUring ring = std::move(*created);
+	auto events = EventFd::create(EventFd::Mode::NonBlocking, "a test");
+	REQUIRE(events.ok());
+	// Three polls in a two-entry queue: the third makes room by submitting.
+	for (uint64_t tag : {11, 12, 13})
+		REQUIRE(ring.poll_add(events->fd(), POLLIN, tag));
+	REQUIRE(io_uring_submit(ring.get()) >= 0);
+	events->signal();
+	std::vector<uint64_t> tags;
+	while (tags.size() < 3) {
+		io_uring_cqe *cqe = nullptr;
+		REQUIRE(io_uring_wait_cqe(ring.get(), &cqe) == 0);
+		CHECK((cqe->res & POLLIN) != 0);
+		tags.push_back(io_uring_cqe_get_data64(cqe));
+		io_uring_cqe_seen(ring.get(), cqe);
+	}
+	std::sort(tags.begin(), tags.end());
+	CHECK(tags == std::vector<uint64_t>{11, 12, 13});
 }
 
 TEST_CASE("io_uring: a ring refuses the opcodes, SQE flags and registrations it was not made for", "[base]")
