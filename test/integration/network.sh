@@ -10,7 +10,7 @@
 # checksums; KAIROS_NET_TEST_MIB sets another size in MiB, 0 leaves the
 # transfer out). With-kvm boots again if the guest triple-faults, up to
 # three attempts: in the first seconds of traffic the emulated machine's
-# guest does that now and then (2 of 7 runs; README, Network).
+# guest does that now and then (2 of 12 attempts; README, Network).
 source "$(dirname "$0")/lib.sh"
 require_kvm
 require_jq
