@@ -64,6 +64,23 @@ Status clear_path(const std::filesystem::path &path, const sockaddr_un &address)
 
 }  // namespace
 
+std::string ControlSocket::bind_failure(int error)
+{
+	switch (error) {
+	case ENOENT:
+		return fmt::format("{}: its folder does not exist", std::strerror(error));
+	case ENXIO:
+	case EOPNOTSUPP:
+		// 9p (scripts/with-kvm's share of the working tree and /tmp) says
+		// ENXIO; some FUSE file systems say EOPNOTSUPP.
+		return fmt::format("{}: this file system cannot hold a Unix socket; put it on a local one, such "
+				   "as /run or $XDG_RUNTIME_DIR",
+				   std::strerror(error));
+	default:
+		return std::strerror(error);
+	}
+}
+
 Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::filesystem::path &path)
 {
 	KAIROS_TRY_ASSIGN(address, address_of(path));
@@ -72,7 +89,7 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::filesystem
 	if (!listener)
 		return path_error(path, fmt::format("socket: {}", std::strerror(errno)));
 	if (bind(listener.get(), reinterpret_cast<const sockaddr *>(&address), sizeof address) != 0)
-		return path_error(path, std::strerror(errno));
+		return path_error(path, bind_failure(errno));
 	// Before listen(): until then nobody can connect, so no other user
 	// gets in between. The VM is the user's alone.
 	struct stat made {};

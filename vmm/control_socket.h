@@ -37,6 +37,9 @@ public:
 	// killed kairos left), which is replaced. Errors name --api-sock and
 	// the path; they are the user's to fix (exit 2).
 	static Result<std::unique_ptr<ControlSocket>> open(const std::filesystem::path &path);
+	// What open() says when bind(2) fails with `error`: strerror, and for
+	// the causes a user does not guess from it, what to do.
+	static std::string bind_failure(int error);
 	// Closes every connection and removes the socket file, if the path
 	// still names the socket made here.
 	~ControlSocket();

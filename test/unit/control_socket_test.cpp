@@ -191,7 +191,12 @@ TEST_CASE("control socket: a taken path is refused, a stale socket replaced", "[
 	CHECK(too_long.error().message.ends_with(": longer than 107 bytes, the limit of a Unix socket's path"));
 	auto missing_dir = ControlSocket::open(dir.path / "no-such-dir" / "api.sock");
 	REQUIRE_FALSE(missing_dir.ok());
-	CHECK(missing_dir.error().message.ends_with(": No such file or directory"));
+	CHECK(missing_dir.error().message.ends_with(": No such file or directory: its folder does not exist"));
+	// A share that cannot hold sockets (9p says ENXIO) is named as such.
+	CHECK(ControlSocket::bind_failure(ENXIO) ==
+	      "No such device or address: this file system cannot hold a Unix socket; put it on a local one, such "
+	      "as /run or $XDG_RUNTIME_DIR");
+	CHECK(ControlSocket::bind_failure(EACCES) == "Permission denied");
 }
 
 TEST_CASE("run gate: a closed gate holds vCPUs until it opens or a stop comes", "[control]")
