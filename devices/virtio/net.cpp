@@ -113,9 +113,10 @@ private:
 	// Waits for an eventfd or the frame fd (not at all when `busy`).
 	enum class Wake { Work, Control, RingFailed };
 	Wake wait(bool busy);
-	// One-shot polls on the ring: each eventfd's while not armed, and on
-	// the frame fd the events wanted and not yet armed.
-	void arm_polls(short frame_events);
+	// A one-shot poll on the frame fd for the events wanted and not yet
+	// armed. (The eventfds' polls are armed at the start and re-armed as
+	// they fire, as a disk's are.)
+	void arm_frame_poll(short frame_events);
 	// Takes what completed; true when control fired.
 	bool reap();
 
@@ -153,9 +154,6 @@ private:
 	// The thread's waits: polls on the eventfds and the frame fd (made by
 	// start(), used by the thread alone).
 	std::optional<IoUring> ring_;
-	bool control_armed_ = false;
-	bool receive_notify_armed_ = false;
-	bool transmit_notify_armed_ = false;
 	short frame_events_armed_ = 0;  // the OR of the frame fd's pending polls
 	// requests: frames both ways; bytes_read: to the guest; bytes_written:
 	// from the guest.
@@ -258,6 +256,9 @@ void Net::lost()
 
 void Net::serve()
 {
+	ring_->poll_add(control_.fd(), POLLIN, kControlTag);
+	ring_->poll_add(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
+	ring_->poll_add(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
 	// Requests parked in the eventfds before start() are served too.
 	if (!handle_control())
 		return;
@@ -286,27 +287,15 @@ Net::Wake Net::wait(bool busy)
 		frame_events |= POLLIN;
 	if (active && transmit_waiting_)
 		frame_events |= POLLOUT;
-	arm_polls(frame_events);
+	arm_frame_poll(frame_events);
 	const int submitted = busy ? io_uring_submit(ring_->get()) : io_uring_submit_and_wait(ring_->get(), 1);
 	if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN && submitted != -EBUSY)
 		return Wake::RingFailed;
 	return reap() ? Wake::Control : Wake::Work;
 }
 
-void Net::arm_polls(short frame_events)
+void Net::arm_frame_poll(short frame_events)
 {
-	if (!control_armed_) {
-		ring_->poll_add(control_.fd(), POLLIN, kControlTag);
-		control_armed_ = true;
-	}
-	if (!receive_notify_armed_) {
-		ring_->poll_add(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
-		receive_notify_armed_ = true;
-	}
-	if (!transmit_notify_armed_) {
-		ring_->poll_add(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
-		transmit_notify_armed_ = true;
-	}
 	// A poll armed earlier and no longer wanted stays: it completes once
 	// the fd is ready, costing one look at the queues.
 	if (const short missing = frame_events & ~frame_events_armed_; missing) {
@@ -322,15 +311,15 @@ bool Net::reap()
 	ring_->reap([&](uint64_t tag, int result) {
 		// Consumed here, counted once; the queues are looked at next turn.
 		if (tag == kControlTag) {
-			control_armed_ = false;
 			control_.consume();
+			ring_->poll_add(control_.fd(), POLLIN, kControlTag);
 			control = true;
 		} else if (tag == kReceiveNotifyTag) {
-			receive_notify_armed_ = false;
 			count(counters_.notifications, receive_notify_.consume());
+			ring_->poll_add(receive_notify_.fd(), POLLIN, kReceiveNotifyTag);
 		} else if (tag == kTransmitNotifyTag) {
-			transmit_notify_armed_ = false;
 			count(counters_.notifications, transmit_notify_.consume());
+			ring_->poll_add(transmit_notify_.fd(), POLLIN, kTransmitNotifyTag);
 		} else if ((tag & ~uint64_t{0xffff}) == kFramesTag) {
 			frame_events_armed_ &= static_cast<short>(~static_cast<short>(tag & 0xffff));
 			if (result > 0 && (result & (POLLERR | POLLHUP)))
