@@ -31,12 +31,16 @@ public:
 	static constexpr unsigned kSubBucketBits = 6;
 	static constexpr size_t kSubBuckets = size_t{1} << kSubBucketBits;
 	static constexpr size_t kBuckets = kSubBuckets + (64 - kSubBucketBits) * kSubBuckets;
+	static constexpr size_t kGroups = kBuckets / kSubBuckets;  // one per power of two
 
 	static size_t bucket_of(uint64_t value);
 	static uint64_t bucket_top(size_t bucket);
 
 private:
+	uint64_t rank_of(uint32_t per_mille) const;
+
 	std::array<uint64_t, kBuckets> counts_{};
+	std::array<uint64_t, kGroups> group_counts_{};
 	uint64_t samples_ = 0;
 	uint64_t max_ = 0;
 };

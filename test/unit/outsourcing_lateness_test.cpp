@@ -48,3 +48,23 @@ TEST_CASE("lateness percentiles", "[outsourcing][lateness]")
 	CHECK(histogram.summary().max_ns == UINT64_MAX);
 	CHECK(histogram.summary().p999_ns == UINT64_MAX);
 }
+
+TEST_CASE("lateness summary agrees with percentile", "[outsourcing][lateness]")
+{
+	// summary() walks the buckets once for all four; percentile() once each.
+	LatenessHistogram histogram;
+	uint64_t value = 12345;
+	for (int round = 0; round < 5; ++round) {
+		for (int i = 0; i < 997; ++i) {
+			value = value * 6364136223846793005u + 1442695040888963407u;
+			histogram.record(value >> (i % 64));
+		}
+		LatenessSummary summary = histogram.summary();
+		CHECK(summary.p50_ns == histogram.percentile(500));
+		CHECK(summary.p90_ns == histogram.percentile(900));
+		CHECK(summary.p99_ns == histogram.percentile(990));
+		CHECK(summary.p999_ns == histogram.percentile(999));
+		CHECK(summary.p50_ns <= summary.p90_ns);
+		CHECK(summary.p999_ns <= summary.max_ns);
+	}
+}
