@@ -26,6 +26,8 @@ public:
 	// the samples <= v', rounded up to its bucket's top (never above max).
 	uint64_t percentile(uint32_t per_mille) const;
 	LatenessSummary summary() const;
+	// samples and max_ns only, percentiles 0: no walk.
+	LatenessSummary counts() const { return {.samples = samples_, .max_ns = max_}; }
 	void clear();
 
 	static constexpr unsigned kSubBucketBits = 6;

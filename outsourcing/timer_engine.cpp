@@ -287,7 +287,7 @@ void TimerEngine::deliver(const kairos_timer_completion &completion, PassOutcome
 	++held_errors_;
 }
 
-TimerStats TimerEngine::stats() const
+TimerStats TimerEngine::counters() const
 {
 	TimerStats stats = counters_;
 	stats.bad_request_indices = bad_request_indices_before_ + (requests_ ? requests_->bad_indices() : 0);
@@ -296,6 +296,14 @@ TimerStats TimerEngine::stats() const
 	stats.armed = heap_.size();
 	stats.held = held_.size();
 	stats.held_expiries = held_expiries_.size();
+	stats.lateness = lateness_.counts();
+	stats.ack_lateness = ack_lateness_.counts();
+	return stats;
+}
+
+TimerStats TimerEngine::stats() const
+{
+	TimerStats stats = counters();
 	stats.lateness = lateness_.summary();
 	stats.ack_lateness = ack_lateness_.summary();
 	return stats;

@@ -128,6 +128,10 @@ public:
 	void set_wants_done(bool wanted);
 	size_t outstanding() const { return heap_.size() + held_expiries_.size(); }
 	size_t max_timers() const { return heap_.quota(); }
+	// Every count of stats(); of the two lateness summaries only samples
+	// and max: no histogram walk, for callers that ask in a loop.
+	TimerStats counters() const;
+	// counters() and the lateness percentiles.
 	TimerStats stats() const;
 
 	// Error completions held beyond the ring (expiries are bounded by the quota).

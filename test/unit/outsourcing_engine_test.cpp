@@ -106,6 +106,16 @@ TEST_CASE("armed timers fire when due, with the fire time, and raise the event",
 	CHECK(stats.timer_wakeups == 1);
 	CHECK(stats.lateness.samples == 2);
 	CHECK(stats.lateness.max_ns == 1'100'000u);
+	CHECK(stats.lateness.p50_ns > 0u);
+
+	// counters(): the same counts, the percentiles left out.
+	TimerStats counters = f.engine.counters();
+	CHECK(counters.expiries == 2);
+	CHECK(counters.delivered == 2);
+	CHECK(counters.armed == 1);
+	CHECK(counters.lateness.samples == 2);
+	CHECK(counters.lateness.max_ns == 1'100'000u);
+	CHECK(counters.lateness.p50_ns == 0u);
 }
 
 TEST_CASE("a pass with nothing due writes nothing", "[outsourcing][engine]")
