@@ -159,6 +159,12 @@ std::vector<pvclock::ClockSample> KairosDevice::clock_samples(uint32_t tag)
 	return tag < KAIROS_SAMPLE_TAGS ? samples_[tag] : std::vector<pvclock::ClockSample>{};
 }
 
+size_t KairosDevice::clock_sample_count(uint32_t tag)
+{
+	std::lock_guard lock(mutex_);
+	return tag < KAIROS_SAMPLE_TAGS ? samples_[tag].size() : 0;
+}
+
 int32_t KairosDevice::execute(uint32_t command)
 {
 	switch (command) {

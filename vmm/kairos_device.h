@@ -44,6 +44,8 @@ public:
 	uint64_t registrations() const { return registrations_; }
 	// Clock samples the guest sent under `tag` (see KAIROS_PORT_SAMPLE_*).
 	std::vector<pvclock::ClockSample> clock_samples(uint32_t tag);
+	// How many, without the copy (0 for a tag out of range).
+	size_t clock_sample_count(uint32_t tag);
 
 	static constexpr size_t kMaxSamplesPerTag = 100000;
 

@@ -118,6 +118,9 @@ TEST_CASE("the guest's panic notice and clock samples reach the host", "[kairos-
 	CHECK(samples[0].guest_ns == 0x0123456789abcdefULL);
 	CHECK(samples[0].host_ns > 0);
 	CHECK(rig.device.clock_samples(KAIROS_SAMPLE_TAGS).empty());
+	CHECK(rig.device.clock_sample_count(2) == 1);
+	CHECK(rig.device.clock_sample_count(0) == 0);
+	CHECK(rig.device.clock_sample_count(KAIROS_SAMPLE_TAGS) == 0);
 }
 
 TEST_CASE("the VMRPC ring is validated and handed to the timer service", "[kairos-device]")

@@ -86,8 +86,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			g.out(offset, value, width);
 		FUZZ_CHECK(g.device.failed_commands() <= g.device.commands());
 	}
-	for (uint32_t tag = 0; tag < KAIROS_SAMPLE_TAGS; ++tag)
-		FUZZ_CHECK(g.device.clock_samples(tag).size() <= KairosDevice::kMaxSamplesPerTag);
+	// Counted, not copied: the samples outlive the input (g is for the
+	// whole run), and copying up to kMaxSamplesPerTag of them for every
+	// input slowed the campaign as they piled up.
+	for (uint32_t tag = 0; tag <= KAIROS_SAMPLE_TAGS; ++tag)
+		FUZZ_CHECK(g.device.clock_sample_count(tag) <= KairosDevice::kMaxSamplesPerTag);
 	// Whatever happened, a status read and a clean unregistration work.
 	g.in(KAIROS_PORT_STATUS, 4);
 	g.command(KAIROS_CMD_UNREGISTER_RING);
