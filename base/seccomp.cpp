@@ -61,17 +61,41 @@ Result<std::vector<sock_filter>> export_program(scmp_filter_ctx context)
 	return program;
 }
 
-// ioctl(fd, request, ...) for each request, on any fd.
-Status allow_ioctl_requests(scmp_filter_ctx context, std::span<const unsigned long> requests)
+// ioctl(fd, request, ...) for each allowance's requests, on its fds (or
+// any fd). Masked, so the filter sees what the kernel sees: libseccomp
+// 2.5's SCMP_A1_32 compares all 64 bits with the 32-bit value.
+Status allow_ioctls(scmp_filter_ctx context, std::span<const IoctlAllowance> ioctls)
 {
-	for (unsigned long request : requests) {
-		// Masked, so the filter sees what the kernel sees (its cmd is an
-		// unsigned int): libseccomp 2.5's SCMP_A1_32 compares all 64
-		// bits with the 32-bit value.
-		int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					     SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request & 0xffffffffUL));
+	constexpr uint64_t kLow32 = 0xffffffffULL;
+	for (const IoctlAllowance &allowance : ioctls) {
+		for (unsigned long request : allowance.requests) {
+			scmp_arg_cmp cmd = SCMP_A1_64(SCMP_CMP_MASKED_EQ, kLow32, request & kLow32);
+			int error = 0;
+			if (allowance.fds.empty())
+				error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, cmd);
+			for (int fd : allowance.fds) {
+				scmp_arg_cmp on_fd =
+					SCMP_A0_64(SCMP_CMP_MASKED_EQ, kLow32, static_cast<uint32_t>(fd) & kLow32);
+				if (error == 0)
+					error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2, on_fd,
+								 cmd);
+			}
+			if (error < 0)
+				return errno_error(fmt::format("seccomp: allowing ioctl {:#x}", request), -error);
+		}
+	}
+	return {};
+}
+
+// Call nr with one of the allowance's first arguments (low 32 bits).
+Status allow_first_arguments(scmp_filter_ctx context, int nr, const FirstArgumentAllowance &allowance)
+{
+	for (uint32_t value : allowance.values) {
+		int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, nr, 1,
+					     SCMP_A0_64(SCMP_CMP_MASKED_EQ, 0xffffffffULL, value));
 		if (error < 0)
-			return errno_error(fmt::format("seccomp: allowing ioctl {:#x}", request), -error);
+			return errno_error(fmt::format("seccomp: allowing '{}' for {}", allowance.syscall, value),
+					   -error);
 	}
 	return {};
 }
@@ -151,12 +175,18 @@ void on_forbidden_syscall(int, siginfo_t *info, void *context)
 }  // namespace
 
 Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> syscalls,
-						std::span<const unsigned long> ioctl_requests)
+						std::span<const IoctlAllowance> ioctls,
+						std::span<const FirstArgumentAllowance> first_arguments)
 {
 	bool ioctl_listed = std::any_of(syscalls.begin(), syscalls.end(),
 					[](const char *name) { return std::string_view(name) == "ioctl"; });
-	if (!ioctl_requests.empty() && !ioctl_listed)
+	if (!ioctls.empty() && !ioctl_listed)
 		return make_error("seccomp: ioctl requests given, but ioctl is not in the list");
+	for (const FirstArgumentAllowance &allowance : first_arguments)
+		if (std::none_of(syscalls.begin(), syscalls.end(),
+				 [&](const char *name) { return std::string_view(name) == allowance.syscall; }))
+			return make_error("seccomp: arguments given for '{}', but it is not in the list",
+					  allowance.syscall);
 	SeccompContext context(seccomp_init(SCMP_ACT_TRAP), seccomp_release);
 	if (!context)
 		return make_error("seccomp_init failed");
@@ -171,12 +201,20 @@ Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> sys
 		int nr = seccomp_syscall_resolve_name(name);
 		if (nr == __NR_SCMP_ERROR)
 			return make_error("seccomp: no system call named '{}' on this architecture", name);
-		if (nr == SCMP_SYS(ioctl) && !ioctl_requests.empty()) {
-			KAIROS_TRY(allow_ioctl_requests(context.get(), ioctl_requests));
+		if (nr == SCMP_SYS(ioctl) && !ioctls.empty()) {
+			KAIROS_TRY(allow_ioctls(context.get(), ioctls));
 			continue;
 		}
 		if (nr == SCMP_SYS(openat)) {
 			KAIROS_TRY(allow_openat_read_only(context.get()));
+			continue;
+		}
+		auto restricted = std::find_if(first_arguments.begin(), first_arguments.end(),
+					       [&](const FirstArgumentAllowance &allowance) {
+						       return std::string_view(allowance.syscall) == name;
+					       });
+		if (restricted != first_arguments.end()) {
+			KAIROS_TRY(allow_first_arguments(context.get(), nr, *restricted));
 			continue;
 		}
 		if (int error = seccomp_rule_add(context.get(), SCMP_ACT_ALLOW, nr, 0); error < 0)

@@ -18,20 +18,38 @@
 
 namespace kairos {
 
+// ioctl requests a filter allows, on these descriptors only; with no
+// descriptors, on any. Compared on the low 32 bits the kernel reads (its
+// fd and cmd are unsigned ints), so higher bits cannot sneak one past.
+struct IoctlAllowance {
+	std::span<const unsigned long> requests;
+	std::span<const int> fds;
+};
+
+// A system call allowed only when its first argument, compared on its low
+// 32 bits, is one of these values (sched_setattr's thread id, say); with no
+// values, never.
+struct FirstArgumentAllowance {
+	const char *syscall;
+	std::span<const uint32_t> values;
+};
+
 // A compiled BPF program: the listed system calls are allowed, every other
 // one (and any other architecture's) traps with SIGSYS.
 class SeccompFilter {
 public:
 	// Names as in <sys/syscall.h> without "SYS_" ("read", "ioctl"); an
 	// unknown name is an error, so a typo cannot silently allow nothing.
-	// With ioctl_requests, "ioctl" (then required in syscalls) is allowed
-	// with those requests only, compared on the low 32 bits: the kernel's
-	// cmd is an unsigned int, so higher bits could not sneak one past.
+	// With ioctls, "ioctl" (then required in syscalls) is allowed for
+	// those requests on those descriptors only; without, for any.
 	// "openat" is always allowed read-only (kOpenatWriteFlags clear): a
 	// confined thread reads /proc, it never creates or writes a file, and
 	// cannot reopen a device such as /dev/kvm read-write.
+	// A call named in first_arguments (then required in syscalls too) is
+	// allowed only with those first arguments.
 	static Result<SeccompFilter> allow_only(std::span<const char *const> syscalls,
-						std::span<const unsigned long> ioctl_requests = {});
+						std::span<const IoctlAllowance> ioctls = {},
+						std::span<const FirstArgumentAllowance> first_arguments = {});
 
 	// Installs the filter on the calling thread only (no TSYNC): each
 	// thread kind installs its own. Threads it creates later inherit it.

@@ -123,23 +123,36 @@ Status TimerService::attach(std::span<uint8_t> area)
 	{
 		std::lock_guard lock(mutex_);
 		KAIROS_TRY(engine_.attach(area));
-		// The first ring is when windows start to matter: probe then.
-		if (scheduler_ && !probed_) {
-			std::string warning = probe_windows();
-			if (!warning.empty())
-				log_.warn("{}", warning);
-		}
+		// The first ring is when windows start to matter: the timer
+		// thread probes then (run_scheduler_requests).
+		probe_due_ = scheduler_ && !probed_;
 	}
-	// Requests published before the registration get served now.
+	// Requests published before the registration get served now, and
+	// the probe runs.
 	ring_doorbell();
 	return {};
 }
 
 void TimerService::detach()
 {
+	{
+		std::lock_guard lock(mutex_);
+		engine_.detach();
+		close_due_ = true;
+	}
+	ring_doorbell();  // the timer thread closes the windows
+}
+
+void TimerService::run_scheduler_requests(uint64_t now_ns)
+{
 	std::lock_guard lock(mutex_);
-	engine_.detach();
-	close_windows(monotonic_now_ns());
+	if (std::exchange(close_due_, false))
+		close_windows(now_ns);
+	if (std::exchange(probe_due_, false) && engine_.attached() && !probed_) {
+		std::string warning = probe_windows();
+		if (!warning.empty())
+			log_.warn("{}", warning);
+	}
 }
 
 std::string TimerService::set_vcpu_scheduler(std::unique_ptr<VcpuScheduler> scheduler)
@@ -494,6 +507,9 @@ Status TimerService::loop()
 		if (fired[kStop])
 			return {};
 		uint64_t now = monotonic_now_ns();
+		// Before the held and rate-limit checks: what a (un)registration
+		// asked for waits for neither.
+		run_scheduler_requests(now);
 		if (fired[kTimer]) {
 			std::lock_guard lock(mutex_);
 			// How late this thread woke: what a window's lead must cover.

@@ -106,6 +106,8 @@ public:
 
 	// The guest registered its ring area (validated by the VMM, mapped
 	// until detach() returns). Replaces an earlier one; see TimerEngine.
+	// The first attach has the timer thread probe the priority windows,
+	// detach has it close every open one: both soon after, there.
 	Status attach(std::span<uint8_t> area);
 	void detach();
 	bool attached() const;
@@ -172,6 +174,11 @@ private:
 	void disable_windows(const std::string &why);
 	// With mutex_ held: the start-up probe; a warning or "".
 	std::string probe_windows();
+	// Timer thread: the probe attach() asked for and the closing detach()
+	// did, run here because only this thread changes a thread's
+	// scheduling: attach and detach run on a vCPU thread (a Kairos-device
+	// command), whose seccomp list has no sched_setattr (confinement.cpp).
+	void run_scheduler_requests(uint64_t now_ns);
 
 	TimerServiceConfig config_;
 	TimerHooks hooks_;
@@ -194,7 +201,9 @@ private:
 	std::unique_ptr<VcpuScheduler> scheduler_;
 	std::optional<WindowPlanner> planner_;  // set by the probe, unless windows are off
 	bool probed_ = false;
-	VcpuSet raised_;  // vCPU threads in the reservation now
+	bool probe_due_ = false;  // attach() asked the timer thread to probe
+	bool close_due_ = false;  // detach() asked it to close every window
+	VcpuSet raised_;          // vCPU threads in the reservation now
 	std::array<uint64_t, KAIROS_MAX_VCPUS> raises_{};
 	std::array<uint64_t, KAIROS_MAX_VCPUS> refusals_{};
 	uint64_t raise_failures_ = 0;

@@ -63,37 +63,44 @@ constexpr auto kMainSyscalls =
 				     "getrusage", "writev", "poll", "ppoll", "sendmsg", "accept4", "unlinkat"});
 
 // And of ioctl, only these (read from the code, vmm/ and devices/, every
-// ioctl a confined main thread can reach): KVM_IRQ_LINE for console
-// input, the RTC's timed interrupts and the power button (`kairos ctl
-// shutdown`); tcsetattr's TCSETS for the terminal's restore at the stop;
-// TCGETS for isatty and tcgetattr (glibc's stdio asks it of stdout before
-// its first buffered write). No other KVM ioctl: the VM's irqfds and
-// ioeventfds are never deassigned (VmFd has no call to do so; their fds
-// close with the process), its vCPUs set their own registers, and vhost
-// stops on its device's thread.
+// ioctl a confined main thread can reach): KVM_IRQ_LINE on the VM's fd for
+// console input, the RTC's timed interrupts and the power button (`kairos
+// ctl shutdown`); on any fd, tcsetattr's TCSETS for the terminal's restore
+// at the stop and TCGETS for isatty and tcgetattr (glibc's stdio asks it
+// of stdout before its first buffered write). No other KVM ioctl: the VM's
+// irqfds and ioeventfds are never deassigned (VmFd has no call to do so;
+// their fds close with the process), its vCPUs set their own registers,
+// and vhost stops on its device's thread.
+constexpr auto kVmIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE});
+constexpr auto kTerminalIoctls = std::to_array<unsigned long>({TCSETS, TCGETS});
 constexpr auto kMainIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE, TCSETS, TCGETS});
 
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE
 // for the UART and RTC), timerfd_settime for the panic notice (kairos.ko's
-// panic command) and the RTC's next wake-up (a register access moves it),
-// and sched_setattr: a Kairos-device command on this
-// thread can close a priority window (ThreadReservations::lower).
-constexpr auto kVcpuSyscalls =
-	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "ioctl", "timerfd_settime", "sched_setattr"});
+// panic command) and the RTC's next wake-up (a register access moves it).
+// No sched_setattr: the ring's (un)registration, a Kairos-device command
+// on this thread, has the timer thread probe or close the priority windows
+// (TimerService::run_scheduler_requests), so a thread the guest takes over
+// through its exits cannot raise itself or any other thread.
+constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "ioctl", "timerfd_settime"});
 
 // And of ioctl, only what a vCPU thread asks of KVM (read from the code:
-// vmm/vcpu.cpp and the devices' KvmIrqLine): KVM_RUN; KVM_IRQ_LINE for the
-// UART, RTC and i8042 on its exits; and, when the guest stops for a triple
-// fault or a KVM error, KVM_GET_REGS, KVM_GET_SREGS and KVM_TRANSLATE for
-// the report of its state (Vcpu::report_state). No other VM or vCPU ioctl:
-// no memory slots, irqfds, new vCPUs or register writes.
+// vmm/vcpu.cpp and the devices' KvmIrqLine): on its own vCPU's fd, KVM_RUN
+// and, when the guest stops for a triple fault or a KVM error,
+// KVM_GET_REGS, KVM_GET_SREGS and KVM_TRANSLATE for the report of its state
+// (Vcpu::report_state); on the VM's fd, KVM_IRQ_LINE for the UART, RTC and
+// i8042 on its exits. No other VM or vCPU ioctl (no memory slots, irqfds,
+// new vCPUs or register writes), and none on another vCPU's fd: a thread
+// taken over through its guest's exits cannot run or read another vCPU.
+constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
 constexpr auto kVcpuIoctls =
 	std::to_array<unsigned long>({KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
 
 // The timer thread: its io_uring, its timerfd, and sched_setattr to open
 // and close priority windows on vCPU threads (DEADLINE, or FIFO as the
-// fallback). Its own priority (setpriority, sched_setscheduler) is set
-// before it confines itself. No ioctl: it reaches KVM through eventfds.
+// fallback), on those threads only (build_timer_filter). Its own priority
+// (setpriority, sched_setscheduler) is set before it confines itself. No
+// ioctl: it reaches KVM through eventfds.
 constexpr auto kTimerSyscalls =
 	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "timerfd_settime", "sched_setattr"});
 
@@ -118,7 +125,9 @@ constexpr auto kDeviceSyscalls =
 // thread asks of /dev/vhost-vsock when the guest starts or resets the
 // device (devices/virtio/vsock.cpp; its open, VHOST_SET_OWNER,
 // VHOST_GET_FEATURES and the cid come before the thread confines itself).
-// Measured with strace on the guest tests `network` and `vsock`.
+// Measured with strace on the guest tests `network` and `vsock`. On any fd:
+// only a TAP and /dev/vhost-vsock understand these requests, and a device
+// thread holds no KVM fd it could aim them at.
 constexpr auto kDeviceIoctls = std::to_array<unsigned long>(
 	{TUNSETOFFLOAD, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
 	 VHOST_SET_VRING_ADDR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_RUNNING});
@@ -235,7 +244,45 @@ Result<std::optional<TestViolation>> parse_test_violation(const char *value)
 			  kTestViolationVariable, value);
 }
 
-Result<Confinement> Confinement::prepare(const Config &config)
+Result<SeccompFilter> build_timer_filter(std::span<const uint32_t> vcpu_threads)
+{
+	// With CAP_SYS_NICE (windows on), sched_setattr could set any thread of
+	// any user real-time, or idle: the timer thread, which reads the
+	// guest's ring, may aim it at the vCPU threads it raises and lowers.
+	const FirstArgumentAllowance targets[] = {{"sched_setattr", vcpu_threads}};
+	return SeccompFilter::allow_only(kTimerSyscalls, {}, targets);
+}
+
+Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, size_t vcpu)
+{
+	std::span<const int> vm(&kvm.vm, 1);
+	switch (kind) {
+	case ThreadKind::Main: {
+		const IoctlAllowance ioctls[] = {{kVmIoctls, vm}, {kTerminalIoctls, {}}};
+		// Its tgkill kicks this process's vCPU threads (pthread_kill),
+		// never another process's.
+		const uint32_t self[] = {static_cast<uint32_t>(getpid())};
+		const FirstArgumentAllowance own_process[] = {{"tgkill", self}};
+		return SeccompFilter::allow_only(kMainSyscalls, ioctls, own_process);
+	}
+	case ThreadKind::Vcpu: {
+		if (vcpu >= kvm.vcpus.size())
+			return make_error("seccomp: no fd for vCPU {} ({} known)", vcpu, kvm.vcpus.size());
+		const IoctlAllowance ioctls[] = {{kOwnVcpuIoctls, std::span<const int>(&kvm.vcpus[vcpu], 1)},
+						 {kVmIoctls, vm}};
+		return SeccompFilter::allow_only(kVcpuSyscalls, ioctls);
+	}
+	case ThreadKind::Timer:
+		return build_timer_filter({});
+	case ThreadKind::Device: {
+		const IoctlAllowance ioctls[] = {{kDeviceIoctls, {}}};
+		return SeccompFilter::allow_only(kDeviceSyscalls, ioctls);
+	}
+	}
+	return make_error("seccomp: unknown thread kind");
+}
+
+Result<Confinement> Confinement::prepare(const Config &config, const KvmDescriptors &kvm)
 {
 	Confinement confinement;
 	// Whatever security.seccomp says: Kairos never executes a program, and
@@ -248,13 +295,13 @@ Result<Confinement> Confinement::prepare(const Config &config)
 		return confinement;
 	KAIROS_TRY_ASSIGN(test_violation, parse_test_violation(std::getenv(kTestViolationVariable)));
 	confinement.test_violation_ = test_violation;
-	KAIROS_TRY_ASSIGN(main, SeccompFilter::allow_only(kMainSyscalls));
-	KAIROS_TRY_ASSIGN(vcpu, SeccompFilter::allow_only(kVcpuSyscalls, kVcpuIoctls));
-	KAIROS_TRY_ASSIGN(timer, SeccompFilter::allow_only(kTimerSyscalls));
-	KAIROS_TRY_ASSIGN(device, SeccompFilter::allow_only(kDeviceSyscalls, kDeviceIoctls));
+	KAIROS_TRY_ASSIGN(main, build_filter(ThreadKind::Main, kvm));
+	KAIROS_TRY_ASSIGN(device, build_filter(ThreadKind::Device, kvm));
+	for (size_t vcpu = 0; vcpu < kvm.vcpus.size(); ++vcpu) {
+		KAIROS_TRY_ASSIGN(filter, build_filter(ThreadKind::Vcpu, kvm, vcpu));
+		confinement.vcpus_.push_back(std::move(filter));
+	}
 	confinement.main_ = std::move(main);
-	confinement.vcpu_ = std::move(vcpu);
-	confinement.timer_ = std::move(timer);
 	confinement.device_ = std::move(device);
 	KAIROS_TRY(install_seccomp_violation_reporter(kExitForbiddenSyscall));
 	return confinement;
@@ -262,8 +309,34 @@ Result<Confinement> Confinement::prepare(const Config &config)
 
 Status Confinement::enter(ThreadKind kind, std::string_view label) const
 {
-	const std::optional<SeccompFilter> *filters[] = {&main_, &vcpu_, &timer_, &device_};
-	const std::optional<SeccompFilter> &filter = *filters[static_cast<size_t>(kind)];
+	if (kind == ThreadKind::Vcpu)
+		return make_error("confinement: a vCPU thread enters with its index (enter_vcpu)");
+	if (kind == ThreadKind::Timer)
+		return make_error("confinement: the timer thread enters with the vCPU threads (enter_timer)");
+	return install(kind == ThreadKind::Main ? main_ : device_, kind, label);
+}
+
+Status Confinement::enter_timer(std::span<const uint32_t> vcpu_threads, std::string_view label) const
+{
+	if (!main_)
+		return {};  // security.seccomp off
+	// Compiled here, on the timer thread before it is confined: only now
+	// are the vCPU threads' ids known.
+	KAIROS_TRY_ASSIGN(filter, build_timer_filter(vcpu_threads));
+	return install(std::optional<SeccompFilter>(std::move(filter)), ThreadKind::Timer, label);
+}
+
+Status Confinement::enter_vcpu(size_t index, std::string_view label) const
+{
+	if (!main_)
+		return {};  // security.seccomp off
+	if (index >= vcpus_.size())
+		return make_error("confinement: no filter for vCPU {} ({} prepared)", index, vcpus_.size());
+	return install(vcpus_[index], ThreadKind::Vcpu, label);
+}
+
+Status Confinement::install(const std::optional<SeccompFilter> &filter, ThreadKind kind, std::string_view label) const
+{
 	if (!filter)
 		return {};
 	KAIROS_TRY(filter->install_on_this_thread(label));

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/capabilities.h"
 #include "base/seccomp.h"
@@ -27,10 +28,28 @@ enum class ThreadKind { Main, Vcpu, Timer, Device };
 
 // The system calls a thread of this kind may make once confined.
 std::span<const char *const> allowed_syscalls(ThreadKind kind);
-// The ioctl requests it may make, if its list has ioctl; empty: any.
-// Only vCPU threads are held to a list (the main thread's terminal and
-// KVM_IRQ_LINE calls are not).
+// The ioctl requests it may make, if its list has ioctl (none: the timer
+// thread). build_filter says on which descriptors.
 std::span<const unsigned long> allowed_ioctls(ThreadKind kind);
+
+// The KVM descriptors confined threads aim their ioctls at: the VM's, and
+// each vCPU's by its index.
+struct KvmDescriptors {
+	int vm = -1;
+	std::vector<int> vcpus;
+};
+
+// The filter of a thread of this kind (for a vCPU thread, of vCPU vcpu):
+// allowed_syscalls(kind), and allowed_ioctls(kind) with KVM's requests on
+// their own descriptors only (a vCPU's on its own fd, KVM_IRQ_LINE on the
+// VM's), the terminal's and the devices' on any. An error for a vCPU
+// index kvm does not have, or what libseccomp refuses.
+Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, size_t vcpu = 0);
+
+// The timer thread's filter: allowed_syscalls(ThreadKind::Timer), with
+// sched_setattr on the vCPU threads vcpu_threads (ids) only; build_filter's
+// for the timer kind names none.
+Result<SeccompFilter> build_timer_filter(std::span<const uint32_t> vcpu_threads);
 
 // The capabilities a run with this config uses after setup: CAP_SYS_NICE
 // when the timer service raises a priority (outsourcing.priority nice:-N
@@ -74,24 +93,29 @@ public:
 	// At the end of setup, before any other thread exists (they inherit
 	// what it leaves): sets no_new_privs, drops every capability but
 	// capabilities_needed(config) (capabilities.h says from which sets),
-	// and with security.seccomp compiles the four filters and installs
-	// the SIGSYS reporter; without it, enter() is a no-op. Errors name the
+	// and with security.seccomp compiles the filters (build_filter: the
+	// loop's, the devices', one per vCPU, with kvm's descriptors; the
+	// timer thread's waits for enter_timer) and installs the SIGSYS reporter; without it, enter() is a no-op. Errors name the
 	// step that failed.
-	static Result<Confinement> prepare(const Config &config);
+	static Result<Confinement> prepare(const Config &config, const KvmDescriptors &kvm);
 
 	// On the calling thread, before it serves the guest. label names it in
-	// the violation report ("kairos-vcpu0").
+	// the violation report ("kairos-vcpu0"). A vCPU thread calls
+	// enter_vcpu with its index instead, the timer thread enter_timer with
+	// the vCPU threads' ids (enter refuses those two kinds).
 	Status enter(ThreadKind kind, std::string_view label) const;
+	Status enter_vcpu(size_t index, std::string_view label) const;
+	Status enter_timer(std::span<const uint32_t> vcpu_threads, std::string_view label) const;
 
 	// What prepare() did, for --stats; threads_at_start still unread.
 	ConfinementRecord record() const { return {needed_, capabilities_}; }
 
 private:
 	Confinement() = default;
+	Status install(const std::optional<SeccompFilter> &filter, ThreadKind kind, std::string_view label) const;
 
 	std::optional<SeccompFilter> main_;
-	std::optional<SeccompFilter> vcpu_;
-	std::optional<SeccompFilter> timer_;
+	std::vector<SeccompFilter> vcpus_;  // by vCPU index
 	std::optional<SeccompFilter> device_;
 	std::optional<TestViolation> test_violation_;
 	CapabilitySet needed_;

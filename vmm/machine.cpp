@@ -197,18 +197,30 @@ void Machine::mark_panicked(const char *source)
 		event_log_.emit(EventKind::GuestPanic, {{"source", source}});
 }
 
+KvmDescriptors Machine::kvm_descriptors() const
+{
+	KvmDescriptors kvm{.vm = vm_.fd(), .vcpus = std::vector<int>(vcpus_.size(), -1)};
+	for (const auto &vcpu : vcpus_)
+		if (vcpu->id() < kvm.vcpus.size())
+			kvm.vcpus[vcpu->id()] = vcpu->kvm_fd();
+	return kvm;
+}
+
 RunResult Machine::run(const Confinement &confinement)
 {
 	started_ = std::chrono::steady_clock::now();
 	confinement_ = confinement.record();
-	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement) : Status{};
-	if (Status started = timers ? virtio_.start(confinement) : timers; !started)
-		shutdown_.request(StopReason::HostError, started.error().message);
+	// The vCPU threads first, held at the gate until the rest has started:
+	// the timer thread's seccomp filter names their thread ids, the only
+	// threads whose scheduling it may change.
+	run_gate_.close();
 	for (auto &vcpu : vcpus_)
 		vcpu->start(confinement);
+	Status timers = paravirt_ ? paravirt_->start_timer_service(confinement, vcpus_) : Status{};
+	if (Status started = timers ? virtio_.start(confinement) : timers; !started)
+		shutdown_.request(StopReason::HostError, started.error().message);
+	run_gate_.open();
 	event_log_.emit(EventKind::VcpusRunning, {{"vcpus", vcpus_.size()}});
-	if (paravirt_)
-		paravirt_->hand_vcpus_to_timer_service(vcpus_);
 	// Every thread exists, none confined yet: --stats's proof of the drop.
 	confinement_.threads_at_start = capabilities_of_every_thread();
 	// Last thread created; the loop below is the first guest input it reads.

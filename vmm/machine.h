@@ -46,6 +46,8 @@ public:
 	// Boots the guest and returns when it stops, for whatever reason. Every
 	// thread confines itself before it serves the guest (confinement.h).
 	RunResult run(const Confinement &confinement);
+	// The VM's and each vCPU's descriptor (by id), for Confinement::prepare.
+	KvmDescriptors kvm_descriptors() const;
 	// Per-VM statistics as JSON text (kairos run --stats).
 	std::string stats_json(const RunResult &result) const;
 	// kairos ctl: the run's loop serves `socket` (vmm/machine_control.cpp);

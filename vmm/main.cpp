@@ -283,7 +283,7 @@ int run_command(const CommandLine &line, const kairos::Logger &log)
 	}
 	// After setup, which needs far more system calls and rights than the
 	// run does.
-	auto confinement = kairos::vmm::Confinement::prepare(*config);
+	auto confinement = kairos::vmm::Confinement::prepare(*config, (*machine)->kvm_descriptors());
 	if (!confinement)
 		return host_failure(events, confinement.error().message);
 	auto result = (*machine)->run(*confinement);

@@ -103,39 +103,35 @@ Status Paravirt::watch_periodic_timers(EventLoop &loop)
 	});
 }
 
-Status Paravirt::start_timer_service(const Confinement &confinement)
+Status Paravirt::start_timer_service(const Confinement &confinement, const std::vector<std::unique_ptr<Vcpu>> &vcpus)
 {
 	if (!timer_service_)
 		return {};
-	KAIROS_TRY_ASSIGN(warning, timer_service_->start([&confinement] {
-		return confinement.enter(ThreadKind::Timer, "kairos-timer");
-	}));
-	if (!warning.empty())
-		log_.warn("{}", warning);
-	else
-		log_.info("the timer thread runs at outsourcing.priority {}",
-			  outsourcing::to_string(config_.outsourcing.priority));
-	return {};
-}
-
-void Paravirt::hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus)
-{
-	if (!timer_service_)
-		return;
 	std::vector<outsourcing::VcpuThread> threads;
+	std::vector<uint32_t> thread_ids;
 	for (const auto &vcpu : vcpus) {
 		// Set by the thread first thing; bounded wait (a thread that
 		// cannot start has already requested shutdown).
 		for (int tries = 0; vcpu->thread_id() == 0 && tries < kVcpuStartWaitTries; ++tries)
 			std::this_thread::sleep_for(std::chrono::milliseconds(1));
 		if (vcpu->thread_id() == 0)
-			return;
+			return make_error("vCPU {}'s thread did not start", vcpu->id());
 		threads.push_back({vcpu->thread_id(), vcpu->cpu_clock()});
+		thread_ids.push_back(static_cast<uint32_t>(vcpu->thread_id()));
 	}
-	std::string warning = timer_service_->set_vcpu_scheduler(
-		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+	KAIROS_TRY_ASSIGN(warning, timer_service_->start([&confinement, &thread_ids] {
+		return confinement.enter_timer(thread_ids, "kairos-timer");
+	}));
 	if (!warning.empty())
 		log_.warn("{}", warning);
+	else
+		log_.info("the timer thread runs at outsourcing.priority {}",
+			  outsourcing::to_string(config_.outsourcing.priority));
+	std::string windows = timer_service_->set_vcpu_scheduler(
+		std::make_unique<outsourcing::ThreadReservations>(std::move(threads), config_.outsourcing.window));
+	if (!windows.empty())
+		log_.warn("{}", windows);
+	return {};
 }
 
 void Paravirt::stop_timer_service()

@@ -62,14 +62,15 @@ public:
 	// The periodic time refresh (clock.refresh_ms) and virtual timer
 	// events (events.virtual_timer_hz) on the main loop.
 	Status watch_periodic_timers(EventLoop &loop);
-	// The timer thread, before the vCPUs run. Logs its warning (a
-	// priority not permitted); an error only if it could not start or
-	// confine itself (confinement must outlive the thread).
-	Status start_timer_service(const Confinement &confinement);
-	// Priority windows act on the vCPU threads, known once they run:
-	// waits (boundedly) for each to start, then hands them over. Logs
-	// what the timer service has to say about them.
-	void hand_vcpus_to_timer_service(const std::vector<std::unique_ptr<Vcpu>> &vcpus);
+	// The timer thread, once the vCPU threads exist and before they run
+	// (Machine::run holds them at the run gate): waits, boundedly, for
+	// each vCPU thread's id; starts the timer thread, which confines
+	// itself with sched_setattr allowed on those threads only; then hands
+	// them over for priority windows. Logs the service's warnings (a
+	// priority not permitted); an error if a vCPU thread never reported
+	// its id, or the timer thread could not start or confine itself
+	// (confinement must outlive the thread).
+	Status start_timer_service(const Confinement &confinement, const std::vector<std::unique_ptr<Vcpu>> &vcpus);
 	// After the vCPUs stopped.
 	void stop_timer_service();
 	// A line of host console input is a virtual console event.

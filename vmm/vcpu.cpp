@@ -193,7 +193,7 @@ void Vcpu::run_loop(const Confinement &confinement)
 
 	// Before the first guest instruction: nothing the guest drives runs
 	// unconfined on this thread.
-	Status confined = confinement.enter(ThreadKind::Vcpu, fmt::format("kairos-vcpu{}", id_));
+	Status confined = confinement.enter_vcpu(id_, fmt::format("kairos-vcpu{}", id_));
 	if (confined)
 		run_guest();
 	else

@@ -43,6 +43,8 @@ public:
 	Vcpu &operator=(const Vcpu &) = delete;
 
 	uint32_t id() const { return id_; }
+	// The vCPU's KVM descriptor, for its thread's seccomp filter.
+	int kvm_fd() const { return fd_.fd(); }
 
 	// CPUID, FPU, MSRs and LAPIC LINT wiring for every vCPU.
 	Status configure(const std::vector<kvm_cpuid_entry2> &cpuid);

@@ -322,6 +322,7 @@ struct FakeScheduler : VcpuScheduler {
 		bool raise;
 		uint32_t vcpu;
 		uint64_t at_ns;
+		pid_t tid;  // the thread that asked
 	};
 	std::mutex mutex;
 	std::vector<Event> events;
@@ -336,13 +337,13 @@ struct FakeScheduler : VcpuScheduler {
 		if (no_bandwidth_for == vcpu)
 			return false;
 		std::lock_guard lock(mutex);
-		events.push_back({true, vcpu, now_ns()});
+		events.push_back({true, vcpu, now_ns(), gettid()});
 		return true;
 	}
 	kairos::Status lower(uint32_t vcpu) override
 	{
 		std::lock_guard lock(mutex);
-		events.push_back({false, vcpu, now_ns()});
+		events.push_back({false, vcpu, now_ns(), gettid()});
 		return {};
 	}
 	uint64_t cpu_time_ns(uint32_t) const override { return 0; }
@@ -460,8 +461,35 @@ TEST_CASE("vCPUs of a guest without a ring are never touched; the probe waits fo
 	CHECK(scheduler->snapshot().empty());
 	CHECK(f.service->window_policy() == "off");
 	REQUIRE(f.service->attach(f.area->bytes).ok());
-	CHECK(scheduler->snapshot().size() == 2);  // raised and lowered once
+	REQUIRE(wait_until([&] { return scheduler->snapshot().size() == 2; }));  // raised and lowered once
 	CHECK(f.service->window_policy() == "deadline");
+	// By the timer thread, not the caller of attach (a vCPU thread in a
+	// run, which may not call sched_setattr).
+	for (const FakeScheduler::Event &event : scheduler->snapshot())
+		CHECK(event.tid != gettid());
+}
+
+TEST_CASE("detaching the ring mid-window has the timer thread close it", "[outsourcing][service][window]")
+{
+	Fixture f(window_config());
+	auto owned = std::make_unique<FakeScheduler>();
+	FakeScheduler *scheduler = owned.get();
+	f.start();
+	REQUIRE(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	REQUIRE(f.service->set_upcall_vcpu(0));
+	size_t probe_events = scheduler->snapshot().size();
+	// A window opens 20 ms ahead of the timer; the guest never reports
+	// done, and the 1 s timeout is far.
+	f.post_all({make_request(KAIROS_TIMER_ADD, 7, now_ns() + 200'000'000, 1)});
+	REQUIRE(wait_until([&] { return scheduler->snapshot().size() == probe_events + 2; }));
+	f.service->detach();  // the module unloads
+	REQUIRE(wait_until([&] { return scheduler->snapshot().size() == probe_events + 4; }));
+	auto events = scheduler->snapshot();
+	for (size_t i = probe_events + 2; i < events.size(); ++i) {
+		CHECK_FALSE(events[i].raise);
+		CHECK(events[i].tid != gettid());
+	}
+	CHECK(f.service->window_stats().closed_by_detach == 1);
 }
 
 TEST_CASE("a timer thread that dies after start tells the VMM once, and leaves no vCPU raised",

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -75,13 +76,20 @@ TEST_CASE("seccomp: every thread kind's list compiles, and none allows the test'
 TEST_CASE("seccomp: each list is as long as docs/SECURITY.md says", "[seccomp]")
 {
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Main).size() == 34);
-	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 26);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 25);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 26);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Device).size() == 26);
 	// The control socket's: accept, and the removal of its file at the stop.
 	auto main = kairos::vmm::allowed_syscalls(ThreadKind::Main);
 	for (const char *call : {"accept4", "unlinkat"})
 		CHECK(std::find(main.begin(), main.end(), std::string(call)) != main.end());
+	// Only the timer thread changes a thread's scheduling (priority windows).
+	for (ThreadKind kind : {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Device}) {
+		auto list = kairos::vmm::allowed_syscalls(kind);
+		CHECK(std::find(list.begin(), list.end(), std::string("sched_setattr")) == list.end());
+	}
+	auto timer = kairos::vmm::allowed_syscalls(ThreadKind::Timer);
+	CHECK(std::find(timer.begin(), timer.end(), std::string("sched_setattr")) != timer.end());
 }
 
 TEST_CASE("seccomp: an unknown system call name is an error, not a silent gap", "[seccomp]")
@@ -162,34 +170,58 @@ TEST_CASE("seccomp: ioctl requests need ioctl in the list", "[seccomp]")
 {
 	const char *names[] = {"read"};
 	const unsigned long requests[] = {KVM_RUN};
-	auto filter = kairos::SeccompFilter::allow_only(names, requests);
+	const kairos::IoctlAllowance ioctls[] = {{requests, {}}};
+	auto filter = kairos::SeccompFilter::allow_only(names, ioctls);
 	REQUIRE_FALSE(filter.ok());
 	CHECK(filter.error().message == "seccomp: ioctl requests given, but ioctl is not in the list");
 }
 
-// In a child, under KIND's filter: every request on its ioctl list passes
-// the filter (on /dev/null it then fails with ENOTTY, from the kernel, not
-// the filter), also with garbage in the upper half the kernel ignores;
-// FORBIDDEN traps and is named with its request.
-void check_ioctl_list(ThreadKind kind, const char *thread_name, unsigned long forbidden)
+// Stand-ins for the VM's fd and two vCPUs' (/dev/null: a request the filter
+// lets through fails there with ENOTTY, from the kernel), and one more fd
+// that is none of them.
+struct FakeKvm {
+	kairos::vmm::KvmDescriptors kvm;
+	int other = -1;
+};
+
+FakeKvm open_fake_kvm()
 {
-	auto requests = kairos::vmm::allowed_ioctls(kind);
-	REQUIRE_FALSE(requests.empty());
-	REQUIRE(std::find(requests.begin(), requests.end(), forbidden) == requests.end());
+	auto open_null = [] { return open("/dev/null", O_RDWR | O_CLOEXEC); };
+	FakeKvm fake;
+	fake.kvm.vm = open_null();
+	fake.kvm.vcpus = {open_null(), open_null()};
+	fake.other = open_null();
+	return fake;
+}
+
+// The request passed the filter: the kernel refused it for /dev/null. Also
+// with garbage in the upper halves of fd and request, which the kernel
+// ignores (unsigned ints), so the filter must too.
+bool passes(int fd, unsigned long request)
+{
+	if (ioctl(fd, request, 0) != -1 || errno != ENOTTY)
+		return false;
+	return syscall(SYS_ioctl, (1UL << 32) | static_cast<unsigned>(fd), (1UL << 32) | request, 0) == -1 &&
+	       errno == ENOTTY;
+}
+
+// In a child, under build_filter(kind, fake, vcpu 1): allowed() must pass,
+// then ioctl(fd_of(fake), forbidden) must trap and be named with its
+// request.
+template <typename Allowed, typename FdOf>
+void check_ioctls(ThreadKind kind, const char *thread_name, Allowed allowed, FdOf fd_of, unsigned long forbidden)
+{
 	auto child = kairos::test::run_in_child([&] {
-		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(kind), requests);
-		if (null_fd < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
+		FakeKvm fake = open_fake_kvm();
+		auto filter = kairos::vmm::build_filter(kind, fake.kvm, 1);
+		if (fake.other < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
 		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
 		    !filter->install_on_this_thread(thread_name).ok())
 			_exit(100);
-		for (unsigned long request : requests)
-			if (ioctl(null_fd, request, 0) != -1 || errno != ENOTTY)
-				_exit(101);
-		if (syscall(SYS_ioctl, null_fd, (1UL << 32) | requests[0], 0) != -1 || errno != ENOTTY)
-			_exit(102);
-		ioctl(null_fd, forbidden, 0);
-		_exit(103);  // not reached: the handler exits
+		if (!allowed(fake))
+			_exit(101);
+		ioctl(fd_of(fake), forbidden, 0);
+		_exit(102);  // not reached: the handler exits
 	});
 	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
 	CHECK(child.stderr_text ==
@@ -198,30 +230,191 @@ void check_ioctl_list(ThreadKind kind, const char *thread_name, unsigned long fo
 			  forbidden, thread_name, child.pid));
 }
 
-// A VM ioctl such as KVM_CREATE_VCPU traps on a vCPU thread.
+bool vcpu_allowed(const FakeKvm &fake)
+{
+	for (unsigned long request :
+	     std::initializer_list<unsigned long>{KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE})
+		if (!passes(fake.kvm.vcpus[1], request))
+			return false;
+	return passes(fake.kvm.vm, KVM_IRQ_LINE);
+}
+
+// Its own vCPU's requests on its own fd and KVM_IRQ_LINE on the VM's pass;
+// a VM ioctl such as KVM_CREATE_VCPU traps, and so does KVM_RUN on another
+// vCPU's fd or on any other fd.
 TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[seccomp]")
 {
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Vcpu);
-	REQUIRE(std::find(requests.begin(), requests.end(), KVM_RUN) != requests.end());
-	check_ioctl_list(ThreadKind::Vcpu, "test-vcpu", KVM_CREATE_VCPU);
+	CHECK(std::vector<unsigned long>(requests.begin(), requests.end()) ==
+	      std::vector<unsigned long>{KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
+	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_CREATE_VCPU);
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_RUN);
+	check_ioctls(
+		ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, [](const FakeKvm &fake) { return fake.kvm.vcpus[0]; },
+		KVM_RUN);
+	check_ioctls(
+		ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, [](const FakeKvm &fake) { return fake.other; },
+		KVM_GET_REGS);
+	// Only the vCPUs it was given.
+	FakeKvm fake = open_fake_kvm();
+	auto missing = kairos::vmm::build_filter(ThreadKind::Vcpu, fake.kvm, 2);
+	REQUIRE_FALSE(missing.ok());
+	CHECK(missing.error().message == "seccomp: no fd for vCPU 2 (2 known)");
+	for (int fd : {fake.kvm.vm, fake.kvm.vcpus[0], fake.kvm.vcpus[1], fake.other})
+		close(fd);
 }
 
-// virtio-vsock's vhost requests pass, a KVM ioctl traps.
+// virtio-vsock's vhost requests and the TAP's offloads pass on any fd, a
+// KVM ioctl traps.
 TEST_CASE("seccomp: a device thread may make vhost's ioctls and no KVM ones", "[seccomp]")
 {
-	check_ioctl_list(ThreadKind::Device, "test-device", KVM_RUN);
+	auto allowed = [](const FakeKvm &fake) {
+		for (unsigned long request : kairos::vmm::allowed_ioctls(ThreadKind::Device))
+			if (!passes(fake.other, request))
+				return false;
+		return passes(fake.other, TUNSETOFFLOAD);
+	};
+	check_ioctls(
+		ThreadKind::Device, "test-device", allowed, [](const FakeKvm &fake) { return fake.kvm.vm; }, KVM_RUN);
 }
 
-// The event loop raises lines and restores the terminal; it never runs a
-// vCPU, assigns an irqfd or changes memory slots.
+// The event loop raises lines on the VM's fd and restores the terminal; it
+// never runs a vCPU, assigns an irqfd or changes memory slots, and raises
+// no line through another fd.
 TEST_CASE("seccomp: the main thread may raise a line and restore the terminal, nothing more", "[seccomp]")
 {
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Main);
-	for (unsigned long request : {KVM_IRQ_LINE, static_cast<unsigned long>(TCSETS)})
-		CHECK(std::find(requests.begin(), requests.end(), request) != requests.end());
-	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_RUN);
-	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_IRQFD);
-	check_ioctl_list(ThreadKind::Main, "test-loop", KVM_SET_USER_MEMORY_REGION);
+	CHECK(std::vector<unsigned long>(requests.begin(), requests.end()) ==
+	      std::vector<unsigned long>{KVM_IRQ_LINE, TCSETS, TCGETS});
+	auto allowed = [](const FakeKvm &fake) {
+		return passes(fake.kvm.vm, KVM_IRQ_LINE) && passes(fake.other, TCSETS) && passes(fake.other, TCGETS);
+	};
+	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_RUN);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_IRQFD);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_SET_USER_MEMORY_REGION);
+	check_ioctls(
+		ThreadKind::Main, "test-loop", allowed, [](const FakeKvm &fake) { return fake.other; }, KVM_IRQ_LINE);
+}
+
+// Its tgkill (the vCPUs' kick) reaches this process's threads only.
+TEST_CASE("seccomp: the main thread signals its own threads, no other process", "[seccomp]")
+{
+	auto child = kairos::test::run_in_child([] {
+		pid_t parent = getppid();
+		FakeKvm fake = open_fake_kvm();
+		auto filter = kairos::vmm::build_filter(ThreadKind::Main, fake.kvm);
+		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
+		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
+		    !filter->install_on_this_thread("test-loop").ok())
+			_exit(100);
+		if (syscall(SYS_tgkill, getpid(), gettid(), 0) != 0)  // signal 0: a check only
+			_exit(101);
+		syscall(SYS_tgkill, parent, parent, 0);
+		_exit(102);  // not reached: the handler exits
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text == fmt::format("kairos: seccomp: forbidden system call {} (tgkill) on thread "
+					       "test-loop (tid {}); stopping\n",
+					       SYS_tgkill, child.pid));
+}
+
+// struct sched_attr, SCHED_ATTR_SIZE_VER0: SCHED_OTHER at nice 0, which
+// any thread may ask for itself.
+long set_normal_scheduling(pid_t tid)
+{
+	struct {
+		uint32_t size = 48, policy = SCHED_OTHER;
+		uint64_t flags = 0;
+		int32_t nice = 0;
+		uint32_t priority = 0;
+		uint64_t runtime = 0, deadline = 0, period = 0;
+	} attr;
+	static_assert(sizeof(attr) == 48);
+	return syscall(SYS_sched_setattr, tid, &attr, 0U);
+}
+
+// With CAP_SYS_NICE, sched_setattr reaches any thread of any user: the
+// timer thread may aim it at the vCPU threads it was given, no other.
+TEST_CASE("seccomp: the timer thread may change the scheduling of the vCPU threads only", "[seccomp]")
+{
+	auto child = kairos::test::run_in_child([] {
+		pid_t self = gettid();
+		pid_t parent = getppid();  // before the filter, which has no getppid
+		const uint32_t vcpu_threads[] = {static_cast<uint32_t>(self)};
+		auto filter = kairos::vmm::build_timer_filter(vcpu_threads);
+		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
+		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
+		    !filter->install_on_this_thread("test-timer").ok())
+			_exit(100);
+		if (set_normal_scheduling(self) != 0)
+			_exit(101);
+		set_normal_scheduling(parent);
+		_exit(102);  // not reached: the handler exits
+	});
+	CHECK(child.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(child.stderr_text == fmt::format("kairos: seccomp: forbidden system call {} (sched_setattr) on thread "
+					       "test-timer (tid {}); stopping\n",
+					       SYS_sched_setattr, child.pid));
+	const char *names[] = {"read"};
+	const uint32_t one[] = {1};
+	const kairos::FirstArgumentAllowance unlisted[] = {{"sched_setattr", one}};
+	auto refused = kairos::SeccompFilter::allow_only(names, {}, unlisted);
+	REQUIRE_FALSE(refused.ok());
+	CHECK(refused.error().message == "seccomp: arguments given for 'sched_setattr', but it is not in the list");
+}
+
+// The filters a run installs are the ones above: Confinement::prepare
+// builds them from the machine's descriptors, and each thread enters its
+// own. (Its main thread's filter once allowed every ioctl while the lists
+// said otherwise: only a test through prepare sees that.)
+TEST_CASE("seccomp: Confinement::prepare gives each thread its own filter", "[seccomp]")
+{
+	auto confined_child = [](auto body) {
+		return kairos::test::run_in_child([&] {
+			FakeKvm fake = open_fake_kvm();
+			auto confinement = kairos::vmm::Confinement::prepare(kairos::vmm::Config{}, fake.kvm);
+			if (fake.other < 0 || !confinement.ok())
+				_exit(100);
+			body(*confinement, fake);
+			_exit(103);  // not reached: the handler exits
+		});
+	};
+	auto main_thread = confined_child([](const kairos::vmm::Confinement &confinement, const FakeKvm &fake) {
+		if (!confinement.enter(ThreadKind::Main, "kairos-main").ok() || !passes(fake.kvm.vm, KVM_IRQ_LINE))
+			_exit(101);
+		ioctl(fake.kvm.vm, KVM_RUN, 0);
+	});
+	CHECK(main_thread.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(main_thread.stderr_text == fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request "
+						     "{:#x}) on thread kairos-main (tid {}); stopping\n",
+						     KVM_RUN, main_thread.pid));
+
+	auto vcpu_thread = confined_child([](const kairos::vmm::Confinement &confinement, const FakeKvm &fake) {
+		if (confinement.enter(ThreadKind::Vcpu, "kairos-vcpu1").ok() ||
+		    confinement.enter_vcpu(2, "kairos-vcpu2").ok())
+			_exit(101);
+		if (!confinement.enter_vcpu(1, "kairos-vcpu1").ok() || !vcpu_allowed(fake))
+			_exit(102);
+		ioctl(fake.kvm.vcpus[0], KVM_RUN, 0);
+	});
+	CHECK(vcpu_thread.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	auto timer_thread = confined_child([](const kairos::vmm::Confinement &confinement, const FakeKvm &) {
+		const uint32_t vcpu_threads[] = {static_cast<uint32_t>(gettid())};
+		pid_t parent = getppid();
+		if (confinement.enter(ThreadKind::Timer, "kairos-timer").ok() ||
+		    !confinement.enter_timer(vcpu_threads, "kairos-timer").ok() || set_normal_scheduling(gettid()) != 0)
+			_exit(101);
+		set_normal_scheduling(parent);
+	});
+	CHECK(timer_thread.exit_code == kairos::vmm::kExitForbiddenSyscall);
+	CHECK(timer_thread.stderr_text == fmt::format("kairos: seccomp: forbidden system call {} (sched_setattr) on "
+						      "thread kairos-timer (tid {}); stopping\n",
+						      SYS_sched_setattr, timer_thread.pid));
+	CHECK(vcpu_thread.stderr_text == fmt::format("kairos: seccomp: forbidden system call 16 (ioctl, request "
+						     "{:#x}) on thread kairos-vcpu1 (tid {}); stopping\n",
+						     KVM_RUN, vcpu_thread.pid));
 }
 
 TEST_CASE("seccomp: the test-only trigger names a thread kind or nothing", "[seccomp]")
