@@ -524,8 +524,12 @@ Status TimerService::loop()
 			timer_armed_at_.reset();  // it went off, so it is disarmed
 		if (held_.load()) {
 			// Paused: no pass and no timer until release() rings. The
-			// reads go on, so the release's doorbell is seen.
+			// reads go on, so the release's doorbell is seen; that
+			// includes the reads a rate limit held back for a token,
+			// whose timer is disarmed here (release()'s pass is theirs).
 			KAIROS_TRY(arm_timer(std::nullopt));
+			for (Source source : {kDoorbell, kAck, kDone})
+				fired[source] = fired[source] || std::exchange(paused_[source], false);
 			for (uint64_t source = 0; source < kSourceCount; ++source)
 				if (fired[source])
 					KAIROS_TRY(submit_read(static_cast<Source>(source)));

@@ -107,7 +107,9 @@ public:
 	// The guest registered its ring area (validated by the VMM, mapped
 	// until detach() returns). Replaces an earlier one; see TimerEngine.
 	// The first attach has the timer thread probe the priority windows,
-	// detach has it close every open one: both soon after, there.
+	// detach has it close every open one: both at its next wake-up, which
+	// a guest storming its ports defers by at most one rate-limit token
+	// (1 / guest_wakeups_hz).
 	Status attach(std::span<uint8_t> area);
 	void detach();
 	bool attached() const;

@@ -221,7 +221,8 @@ RunResult Machine::run(const Confinement &confinement)
 		shutdown_.request(StopReason::HostError, started.error().message);
 	run_gate_.open();
 	event_log_.emit(EventKind::VcpusRunning, {{"vcpus", vcpus_.size()}});
-	// Every thread exists, none confined yet: --stats's proof of the drop.
+	// Every thread exists, and this one may still list /proc/self/task
+	// (the others are confined already): --stats's proof of the drop.
 	confinement_.threads_at_start = capabilities_of_every_thread();
 	// Last thread created; the loop below is the first guest input it reads.
 	if (Status confined = confinement.enter(ThreadKind::Main, "kairos-main"); !confined)

@@ -67,8 +67,9 @@ public:
 	// each vCPU thread's id; starts the timer thread, which confines
 	// itself with sched_setattr allowed on those threads only; then hands
 	// them over for priority windows. Logs the service's warnings (a
-	// priority not permitted); an error if a vCPU thread never reported
-	// its id, or the timer thread could not start or confine itself
+	// priority not permitted); an error, which stops the VM, if a vCPU
+	// thread did not report its id within 5 s (its filter could not name
+	// it), or the timer thread could not start or confine itself
 	// (confinement must outlive the thread).
 	Status start_timer_service(const Confinement &confinement, const std::vector<std::unique_ptr<Vcpu>> &vcpus);
 	// After the vCPUs stopped.

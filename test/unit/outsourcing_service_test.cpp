@@ -519,6 +519,28 @@ TEST_CASE("a timer thread that dies after start tells the VMM once, and leaves n
 	CHECK(f.failures[0] == f.service->failure());
 }
 
+// A doorbell the rate limit deferred has no read in flight until its
+// token; a pause then used to disarm the token's timer, and the resume's
+// doorbell found nobody listening: the thread slept until the stop.
+TEST_CASE("a pause while the guest's wake-ups are deferred loses nothing after the resume",
+	  "[outsourcing][service][limiter]")
+{
+	TimerServiceConfig config;
+	config.guest_wakeups_hz = 100;  // a token every 10 ms
+	Fixture f(config);
+	f.start();
+	uint64_t started = now_ns();
+	while (f.service->stats().guest_wakeups_deferred == 0 && now_ns() - started < 2'000'000'000)
+		f.service->ring_doorbell();
+	REQUIRE(f.service->stats().guest_wakeups_deferred > 0);
+	f.service->ring_doorbell();  // deferred until the next token
+	f.service->hold();
+	std::this_thread::sleep_for(50ms);  // the token's wake-up comes while paused
+	f.service->release();
+	f.post_all({make_request(KAIROS_TIMER_ADD, 1, now_ns() + 1'000'000, 0)});
+	CHECK(wait_until([&] { return f.guest->completions_available() > 0; }, 3s));
+}
+
 TEST_CASE("a guest ringing the doorbell in a loop gets passes at the configured rate, and loses nothing",
 	  "[outsourcing][service][limiter]")
 {
