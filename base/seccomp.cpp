@@ -43,6 +43,20 @@ thread_local constinit pid_t thread_tid = 0;
 
 using SeccompContext = std::unique_ptr<void, decltype(&seccomp_release)>;
 
+// The kernel passes int and unsigned int arguments in the low 32 bits of a
+// register whose upper half is undefined: compare only those.
+constexpr uint64_t kLow32 = 0xffffffffULL;
+
+scmp_arg_cmp low32_equals(unsigned argument, uint64_t value)
+{
+	return scmp_arg_cmp{argument, SCMP_CMP_MASKED_EQ, kLow32, value & kLow32};
+}
+
+bool listed(std::span<const char *const> syscalls, std::string_view name)
+{
+	return std::any_of(syscalls.begin(), syscalls.end(), [&](const char *entry) { return name == entry; });
+}
+
 // The BPF libseccomp generates, read back through a memfd (2.5 has no
 // in-memory export), so that installing it later is one system call.
 Result<std::vector<sock_filter>> export_program(scmp_filter_ctx context)
@@ -66,16 +80,14 @@ Result<std::vector<sock_filter>> export_program(scmp_filter_ctx context)
 // 2.5's SCMP_A1_32 compares all 64 bits with the 32-bit value.
 Status allow_ioctls(scmp_filter_ctx context, std::span<const IoctlAllowance> ioctls)
 {
-	constexpr uint64_t kLow32 = 0xffffffffULL;
 	for (const IoctlAllowance &allowance : ioctls) {
 		for (unsigned long request : allowance.requests) {
-			scmp_arg_cmp cmd = SCMP_A1_64(SCMP_CMP_MASKED_EQ, kLow32, request & kLow32);
+			scmp_arg_cmp cmd = low32_equals(1, request);
 			int error = 0;
 			if (allowance.fds.empty())
 				error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, cmd);
 			for (int fd : allowance.fds) {
-				scmp_arg_cmp on_fd =
-					SCMP_A0_64(SCMP_CMP_MASKED_EQ, kLow32, static_cast<uint32_t>(fd) & kLow32);
+				scmp_arg_cmp on_fd = low32_equals(0, static_cast<uint32_t>(fd));
 				if (error == 0)
 					error = seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2, on_fd,
 								 cmd);
@@ -91,8 +103,7 @@ Status allow_ioctls(scmp_filter_ctx context, std::span<const IoctlAllowance> ioc
 Status allow_first_arguments(scmp_filter_ctx context, int nr, const FirstArgumentAllowance &allowance)
 {
 	for (uint32_t value : allowance.values) {
-		int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, nr, 1,
-					     SCMP_A0_64(SCMP_CMP_MASKED_EQ, 0xffffffffULL, value));
+		int error = seccomp_rule_add(context, SCMP_ACT_ALLOW, nr, 1, low32_equals(0, value));
 		if (error < 0)
 			return errno_error(fmt::format("seccomp: allowing '{}' for {}", allowance.syscall, value),
 					   -error);
@@ -178,13 +189,10 @@ Result<SeccompFilter> SeccompFilter::allow_only(std::span<const char *const> sys
 						std::span<const IoctlAllowance> ioctls,
 						std::span<const FirstArgumentAllowance> first_arguments)
 {
-	bool ioctl_listed = std::any_of(syscalls.begin(), syscalls.end(),
-					[](const char *name) { return std::string_view(name) == "ioctl"; });
-	if (!ioctls.empty() && !ioctl_listed)
+	if (!ioctls.empty() && !listed(syscalls, "ioctl"))
 		return make_error("seccomp: ioctl requests given, but ioctl is not in the list");
 	for (const FirstArgumentAllowance &allowance : first_arguments)
-		if (std::none_of(syscalls.begin(), syscalls.end(),
-				 [&](const char *name) { return std::string_view(name) == allowance.syscall; }))
+		if (!listed(syscalls, allowance.syscall))
 			return make_error("seccomp: arguments given for '{}', but it is not in the list",
 					  allowance.syscall);
 	SeccompContext context(seccomp_init(SCMP_ACT_TRAP), seccomp_release);

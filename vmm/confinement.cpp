@@ -46,6 +46,19 @@ namespace {
 		"madvise", "brk", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "clock_gettime",            \
 		"clock_getres", "gettimeofday", "getpid", "gettid", "exit", "exit_group"
 
+// Both lists side by side, at compile time: what allowed_ioctls() reports
+// is then exactly what the per-fd filters below are built from.
+template <typename T, size_t First, size_t Second>
+constexpr std::array<T, First + Second> joined(const std::array<T, First> &first, const std::array<T, Second> &second)
+{
+	std::array<T, First + Second> both{};
+	for (size_t i = 0; i < First; ++i)
+		both[i] = first[i];
+	for (size_t i = 0; i < Second; ++i)
+		both[First + i] = second[i];
+	return both;
+}
+
 // The event loop: io_uring waits (signalfd, stdin, eventfds, timerfds),
 // KVM_IRQ_LINE for console input and the RTC's timed interrupts, and the
 // terminal's restore (ioctl), timerfd_settime (the panic grace, the RTC's
@@ -73,7 +86,7 @@ constexpr auto kMainSyscalls =
 // and vhost stops on its device's thread.
 constexpr auto kVmIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE});
 constexpr auto kTerminalIoctls = std::to_array<unsigned long>({TCSETS, TCGETS});
-constexpr auto kMainIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE, TCSETS, TCGETS});
+constexpr auto kMainIoctls = joined(kVmIoctls, kTerminalIoctls);
 
 // A vCPU thread: KVM_RUN and the KVM ioctls of its exits (KVM_IRQ_LINE
 // for the UART and RTC), timerfd_settime for the panic notice (kairos.ko's
@@ -93,8 +106,7 @@ constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCAL
 // new vCPUs or register writes), and none on another vCPU's fd: a thread
 // taken over through its guest's exits cannot run or read another vCPU.
 constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
-constexpr auto kVcpuIoctls =
-	std::to_array<unsigned long>({KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
+constexpr auto kVcpuIoctls = joined(kOwnVcpuIoctls, kVmIoctls);
 
 // The timer thread: its io_uring, its timerfd, and sched_setattr to open
 // and close priority windows on vCPU threads (DEADLINE, or FIFO as the

@@ -366,21 +366,34 @@ TimerServiceConfig window_config()
 	return config;
 }
 
+// A started service whose windows go to a FakeScheduler, with the upcall
+// on vCPU 0. probe_events: what the start-up check did (a raise and a
+// lower of vCPU 0, unless refused).
+struct WindowFixture : Fixture {
+	FakeScheduler *scheduler;
+	size_t probe_events = 0;
+
+	explicit WindowFixture(std::unique_ptr<FakeScheduler> owned = std::make_unique<FakeScheduler>())
+		: Fixture(window_config()), scheduler(owned.get())
+	{
+		start();
+		REQUIRE(service->set_vcpu_scheduler(std::move(owned)).empty());
+		REQUIRE(service->set_upcall_vcpu(0));
+		probe_events = scheduler->snapshot().size();
+	}
+};
+
 }  // namespace
 
 TEST_CASE("a priority window opens before the timer fires and closes when the guest reports done",
 	  "[outsourcing][service][window]")
 {
-	Fixture f(window_config());
-	auto owned = std::make_unique<FakeScheduler>();
-	FakeScheduler *scheduler = owned.get();
-	f.start();
-	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
+	WindowFixture f;
+	FakeScheduler *scheduler = f.scheduler;
+	size_t probe_events = f.probe_events;
 	CHECK(f.service->window_policy() == "deadline");
-	REQUIRE(f.service->set_upcall_vcpu(0));
-	CHECK_FALSE(f.service->set_upcall_vcpu(2));          // not a vCPU of this VM
-	size_t probe_events = scheduler->snapshot().size();  // the start-up check raised and lowered vCPU 0
-	CHECK(probe_events == 2);
+	CHECK_FALSE(f.service->set_upcall_vcpu(2));  // not a vCPU of this VM
+	CHECK(probe_events == 2);                    // the start-up check raised and lowered vCPU 0
 
 	uint64_t deadline = now_ns() + 100'000'000;
 	f.post_all({make_request(KAIROS_TIMER_ADD, 7, deadline, 1)});
@@ -416,14 +429,11 @@ TEST_CASE("a priority window opens before the timer fires and closes when the gu
 TEST_CASE("a vCPU refused admission is counted as wanted, and the window opens without it",
 	  "[outsourcing][service][window]")
 {
-	Fixture f(window_config());
 	auto owned = std::make_unique<FakeScheduler>();
 	owned->no_bandwidth_for = 1;  // the probe raises vCPU 0 only
-	FakeScheduler *scheduler = owned.get();
-	f.start();
-	CHECK(f.service->set_vcpu_scheduler(std::move(owned)).empty());
-	REQUIRE(f.service->set_upcall_vcpu(0));
-	size_t probe_events = scheduler->snapshot().size();
+	WindowFixture f(std::move(owned));
+	FakeScheduler *scheduler = f.scheduler;
+	size_t probe_events = f.probe_events;
 
 	f.post_all({make_request(KAIROS_TIMER_ADD, 7, now_ns() + 50'000'000, 1)});
 	REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
@@ -471,13 +481,9 @@ TEST_CASE("vCPUs of a guest without a ring are never touched; the probe waits fo
 
 TEST_CASE("detaching the ring mid-window has the timer thread close it", "[outsourcing][service][window]")
 {
-	Fixture f(window_config());
-	auto owned = std::make_unique<FakeScheduler>();
-	FakeScheduler *scheduler = owned.get();
-	f.start();
-	REQUIRE(f.service->set_vcpu_scheduler(std::move(owned)).empty());
-	REQUIRE(f.service->set_upcall_vcpu(0));
-	size_t probe_events = scheduler->snapshot().size();
+	WindowFixture f;
+	FakeScheduler *scheduler = f.scheduler;
+	size_t probe_events = f.probe_events;
 	// A window opens 20 ms ahead of the timer; the guest never reports
 	// done, and the 1 s timeout is far.
 	f.post_all({make_request(KAIROS_TIMER_ADD, 7, now_ns() + 200'000'000, 1)});
@@ -495,12 +501,9 @@ TEST_CASE("detaching the ring mid-window has the timer thread close it", "[outso
 TEST_CASE("a timer thread that dies after start tells the VMM once, and leaves no vCPU raised",
 	  "[outsourcing][service][window]")
 {
-	Fixture f(window_config());
-	auto owned = std::make_unique<FakeScheduler>();
-	FakeScheduler *scheduler = owned.get();
-	f.start();
-	REQUIRE(f.service->set_vcpu_scheduler(std::move(owned)).empty());
-	size_t probe_events = scheduler->snapshot().size();
+	WindowFixture f;
+	FakeScheduler *scheduler = f.scheduler;
+	size_t probe_events = f.probe_events;
 
 	// The window opens before the deadline; the expiry's event hook throws.
 	f.raise_throws = true;

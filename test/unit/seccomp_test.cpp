@@ -25,6 +25,16 @@
 
 using kairos::vmm::ThreadKind;
 
+// In a child: installs `filter` on this thread the way a confined thread
+// does (no_new_privs, the SIGSYS reporter, the filter), or exits 100.
+void confine_or_exit(const kairos::Result<kairos::SeccompFilter> &filter, const char *label)
+{
+	if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
+	    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
+	    !filter->install_on_this_thread(label).ok())
+		_exit(100);
+}
+
 TEST_CASE("seccomp: system call numbers have their names for the report", "[seccomp]")
 {
 	kairos::load_syscall_names();
@@ -117,10 +127,7 @@ TEST_CASE("seccomp: a forbidden call on a confined thread is reported and stops 
 {
 	auto child = kairos::test::run_in_child([] {
 		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu));
-		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-vcpu").ok())
-			_exit(100);
+		confine_or_exit(filter, "test-vcpu");
 		if (kairos::seccomp_mode_of_this_process() != 2)
 			_exit(101);
 		syscall(SYS_getpgrp);
@@ -148,10 +155,7 @@ TEST_CASE("seccomp: a confined thread opens files read-only, and nothing else", 
 {
 	auto child = kairos::test::run_in_child([] {
 		auto filter = kairos::SeccompFilter::allow_only(kairos::vmm::allowed_syscalls(ThreadKind::Main));
-		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-loop").ok())
-			_exit(100);
+		confine_or_exit(filter, "test-loop");
 		int status = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 		if (status < 0)
 			_exit(101);
@@ -214,10 +218,9 @@ void check_ioctls(ThreadKind kind, const char *thread_name, Allowed allowed, FdO
 	auto child = kairos::test::run_in_child([&] {
 		FakeKvm fake = open_fake_kvm();
 		auto filter = kairos::vmm::build_filter(kind, fake.kvm, 1);
-		if (fake.other < 0 || !filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread(thread_name).ok())
+		if (fake.other < 0)
 			_exit(100);
+		confine_or_exit(filter, thread_name);
 		if (!allowed(fake))
 			_exit(101);
 		ioctl(fd_of(fake), forbidden, 0);
@@ -246,7 +249,7 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 {
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Vcpu);
 	CHECK(std::vector<unsigned long>(requests.begin(), requests.end()) ==
-	      std::vector<unsigned long>{KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
+	      std::vector<unsigned long>{KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE, KVM_IRQ_LINE});
 	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
 	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_CREATE_VCPU);
 	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_RUN);
@@ -305,10 +308,7 @@ TEST_CASE("seccomp: the main thread signals its own threads, no other process", 
 		pid_t parent = getppid();
 		FakeKvm fake = open_fake_kvm();
 		auto filter = kairos::vmm::build_filter(ThreadKind::Main, fake.kvm);
-		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-loop").ok())
-			_exit(100);
+		confine_or_exit(filter, "test-loop");
 		if (syscall(SYS_tgkill, getpid(), gettid(), 0) != 0)  // signal 0: a check only
 			_exit(101);
 		syscall(SYS_tgkill, parent, parent, 0);
@@ -344,10 +344,7 @@ TEST_CASE("seccomp: the timer thread may change the scheduling of the vCPU threa
 		pid_t parent = getppid();  // before the filter, which has no getppid
 		const uint32_t vcpu_threads[] = {static_cast<uint32_t>(self)};
 		auto filter = kairos::vmm::build_timer_filter(vcpu_threads);
-		if (!filter.ok() || !kairos::set_no_new_privs().ok() ||
-		    !kairos::install_seccomp_violation_reporter(kairos::vmm::kExitForbiddenSyscall).ok() ||
-		    !filter->install_on_this_thread("test-timer").ok())
-			_exit(100);
+		confine_or_exit(filter, "test-timer");
 		if (set_normal_scheduling(self) != 0)
 			_exit(101);
 		set_normal_scheduling(parent);
