@@ -108,13 +108,14 @@ constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCAL
 constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
 constexpr auto kVcpuIoctls = joined(kOwnVcpuIoctls, kVmIoctls);
 
-// The timer thread: its io_uring, its timerfd, and sched_setattr to open
-// and close priority windows on vCPU threads (DEADLINE, or FIFO as the
-// fallback), on those threads only (build_timer_filter). Its own priority
-// (setpriority, sched_setscheduler) is set before it confines itself. No
-// ioctl: it reaches KVM through eventfds.
-constexpr auto kTimerSyscalls =
-	std::to_array<const char *>({KAIROS_COMMON_SYSCALLS, "io_uring_enter", "timerfd_settime", "sched_setattr"});
+// The timer thread: its io_uring, its timerfd, KVM_IRQ_LINE on the VM's fd
+// for an expiry's upcall (vmm/paravirt.cpp pulse_upcall says why not an
+// irqfd), and sched_setattr to open and close priority windows on vCPU
+// threads (DEADLINE, or FIFO as the fallback), on those threads only
+// (build_timer_filter). Its own priority (setpriority, sched_setscheduler)
+// is set before it confines itself.
+constexpr auto kTimerSyscalls = std::to_array<const char *>(
+	{KAIROS_COMMON_SYSCALLS, "io_uring_enter", "ioctl", "timerfd_settime", "sched_setattr"});
 
 // A virtio device's thread (devices/virtio): its io_uring does the
 // image's reads, writes and fdatasyncs (no pread/pwrite/fdatasync calls of
@@ -238,7 +239,7 @@ std::span<const unsigned long> allowed_ioctls(ThreadKind kind)
 	case ThreadKind::Main:
 		return kMainIoctls;
 	case ThreadKind::Timer:
-		break;
+		return kVmIoctls;
 	}
 	return {};
 }
@@ -256,13 +257,14 @@ Result<std::optional<TestViolation>> parse_test_violation(const char *value)
 			  kTestViolationVariable, value);
 }
 
-Result<SeccompFilter> build_timer_filter(std::span<const uint32_t> vcpu_threads)
+Result<SeccompFilter> build_timer_filter(int vm, std::span<const uint32_t> vcpu_threads)
 {
 	// With CAP_SYS_NICE (windows on), sched_setattr could set any thread of
 	// any user real-time, or idle: the timer thread, which reads the
 	// guest's ring, may aim it at the vCPU threads it raises and lowers.
 	const FirstArgumentAllowance targets[] = {{"sched_setattr", vcpu_threads}};
-	return SeccompFilter::allow_only(kTimerSyscalls, {}, targets);
+	const IoctlAllowance ioctls[] = {{kVmIoctls, std::span<const int>(&vm, 1)}};
+	return SeccompFilter::allow_only(kTimerSyscalls, ioctls, targets);
 }
 
 Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, size_t vcpu)
@@ -285,7 +287,7 @@ Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, s
 		return SeccompFilter::allow_only(kVcpuSyscalls, ioctls);
 	}
 	case ThreadKind::Timer:
-		return build_timer_filter({});
+		return build_timer_filter(kvm.vm, {});
 	case ThreadKind::Device: {
 		const IoctlAllowance ioctls[] = {{kDeviceIoctls, {}}};
 		return SeccompFilter::allow_only(kDeviceSyscalls, ioctls);
@@ -314,6 +316,7 @@ Result<Confinement> Confinement::prepare(const Config &config, const KvmDescript
 		confinement.vcpus_.push_back(std::move(filter));
 	}
 	confinement.main_ = std::move(main);
+	confinement.vm_ = kvm.vm;
 	confinement.device_ = std::move(device);
 	KAIROS_TRY(install_seccomp_violation_reporter(kExitForbiddenSyscall));
 	return confinement;
@@ -334,7 +337,7 @@ Status Confinement::enter_timer(std::span<const uint32_t> vcpu_threads, std::str
 		return {};  // security.seccomp off
 	// Compiled here, on the timer thread before it is confined: only now
 	// are the vCPU threads' ids known.
-	KAIROS_TRY_ASSIGN(filter, build_timer_filter(vcpu_threads));
+	KAIROS_TRY_ASSIGN(filter, build_timer_filter(vm_, vcpu_threads));
 	return install(std::optional<SeccompFilter>(std::move(filter)), ThreadKind::Timer, label);
 }
 

@@ -47,9 +47,10 @@ struct KvmDescriptors {
 Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, size_t vcpu = 0);
 
 // The timer thread's filter: allowed_syscalls(ThreadKind::Timer), with
+// KVM_IRQ_LINE on the VM's fd vm only (the upcall of an expiry) and
 // sched_setattr on the vCPU threads vcpu_threads (ids) only; build_filter's
-// for the timer kind names none.
-Result<SeccompFilter> build_timer_filter(std::span<const uint32_t> vcpu_threads);
+// for the timer kind names no thread.
+Result<SeccompFilter> build_timer_filter(int vm, std::span<const uint32_t> vcpu_threads);
 
 // The capabilities a run with this config uses after setup: CAP_SYS_NICE
 // when the timer service raises a priority (outsourcing.priority nice:-N
@@ -120,6 +121,7 @@ private:
 	std::optional<TestViolation> test_violation_;
 	CapabilitySet needed_;
 	CapabilityDrop capabilities_{};
+	int vm_ = -1;  // the VM's fd, for the timer thread's filter
 };
 
 }  // namespace kairos::vmm

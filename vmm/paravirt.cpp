@@ -29,15 +29,9 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, GuestAreas &a
 						   ParavirtVcpus vcpus, devices::Bus &pio_bus, ParavirtEvents events,
 						   const Logger &log, EventLog &event_log)
 {
-	// Upcalls go through an irqfd: raising an event from any thread
-	// interrupts the guest without a trip through a vCPU thread.
-	KAIROS_TRY_ASSIGN(upcall, EventFd::create(EventFd::Mode::NonBlocking, "the event-channel upcall"));
-	KAIROS_TRY(vm.register_irqfd(upcall.fd(), layout::kIrqKairosUpcall));
-	std::unique_ptr<Paravirt> paravirt(new Paravirt(config, log, event_log, std::move(upcall)));
+	std::unique_ptr<Paravirt> paravirt(new Paravirt(vm, config, log, event_log));
 	Paravirt *self = paravirt.get();
-	// EventFd::signal fails only at a counter near 2^64: the upcall is
-	// pending anyway.
-	paravirt->events_ = std::make_unique<pvclock::EventChannels>([self] { self->upcall_.signal(); });
+	paravirt->events_ = std::make_unique<pvclock::EventChannels>([self] { self->pulse_upcall(); });
 	paravirt->time_ = std::make_unique<pvclock::TimeService>(vcpus.tsc_hz, std::move(vcpus.tsc_offsets));
 	paravirt->time_->set_vcpu_threads(std::move(vcpus.thread_id_of));
 	if (config.outsourcing.enabled)
@@ -47,6 +41,22 @@ Result<std::unique_ptr<Paravirt>> Paravirt::create(const VmFd &vm, GuestAreas &a
 							   std::move(events.guest_panicked), log, event_log);
 	KAIROS_TRY(pio_bus.add(layout::kPortKairosBase, KAIROS_PORT_COUNT, paravirt->device_));
 	return paravirt;
+}
+
+void Paravirt::pulse_upcall()
+{
+	// An edge on the upcall line, injected by the raising thread itself
+	// (KVM_IRQ_LINE: kvm_set_irq, synchronous) and not through an irqfd:
+	// KVM injects an irqfd on an IOAPIC line from a workqueue, because only
+	// MSI routes can be injected from the eventfd's wake-up
+	// (virt/kvm/eventfd.c irqfd_wakeup, kvm_arch_set_irq_inatomic). That
+	// kworker runs at normal priority on the raising CPU, so every expiry's
+	// interrupt waited behind the host's load, and behind the real-time
+	// timer thread's own pass, whatever priority the timer thread or the
+	// vCPU held (a sched_switch trace in the emulated machine shows
+	// kairos-timer -> kworker -> kairos-vcpu0 on each expiry).
+	upcall_.set_level(true);
+	upcall_.set_level(false);
 }
 
 Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed)

@@ -27,6 +27,7 @@
 #include "vmm/guest_memory.h"
 #include "vmm/kairos_device.h"
 #include "vmm/kvm.h"
+#include "vmm/layout.h"
 #include "vmm/vcpu.h"
 
 namespace kairos::vmm {
@@ -95,17 +96,19 @@ public:
 	const pvclock::TimeService &time() const { return *time_; }
 
 private:
-	Paravirt(const Config &config, const Logger &log, EventLog &event_log, EventFd upcall)
-		: config_(config), log_(log), event_log_(event_log), upcall_(std::move(upcall))
+	Paravirt(const VmFd &vm, const Config &config, const Logger &log, EventLog &event_log)
+		: config_(config), log_(log), event_log_(event_log), upcall_(vm, layout::kIrqKairosUpcall, log)
 	{
 	}
+	// The event-channel upcall: an edge on its line, from the calling thread.
+	void pulse_upcall();
 	Status create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed);
 
 	const Config &config_;
 	const Logger &log_;
 	EventLog &event_log_;
 	// Declared before what uses them: destroyed after.
-	EventFd upcall_;  // irqfd of the event-channel upcall line
+	KvmIrqLine upcall_;  // the event-channel upcall line (IOAPIC)
 	std::unique_ptr<pvclock::EventChannels> events_;
 	std::unique_ptr<pvclock::TimeService> time_;
 	std::unique_ptr<outsourcing::TimerService> timer_service_;  // null when outsourcing is off

@@ -69,17 +69,17 @@ TEST_CASE("seccomp: every thread kind's list compiles, and none allows the test'
 			       std::string(name) == "clone" || std::string(name) == "clone3";
 		}));
 	}
-	// Only the vCPU and main threads talk to KVM or the terminal; a
-	// device thread's ioctls are the TAP's TUNSETOFFLOAD and vhost's
-	// (seccomp filters them).
-	auto timer = kairos::vmm::allowed_syscalls(ThreadKind::Timer);
-	CHECK(std::find(timer.begin(), timer.end(), std::string("ioctl")) == timer.end());
+	// The timer thread raises the upcall line and nothing else; a device
+	// thread's ioctls are the TAP's TUNSETOFFLOAD and vhost's (seccomp
+	// filters them).
+	auto timer_ioctls = kairos::vmm::allowed_ioctls(ThreadKind::Timer);
+	CHECK(std::vector<unsigned long>(timer_ioctls.begin(), timer_ioctls.end()) ==
+	      std::vector<unsigned long>{KVM_IRQ_LINE});
 	auto device_ioctls = kairos::vmm::allowed_ioctls(ThreadKind::Device);
 	REQUIRE(device_ioctls.size() == 9);
 	CHECK(device_ioctls[0] == TUNSETOFFLOAD);
 	for (unsigned long request : device_ioctls.subspan(1))
 		CHECK(_IOC_TYPE(request) == 0xAF);  // VHOST_VIRTIO (linux/vhost.h)
-	CHECK(kairos::vmm::allowed_ioctls(ThreadKind::Timer).empty());
 }
 
 // docs/SECURITY.md and ARCHITECTURE.md give these counts: change them together.
@@ -87,7 +87,7 @@ TEST_CASE("seccomp: each list is as long as docs/SECURITY.md says", "[seccomp]")
 {
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Main).size() == 34);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Vcpu).size() == 25);
-	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 26);
+	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Timer).size() == 27);
 	CHECK(kairos::vmm::allowed_syscalls(ThreadKind::Device).size() == 26);
 	// The control socket's: accept, and the removal of its file at the stop.
 	auto main = kairos::vmm::allowed_syscalls(ThreadKind::Main);
@@ -268,6 +268,22 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 		close(fd);
 }
 
+// An expiry's upcall is an edge the timer thread raises itself, on the
+// VM's fd only (vmm/paravirt.cpp pulse_upcall); no other KVM ioctl, and no
+// line through another fd.
+TEST_CASE("seccomp: the timer thread may raise a line on the VM's fd, nothing more", "[seccomp]")
+{
+	auto allowed = [](const FakeKvm &fake) { return passes(fake.kvm.vm, KVM_IRQ_LINE); };
+	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm, KVM_RUN);
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm, KVM_IRQFD);
+	check_ioctls(
+		ThreadKind::Timer, "test-timer", allowed, [](const FakeKvm &fake) { return fake.kvm.vcpus[0]; },
+		KVM_RUN);
+	check_ioctls(
+		ThreadKind::Timer, "test-timer", allowed, [](const FakeKvm &fake) { return fake.other; }, KVM_IRQ_LINE);
+}
+
 // virtio-vsock's vhost requests and the TAP's offloads pass on any fd, a
 // KVM ioctl traps.
 TEST_CASE("seccomp: a device thread may make vhost's ioctls and no KVM ones", "[seccomp]")
@@ -343,7 +359,7 @@ TEST_CASE("seccomp: the timer thread may change the scheduling of the vCPU threa
 		pid_t self = gettid();
 		pid_t parent = getppid();  // before the filter, which has no getppid
 		const uint32_t vcpu_threads[] = {static_cast<uint32_t>(self)};
-		auto filter = kairos::vmm::build_timer_filter(vcpu_threads);
+		auto filter = kairos::vmm::build_timer_filter(-1, vcpu_threads);
 		confine_or_exit(filter, "test-timer");
 		if (set_normal_scheduling(self) != 0)
 			_exit(101);
@@ -397,11 +413,12 @@ TEST_CASE("seccomp: Confinement::prepare gives each thread its own filter", "[se
 		ioctl(fake.kvm.vcpus[0], KVM_RUN, 0);
 	});
 	CHECK(vcpu_thread.exit_code == kairos::vmm::kExitForbiddenSyscall);
-	auto timer_thread = confined_child([](const kairos::vmm::Confinement &confinement, const FakeKvm &) {
+	auto timer_thread = confined_child([](const kairos::vmm::Confinement &confinement, const FakeKvm &fake) {
 		const uint32_t vcpu_threads[] = {static_cast<uint32_t>(gettid())};
 		pid_t parent = getppid();
 		if (confinement.enter(ThreadKind::Timer, "kairos-timer").ok() ||
-		    !confinement.enter_timer(vcpu_threads, "kairos-timer").ok() || set_normal_scheduling(gettid()) != 0)
+		    !confinement.enter_timer(vcpu_threads, "kairos-timer").ok() ||
+		    set_normal_scheduling(gettid()) != 0 || !passes(fake.kvm.vm, KVM_IRQ_LINE))
 			_exit(101);
 		set_normal_scheduling(parent);
 	});
