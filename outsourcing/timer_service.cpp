@@ -1,5 +1,6 @@
 #include "outsourcing/timer_service.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 
@@ -27,7 +28,15 @@ const char *source_name(uint64_t source)
 
 }  // namespace
 
-// Blocking fds: io_uring waits for them itself (poll-driven retry).
+// The eventfds are blocking, and io_uring reads them with a poll-driven
+// retry: an eventfd can be read without blocking (FMODE_NOWAIT), so the
+// wake-up comes to this thread's own task work. The timerfd is polled and
+// read here instead: a timerfd (Linux 6.1 still has no read_iter for it) is
+// not such a file, and io_uring hands a read of it to an io-wq worker that
+// blocks in it. That worker runs at normal priority (the thread's real-time
+// policy is reset on fork), so every expiry waited for it, behind the
+// host's load, before this thread woke: a sched_switch trace in the
+// emulated machine showed iou-wrk-<timer tid> waking kairos-timer.
 Result<TimerService::Wakeups> TimerService::Wakeups::create()
 {
 	constexpr auto kBlocking = EventFd::Mode::Blocking;
@@ -35,8 +44,9 @@ Result<TimerService::Wakeups> TimerService::Wakeups::create()
 	KAIROS_TRY_ASSIGN(ack, EventFd::create(kBlocking, "the timer service's acks"));
 	KAIROS_TRY_ASSIGN(stop, EventFd::create(kBlocking, "stopping the timer service"));
 	KAIROS_TRY_ASSIGN(done, EventFd::create(kBlocking, "the timer service's work-done reports"));
-	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::Blocking, "the timer service"));
-	KAIROS_TRY_ASSIGN(ring, IoUring::create(kRingEntries, "the timer service", {IORING_OP_READ}));
+	KAIROS_TRY_ASSIGN(timer, TimerFd::create(TimerFd::Mode::NonBlocking, "the timer service"));
+	KAIROS_TRY_ASSIGN(ring,
+			  IoUring::create(kRingEntries, "the timer service", {IORING_OP_READ, IORING_OP_POLL_ADD}));
 	return Wakeups{std::move(doorbell), std::move(ack),   std::move(stop),
 		       std::move(done),     std::move(timer), std::move(ring)};
 }
@@ -433,7 +443,7 @@ Status TimerService::loop_until_stopped()
 	}
 }
 
-Status TimerService::submit_read(Source source)
+Status TimerService::submit_wait(Source source)
 {
 	static_assert(kDoorbell == 0 && kStop == 3 && kDone == 4);
 	const int fds[kSourceCount] = {wakeups_.doorbell.fd(), wakeups_.ack.fd(), wakeups_.timer.fd(),
@@ -441,7 +451,10 @@ Status TimerService::submit_read(Source source)
 	io_uring_sqe *sqe = io_uring_get_sqe(wakeups_.ring.get());
 	if (!sqe)
 		return make_error("outsourcing: timer service submission queue full");
-	io_uring_prep_read(sqe, fds[source], &read_buffers_[source], sizeof(uint64_t), 0);
+	if (source == kTimer)
+		io_uring_prep_poll_add(sqe, fds[source], POLLIN);  // read by consume_timer_expiry()
+	else
+		io_uring_prep_read(sqe, fds[source], &read_buffers_[source], sizeof(uint64_t), 0);
 	io_uring_sqe_set_data64(sqe, source);
 	return {};
 }
@@ -479,7 +492,7 @@ Status TimerService::arm_timer(std::optional<uint64_t> deadline_ns)
 Status TimerService::loop()
 {
 	for (uint64_t source = 0; source < kSourceCount; ++source)
-		KAIROS_TRY(submit_read(static_cast<Source>(source)));
+		KAIROS_TRY(submit_wait(static_cast<Source>(source)));
 
 	for (;;) {
 		int submitted = io_uring_submit_and_wait(wakeups_.ring.get(), 1);
@@ -520,8 +533,12 @@ Status TimerService::loop()
 			    now - *timer_armed_at_ < kMaxWakeSampleNs)
 				planner_->record_wake_lateness(now - *timer_armed_at_);
 		}
-		if (fired[kTimer])
-			timer_armed_at_.reset();  // it went off, so it is disarmed
+		if (fired[kTimer]) {
+			// It went off, so it is disarmed; read, or its poll would
+			// fire again at once while nothing re-arms it.
+			wakeups_.timer.consume();
+			timer_armed_at_.reset();
+		}
 		if (held_.load()) {
 			// Paused: no pass and no timer until release() rings. The
 			// reads go on, so the release's doorbell is seen; that
@@ -532,7 +549,7 @@ Status TimerService::loop()
 				fired[source] = fired[source] || std::exchange(paused_[source], false);
 			for (uint64_t source = 0; source < kSourceCount; ++source)
 				if (fired[source])
-					KAIROS_TRY(submit_read(static_cast<Source>(source)));
+					KAIROS_TRY(submit_wait(static_cast<Source>(source)));
 			continue;
 		}
 
@@ -563,7 +580,7 @@ Status TimerService::loop()
 		KAIROS_TRY(arm_timer(next));
 		for (uint64_t source = 0; source < kSourceCount; ++source)
 			if (fired[source])
-				KAIROS_TRY(submit_read(static_cast<Source>(source)));
+				KAIROS_TRY(submit_wait(static_cast<Source>(source)));
 	}
 }
 

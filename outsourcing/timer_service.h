@@ -158,7 +158,9 @@ private:
 	void run(std::promise<std::string> &started, const std::function<Status()> &confine_thread);
 	Status loop();
 	Status loop_until_stopped();
-	Status submit_read(Source source);
+	// The read of an eventfd, or the poll of the timerfd (Wakeups::create
+	// says why), whose completion wakes the thread.
+	Status submit_wait(Source source);
 	// After a pass: which of the guest-driven reads that completed may be
 	// submitted again now (fired[] says), and which wait for a token;
 	// returns when the timer thread must look again for them.

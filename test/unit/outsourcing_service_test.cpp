@@ -6,9 +6,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -237,6 +240,37 @@ TEST_CASE("a full completion ring: expiries held, event kept raised, all deliver
 	}
 	CHECK(std::all_of(count.begin(), count.end(), [](int n) { return n == 1; }));
 	CHECK(f.service->stats().delivered == kTimers);
+}
+
+// The io_uring workers of this process (threads named iou-wrk-<tid>).
+std::set<std::string> io_uring_workers()
+{
+	std::set<std::string> workers;
+	for (const auto &task : std::filesystem::directory_iterator("/proc/self/task")) {
+		std::ifstream comm(task.path() / "comm");
+		std::string name;
+		if (std::getline(comm, name) && name.starts_with("iou-wrk"))
+			workers.insert(task.path().filename().string() + " " + name);
+	}
+	return workers;
+}
+
+// io_uring hands a read of a timerfd to an io-wq worker (a timerfd cannot
+// be read without blocking on Linux 6.1), a normal-priority thread that
+// every expiry would wait for: the timer thread polls its timerfd instead,
+// and no worker is started for it.
+TEST_CASE("expiries wake the timer thread without an io_uring worker in between", "[outsourcing][service]")
+{
+	std::set<std::string> before = io_uring_workers();
+	Fixture f;
+	f.start();
+	for (uint32_t id = 1; id <= 3; ++id) {
+		f.post_all({make_request(KAIROS_TIMER_ADD, id, now_ns() + 5'000'000)});
+		REQUIRE(wait_until([&] { return f.guest->completions_available() > 0; }));
+		REQUIRE(f.take().size() == 1);
+	}
+	CHECK(io_uring_workers() == before);
+	CHECK(f.service->stats().delivered == 3);
 }
 
 TEST_CASE("the ring can be attached and detached while the timer thread runs", "[outsourcing][service]")
