@@ -209,6 +209,20 @@ bool passes(int fd, unsigned long request)
 	       errno == ENOTTY;
 }
 
+// Which of a FakeKvm's descriptors an ioctl goes to.
+int vm_fd(const FakeKvm &fake)
+{
+	return fake.kvm.vm;
+}
+int vcpu0_fd(const FakeKvm &fake)
+{
+	return fake.kvm.vcpus[0];
+}
+int other_fd(const FakeKvm &fake)
+{
+	return fake.other;
+}
+
 // In a child, under build_filter(kind, fake, vcpu 1): allowed() must pass,
 // then ioctl(fd_of(fake), forbidden) must trap and be named with its
 // request.
@@ -250,15 +264,10 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 	auto requests = kairos::vmm::allowed_ioctls(ThreadKind::Vcpu);
 	CHECK(std::vector<unsigned long>(requests.begin(), requests.end()) ==
 	      std::vector<unsigned long>{KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE, KVM_IRQ_LINE});
-	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
-	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_CREATE_VCPU);
-	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm, KVM_RUN);
-	check_ioctls(
-		ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, [](const FakeKvm &fake) { return fake.kvm.vcpus[0]; },
-		KVM_RUN);
-	check_ioctls(
-		ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, [](const FakeKvm &fake) { return fake.other; },
-		KVM_GET_REGS);
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm_fd, KVM_CREATE_VCPU);
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vm_fd, KVM_RUN);
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, vcpu0_fd, KVM_RUN);
+	check_ioctls(ThreadKind::Vcpu, "test-vcpu", vcpu_allowed, other_fd, KVM_GET_REGS);
 	// Only the vCPUs it was given.
 	FakeKvm fake = open_fake_kvm();
 	auto missing = kairos::vmm::build_filter(ThreadKind::Vcpu, fake.kvm, 2);
@@ -274,14 +283,10 @@ TEST_CASE("seccomp: a vCPU thread may make its own KVM ioctls and no others", "[
 TEST_CASE("seccomp: the timer thread may raise a line on the VM's fd, nothing more", "[seccomp]")
 {
 	auto allowed = [](const FakeKvm &fake) { return passes(fake.kvm.vm, KVM_IRQ_LINE); };
-	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
-	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm, KVM_RUN);
-	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm, KVM_IRQFD);
-	check_ioctls(
-		ThreadKind::Timer, "test-timer", allowed, [](const FakeKvm &fake) { return fake.kvm.vcpus[0]; },
-		KVM_RUN);
-	check_ioctls(
-		ThreadKind::Timer, "test-timer", allowed, [](const FakeKvm &fake) { return fake.other; }, KVM_IRQ_LINE);
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm_fd, KVM_RUN);
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vm_fd, KVM_IRQFD);
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, vcpu0_fd, KVM_RUN);
+	check_ioctls(ThreadKind::Timer, "test-timer", allowed, other_fd, KVM_IRQ_LINE);
 }
 
 // virtio-vsock's vhost requests and the TAP's offloads pass on any fd, a
@@ -294,8 +299,7 @@ TEST_CASE("seccomp: a device thread may make vhost's ioctls and no KVM ones", "[
 				return false;
 		return passes(fake.other, TUNSETOFFLOAD);
 	};
-	check_ioctls(
-		ThreadKind::Device, "test-device", allowed, [](const FakeKvm &fake) { return fake.kvm.vm; }, KVM_RUN);
+	check_ioctls(ThreadKind::Device, "test-device", allowed, vm_fd, KVM_RUN);
 }
 
 // The event loop raises lines on the VM's fd and restores the terminal; it
@@ -309,12 +313,10 @@ TEST_CASE("seccomp: the main thread may raise a line and restore the terminal, n
 	auto allowed = [](const FakeKvm &fake) {
 		return passes(fake.kvm.vm, KVM_IRQ_LINE) && passes(fake.other, TCSETS) && passes(fake.other, TCGETS);
 	};
-	auto vm = [](const FakeKvm &fake) { return fake.kvm.vm; };
-	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_RUN);
-	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_IRQFD);
-	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm, KVM_SET_USER_MEMORY_REGION);
-	check_ioctls(
-		ThreadKind::Main, "test-loop", allowed, [](const FakeKvm &fake) { return fake.other; }, KVM_IRQ_LINE);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm_fd, KVM_RUN);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm_fd, KVM_IRQFD);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, vm_fd, KVM_SET_USER_MEMORY_REGION);
+	check_ioctls(ThreadKind::Main, "test-loop", allowed, other_fd, KVM_IRQ_LINE);
 }
 
 // Its tgkill (the vCPUs' kick) reaches this process's threads only.
