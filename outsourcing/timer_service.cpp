@@ -452,7 +452,7 @@ Status TimerService::submit_wait(Source source)
 	if (!sqe)
 		return make_error("outsourcing: timer service submission queue full");
 	if (source == kTimer)
-		io_uring_prep_poll_add(sqe, fds[source], POLLIN);  // read by consume_timer_expiry()
+		io_uring_prep_poll_add(sqe, fds[source], POLLIN);  // read in loop() when it fires
 	else
 		io_uring_prep_read(sqe, fds[source], &read_buffers_[source], sizeof(uint64_t), 0);
 	io_uring_sqe_set_data64(sqe, source);
@@ -513,7 +513,7 @@ Status TimerService::loop()
 			fired[source] = true;
 			if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN && read_error)
 				read_error = errno_error(
-					fmt::format("outsourcing: read of the {}", source_name(source)), -cqe->res);
+					fmt::format("outsourcing: wait on the {}", source_name(source)), -cqe->res);
 		}
 		io_uring_cq_advance(wakeups_.ring.get(), seen);
 		KAIROS_TRY(read_error);
@@ -533,12 +533,11 @@ Status TimerService::loop()
 			    now - *timer_armed_at_ < kMaxWakeSampleNs)
 				planner_->record_wake_lateness(now - *timer_armed_at_);
 		}
-		if (fired[kTimer]) {
-			// It went off, so it is disarmed; read, or its poll would
-			// fire again at once while nothing re-arms it.
-			wakeups_.timer.consume();
+		// It went off, so it is disarmed; read, or its poll would fire
+		// again at once while nothing re-arms it. (Nothing to read: the
+		// poll saw an expiry a re-arm has since cleared; still armed.)
+		if (fired[kTimer] && wakeups_.timer.consume() > 0)
 			timer_armed_at_.reset();
-		}
 		if (held_.load()) {
 			// Paused: no pass and no timer until release() rings. The
 			// reads go on, so the release's doorbell is seen; that

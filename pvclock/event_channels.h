@@ -24,7 +24,7 @@ struct EventStats {
 
 class EventChannels {
 public:
-	// inject: send the upcall interrupt (an irqfd write in the VMM).
+	// inject: send the upcall interrupt (KVM_IRQ_LINE from the calling thread, in the VMM).
 	explicit EventChannels(std::function<void()> inject) : inject_(std::move(inject)) {}
 
 	// The page is registered; replays held events into it.

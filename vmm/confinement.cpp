@@ -77,8 +77,9 @@ constexpr auto kMainSyscalls =
 
 // And of ioctl, only these (read from the code, vmm/ and devices/, every
 // ioctl a confined main thread can reach): KVM_IRQ_LINE on the VM's fd for
-// console input, the RTC's timed interrupts and the power button (`kairos
-// ctl shutdown`); on any fd, tcsetattr's TCSETS for the terminal's restore
+// console input, the RTC's timed interrupts, the power button (`kairos
+// ctl shutdown`) and the event-channel upcall (virtual timer, console
+// event, `kairos ctl raise-event`); on any fd, tcsetattr's TCSETS for the terminal's restore
 // at the stop and TCGETS for isatty and tcgetattr (glibc's stdio asks it
 // of stdout before its first buffered write). No other KVM ioctl: the VM's
 // irqfds and ioeventfds are never deassigned (VmFd has no call to do so;
@@ -102,7 +103,8 @@ constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCAL
 // and, when the guest stops for a triple fault or a KVM error,
 // KVM_GET_REGS, KVM_GET_SREGS and KVM_TRANSLATE for the report of its state
 // (Vcpu::report_state); on the VM's fd, KVM_IRQ_LINE for the UART, RTC and
-// i8042 on its exits. No other VM or vCPU ioctl (no memory slots, irqfds,
+// i8042 on its exits, and for the event-channel upcall the guest's
+// registration replays or its debug port raises. No other VM or vCPU ioctl (no memory slots, irqfds,
 // new vCPUs or register writes), and none on another vCPU's fd: a thread
 // taken over through its guest's exits cannot run or read another vCPU.
 constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});

@@ -1,5 +1,5 @@
 // Paravirt: the Kairos paravirtual device and the services behind it
-// (DESIGN.md 1): the event-channel upcall (an irqfd), event channels, time
+// (DESIGN.md 1): the event-channel upcall (an edge on its IOAPIC line), event channels, time
 // publishing into the shared-info page, the timer service of outsourced
 // timers with its ioeventfds, and KairosDevice, the port handler that
 // joins them to the I/O bus. Machine owns one when clock.kairos is on.
@@ -50,7 +50,7 @@ struct ParavirtVcpus {
 
 class Paravirt {
 public:
-	// Creates the services, registers the upcall irqfd and the timer
+	// Creates the services, the upcall line and the timer
 	// service's ioeventfds with KVM, and puts the device on `pio_bus` at
 	// layout::kPortKairosBase. `events` say what the VMM must act on;
 	// `event_log` (--events) hears of registrations and a failed timer
