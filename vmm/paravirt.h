@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "base/event_fd.h"
 #include "base/logger.h"
 #include "base/result.h"
 #include "base/timer_fd.h"
