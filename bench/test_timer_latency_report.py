@@ -3,8 +3,9 @@
 testdata/timer-latency/work is a work folder as bench/timer-latency leaves it
 (rebuilt from bench/results/timer-latency.json, with an io level, a boot
 without --stats, a skipped reservation, a QEMU boot, a guest retry, runs
-without a mean); expected.json and expected-tables.txt are what the jq
-report this tool replaced made of it, byte for byte.
+without a mean); expected.json and expected-tables.txt are its report: at
+first, byte for byte, what the jq report this tool replaced made of it, then
+with the raised CPU per wake-up added.
 """
 
 import contextlib
@@ -111,6 +112,18 @@ class Figures(unittest.TestCase):
         self.assertEqual(report.raised(dict(boot, variant="kairos")), [0, 0])
         self.assertEqual(report.raised(dict(boot, variant="fifo")), [300, 400])
         self.assertEqual(report.raised({"variant": "rtvcpu"}), [None, None])
+
+    def test_raised_cpu_per_wakeup_does_not_flatter_a_slower_boot(self):
+        boot = {"variant": "window", "load": "4", "timer_wakeups": 4, "measured_s": 2.0,
+                "at_ready": {"timer_thread_cpu_ns": 0},
+                "stats": {"outsourcing": {"timer_thread_cpu_ns": 1_000_000, "window": {"cpu_ns": 3_000_000}}}}
+        price = report.price_of(boot, [])
+        self.assertEqual(price["raised_cpu_per_wakeup_us"], 1000)  # 4 ms over 4 wake-ups
+        self.assertEqual(price["raised_cpu_ms_per_s"], 2)
+        slower = report.price_of(dict(boot, measured_s=4.0), [])
+        self.assertEqual(slower["raised_cpu_per_wakeup_us"], 1000)
+        self.assertEqual(slower["raised_cpu_ms_per_s"], 1)
+        self.assertIsNone(report.price_of(dict(boot, timer_wakeups=0), [])["raised_cpu_per_wakeup_us"])
 
     def test_vcpu_figures_fall_back_to_the_polled_snapshot(self):
         boot = {"stats": {"vcpus": [{"cpu_ns": 5}]}, "at_ready": {"vcpu_cpu_ns": 10},
