@@ -197,7 +197,11 @@ std::string TimerService::probe_windows()
 		return fmt::format("outsourcing.window: could not restore vCPU 0's policy ({}); "
 				   "running without priority windows",
 				   lowered.error().message);
-	planner_.emplace(config_.window, scheduler_->vcpu_count(), monotonic_now_ns());
+	// The bucket's share follows the policy the probe left in force (a
+	// DEADLINE refused and FIFO taken gets FIFO's bucket).
+	WindowConfig planned = config_.window;
+	planned.policy = scheduler_->policy();
+	planner_.emplace(planned, scheduler_->vcpu_count(), monotonic_now_ns());
 	planner_->set_upcall_vcpu(upcall_vcpu_.load());
 	// A fallback the probe caused (deadline refused, fifo taken) is said now.
 	return scheduler_->take_note();

@@ -85,13 +85,28 @@ WindowPlanner::WindowPlanner(WindowConfig config, uint32_t vcpu_count, uint64_t 
 	: config_(config), vcpu_count_(std::min<uint32_t>(vcpu_count, KAIROS_MAX_VCPUS)), wake_lateness_(kMinLeadNs),
 	  cpu_at_(vcpu_count_, 0)
 {
-	// Kairos's bucket is 3/4 of the kernel's reservation, and charged
-	// often enough (next_wakeup) that Kairos ends a greedy window before
-	// the kernel's CBS would throttle the vCPU: a throttled vCPU does not
-	// run at all until its next period, which is worse than no window.
-	uint64_t bucket_ns = config_.runtime_ns * kBucketShareNumerator / kBucketShareDenominator;
 	for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu)
-		budgets_.emplace_back(bucket_ns, config_.period_ns, now_ns);
+		budgets_.emplace_back(bucket_ns(), config_.period_ns, now_ns);
+}
+
+uint64_t WindowPlanner::bucket_ns() const
+{
+	// Under SCHED_DEADLINE the bucket is 3/4 of the kernel's reservation,
+	// charged often enough (next_wakeup) that Kairos ends a greedy window
+	// before the kernel's CBS would throttle the vCPU: a throttled vCPU
+	// does not run at all until its next period, which is worse than no
+	// window. A FIFO window has no CBS behind it; the bucket is its only
+	// bound, and the share the configuration names.
+	if (config_.policy == WindowConfig::Policy::Fifo)
+		return config_.runtime_ns;
+	return config_.runtime_ns * kBucketShareNumerator / kBucketShareDenominator;
+}
+
+uint64_t WindowPlanner::charge_margin_ns() const
+{
+	// Half the gap between the bucket and the kernel's runtime: a charge
+	// that late is still before the CBS throttles. FIFO has no such gap.
+	return (config_.runtime_ns - bucket_ns()) / 2;
 }
 
 uint64_t WindowPlanner::lead_ns() const
@@ -287,12 +302,8 @@ std::optional<uint64_t> WindowPlanner::next_wakeup(const WindowInputs &inputs) c
 		for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu) {
 			if (!covered_.test(vcpu))
 				continue;
-			// Tokens left, plus half the gap between the bucket and
-			// the kernel's runtime: still before the CBS throttles.
 			int64_t tokens = budgets_[vcpu].tokens_ns();
-			uint64_t margin = config_.runtime_ns * (kBucketShareDenominator - kBucketShareNumerator) /
-					  kBucketShareDenominator / 2;
-			uint64_t runway = (tokens > 0 ? static_cast<uint64_t>(tokens) : 0) + margin;
+			uint64_t runway = (tokens > 0 ? static_cast<uint64_t>(tokens) : 0) + charge_margin_ns();
 			runway = std::max(runway, kMinChargeIntervalNs);
 			wakeup = std::min(wakeup, inputs.now_ns + runway);
 		}

@@ -13,10 +13,11 @@
 // it when the guest reports the consumer ran, or after a timeout.
 //
 // Bounds a guest cannot move: a per-vCPU token bucket of CPU time inside
-// windows (refilled at 3/4 of runtime/period, at most that much of one
-// runtime banked, charged at least as often as it could run dry), a
-// timeout after the last covered deadline, and the kernel's own CBS budget
-// of the SCHED_DEADLINE reservation behind it (runtime per period).
+// windows (refilled at 3/4 of runtime/period under SCHED_DEADLINE, at all
+// of it for FIFO, at most one period's refill banked, charged at least as
+// often as it could run dry), a timeout after the last covered deadline,
+// and, for SCHED_DEADLINE, the kernel's own CBS budget of the reservation
+// behind it (runtime per period).
 #pragma once
 
 #include <bitset>
@@ -159,7 +160,8 @@ public:
 	WindowStats stats() const;
 
 	static constexpr uint64_t kMinLeadNs = 50'000;
-	// Kairos's own bucket, as a share of the kernel's runtime per period.
+	// Kairos's own bucket under SCHED_DEADLINE, as a share of the
+	// kernel's runtime per period (FIFO: the whole runtime).
 	static constexpr uint64_t kBucketShareNumerator = 3;
 	static constexpr uint64_t kBucketShareDenominator = 4;
 	// An open window's budget is charged before the fastest vCPU could
@@ -170,6 +172,10 @@ public:
 
 private:
 	enum class CloseReason { Guest, Timeout, Detach };
+	// The bucket's size (and refill per period), ns.
+	uint64_t bucket_ns() const;
+	// How late after the bucket could run dry a charge may still come, ns.
+	uint64_t charge_margin_ns() const;
 	// Expiries delivered whose work the guest has not reported done.
 	uint32_t owed(const WindowInputs &inputs);
 	VcpuSet wanted_vcpus(uint16_t named) const;

@@ -217,6 +217,30 @@ TEST_CASE("window: an open window is charged before its bucket could run dry", "
 	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 50 * kUs + 125 * kUs);
 }
 
+TEST_CASE("window: a FIFO window's bucket is the whole runtime, with no CBS margin", "[window]")
+{
+	WindowConfig fifo = config_with();
+	fifo.policy = WindowConfig::Policy::Fifo;
+	Rig rig(fifo);  // 1 ms per 10 ms, all of it Kairos's
+	uint64_t fire = kStart + 10 * kMs;
+	rig.next(fire);
+	rig.at(fire - 200 * kUs);
+	REQUIRE(rig.pass().open.any());
+	// Nothing behind the bucket: look again when it could run dry.
+	CHECK(rig.planner.next_wakeup(rig.inputs) == fire - 200 * kUs + 1000 * kUs);
+	// 0.9 ms would have emptied a DEADLINE window's 0.75 ms bucket.
+	rig.cpu[0] += 900 * kUs;
+	rig.at(fire - 200 * kUs + 900 * kUs);
+	CHECK_FALSE(rig.pass().close.any());
+	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 100 * kUs);
+	// The configured runtime is the bound: past it, the window ends.
+	rig.cpu[0] += 150 * kUs;
+	rig.at(rig.inputs.now_ns + 150 * kUs);
+	CHECK(rig.pass().close == set_of({0}));
+	CHECK(rig.planner.stats().closed_by_budget == 1);
+	CHECK(rig.planner.stats().cpu_ns == 1050 * kUs);
+}
+
 TEST_CASE("window: a guest that claims more work done than delivered gets nothing for it", "[window]")
 {
 	Rig rig;
