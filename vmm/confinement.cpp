@@ -82,7 +82,7 @@ constexpr auto kMainSyscalls =
 // event, `kairos ctl raise-event`); on any fd, tcsetattr's TCSETS for the terminal's restore
 // at the stop and TCGETS for isatty and tcgetattr (glibc's stdio asks it
 // of stdout before its first buffered write). No other KVM ioctl: the VM's
-// irqfds and ioeventfds are never deassigned (VmFd has no call to do so;
+// ioeventfds are never deassigned (VmFd has no call to do so;
 // their fds close with the process), its vCPUs set their own registers,
 // and vhost stops on its device's thread.
 constexpr auto kVmIoctls = std::to_array<unsigned long>({KVM_IRQ_LINE});
@@ -104,7 +104,8 @@ constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCAL
 // KVM_GET_REGS, KVM_GET_SREGS and KVM_TRANSLATE for the report of its state
 // (Vcpu::report_state); on the VM's fd, KVM_IRQ_LINE for the UART, RTC and
 // i8042 on its exits, and for the event-channel upcall the guest's
-// registration replays or its debug port raises. No other VM or vCPU ioctl (no memory slots, irqfds,
+// registration replays or its debug port raises, and for a virtio device's interrupt (its transport's
+// registers). No other VM or vCPU ioctl (no memory slots, irqfds,
 // new vCPUs or register writes), and none on another vCPU's fd: a thread
 // taken over through its guest's exits cannot run or read another vCPU.
 constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
@@ -122,8 +123,8 @@ constexpr auto kTimerSyscalls = std::to_array<const char *>(
 // A virtio device's thread (devices/virtio): its io_uring does the
 // image's reads, writes and fdatasyncs (no pread/pwrite/fdatasync calls of
 // its own) and waits on the queue notification eventfds, which it reads
-// (common read); it writes the interrupt eventfd (common write). It
-// reaches KVM through eventfds only. Measured as above on the guest
+// (common read); it raises its interrupt with KVM_IRQ_LINE on the VM's fd
+// (vmm/virtio_devices.h says why not an irqfd). Measured as above on the guest
 // test `disk` (strace -f -ff of a root and a read-only drive, 64 MiB
 // written and synced): after its seccomp call, io_uring_enter, read,
 // write, futex, madvise, rt_sigprocmask and exit, then the test run with
@@ -141,11 +142,13 @@ constexpr auto kDeviceSyscalls =
 // device (devices/virtio/vsock.cpp; its open, VHOST_SET_OWNER,
 // VHOST_GET_FEATURES and the cid come before the thread confines itself).
 // Measured with strace on the guest tests `network` and `vsock`. On any fd:
-// only a TAP and /dev/vhost-vsock understand these requests, and a device
-// thread holds no KVM fd it could aim them at.
-constexpr auto kDeviceIoctls = std::to_array<unsigned long>(
+// only a TAP and /dev/vhost-vsock understand these requests (KVM's are of
+// another ioctl type). And KVM_IRQ_LINE, on the VM's fd only, for the
+// device's interrupt.
+constexpr auto kTapVhostIoctls = std::to_array<unsigned long>(
 	{TUNSETOFFLOAD, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
 	 VHOST_SET_VRING_ADDR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_RUNNING});
+constexpr auto kDeviceIoctls = joined(kTapVhostIoctls, kVmIoctls);
 
 #undef KAIROS_COMMON_SYSCALLS
 
@@ -291,7 +294,7 @@ Result<SeccompFilter> build_filter(ThreadKind kind, const KvmDescriptors &kvm, s
 	case ThreadKind::Timer:
 		return build_timer_filter(kvm.vm, {});
 	case ThreadKind::Device: {
-		const IoctlAllowance ioctls[] = {{kDeviceIoctls, {}}};
+		const IoctlAllowance ioctls[] = {{kTapVhostIoctls, {}}, {kVmIoctls, vm}};
 		return SeccompFilter::allow_only(kDeviceSyscalls, ioctls);
 	}
 	}

@@ -188,14 +188,6 @@ Status VmFd::set_irq_line(uint32_t gsi, bool level) const
 			     fmt::format("KVM_IRQ_LINE gsi {} level {}", gsi, irq.level));
 }
 
-Status VmFd::register_irqfd(int eventfd, uint32_t gsi) const
-{
-	kvm_irqfd irqfd{};
-	irqfd.fd = static_cast<uint32_t>(eventfd);
-	irqfd.gsi = gsi;
-	return checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, fmt::format("KVM_IRQFD gsi {}", gsi));
-}
-
 Status VmFd::register_ioeventfd(int eventfd, uint16_t port, uint32_t length) const
 {
 	kvm_ioeventfd ioeventfd{};

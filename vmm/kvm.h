@@ -66,8 +66,6 @@ public:
 	Status create_irqchip() const;
 	Status create_pit2() const;
 	Status set_irq_line(uint32_t gsi, bool level) const;
-	// Signal eventfd => interrupt on gsi, without a userspace exit.
-	Status register_irqfd(int eventfd, uint32_t gsi) const;
 	// A guest write to port => signal eventfd, without a userspace exit.
 	Status register_ioeventfd(int eventfd, uint16_t port, uint32_t length) const;
 	// A guest write of `datamatch` (`length` bytes: 1, 2, 4 or 8) to the

@@ -46,7 +46,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const Config &config, PreparedR
 		KAIROS_TRY(machine->register_memory());
 		KAIROS_TRY(machine->create_devices());
 		KAIROS_TRY_ASSIGN(virtio, VirtioDevices::create(config, std::move(prepared.drives), machine->areas_,
-								machine->vm_, machine->mmio_bus_));
+								machine->vm_, machine->mmio_bus_, log));
 		machine->virtio_ = std::move(virtio);
 		KAIROS_TRY(machine->create_vcpus(kvm));
 	}

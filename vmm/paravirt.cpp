@@ -55,8 +55,7 @@ void Paravirt::pulse_upcall()
 	// timer thread's own pass, whatever priority the timer thread or the
 	// vCPU held (a sched_switch trace in the emulated machine shows
 	// kairos-timer -> kworker -> kairos-vcpu0 on each expiry).
-	upcall_.set_level(true);
-	upcall_.set_level(false);
+	upcall_.pulse();
 }
 
 Status Paravirt::create_timer_service(const VmFd &vm, std::function<void(const std::string &)> failed)

@@ -153,7 +153,8 @@ VirtioDevices::~VirtioDevices()
 }
 
 Result<VirtioDevices> VirtioDevices::create(const Config &config, std::vector<virtio::BlockImage> drives,
-					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus)
+					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus,
+					    const Logger &log)
 {
 	if (drives.size() != config.drives.size())
 		return make_error("{} drive images for {} drives", drives.size(), config.drives.size());
@@ -167,11 +168,9 @@ Result<VirtioDevices> VirtioDevices::create(const Config &config, std::vector<vi
 		slot.label = plans[index].label;
 		KAIROS_TRY_ASSIGN(device, open_slot(plans[index]));
 		slot.device = std::move(device);
-		KAIROS_TRY_ASSIGN(interrupt, EventFd::create(EventFd::Mode::NonBlocking, "a virtio interrupt"));
-		slot.interrupt = std::make_shared<EventFd>(std::move(interrupt));
-		KAIROS_TRY(vm.register_irqfd(slot.interrupt->fd(), gsi));
+		slot.interrupt = std::make_shared<KvmIrqLine>(vm, gsi, log);
 		slot.transport = std::make_shared<virtio::MmioTransport>(
-			slot.device, [interrupt = slot.interrupt] { interrupt->signal(); });
+			slot.device, [interrupt = slot.interrupt] { interrupt->pulse(); });
 		KAIROS_TRY(mmio_bus.add(base, virtio::MmioTransport::kSize, slot.transport));
 		for (uint16_t queue = 0; queue < slot.device->queue_count(); ++queue)
 			KAIROS_TRY(vm.register_ioeventfd_mmio(slot.device->notify_fd(queue),

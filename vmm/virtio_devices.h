@@ -6,16 +6,18 @@
 //
 // The fast paths avoid exits (DESIGN.md 1): a QueueNotify write of queue q
 // signals the device's notify_fd(q) through KVM_IOEVENTFD (datamatch q),
-// and the transport raises the interrupt by signalling an eventfd KVM_IRQFD
-// turns into an edge on the GSI. Every other register access exits to the
-// MMIO bus. Each device serves its queues on its own thread.
+// and the transport raises the interrupt as an edge on the GSI, injected
+// by the raising thread itself with KVM_IRQ_LINE (as kvmtool does for
+// virtio-mmio): an irqfd on an IOAPIC line would be injected from KVM's
+// workqueue, one more normal-priority thread that waits behind the host's
+// load (vmm/paravirt.cpp pulse_upcall). Every other register access exits
+// to the MMIO bus. Each device serves its queues on its own thread.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "base/event_fd.h"
 #include "base/guest_ram.h"
 #include "base/result.h"
 #include "devices/bus.h"
@@ -57,10 +59,13 @@ public:
 
 	// Opens every device of `config` on `ram` (the drives on `drives`,
 	// preflight_virtio_devices's images), puts its transport on
-	// `mmio_bus` at its slot, and registers its notify ioeventfds and its
-	// irqfd with `vm`. No thread runs yet. Errors name the drive.
+	// `mmio_bus` at its slot, registers its notify ioeventfds with `vm`
+	// and gives it its interrupt line on `vm` (which must outlive the
+	// devices; a lost interrupt is logged to `log`). No thread runs yet.
+	// Errors name the drive.
 	static Result<VirtioDevices> create(const Config &config, std::vector<devices::virtio::BlockImage> drives,
-					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus);
+					    const GuestRam &ram, const VmFd &vm, devices::Bus &mmio_bus,
+					    const Logger &log);
 
 	// Starts each device's thread, named kairos-blk-ID, kairos-net-ID or
 	// kairos-vsock and confined as ThreadKind::Device. Before
@@ -81,7 +86,7 @@ private:
 		std::shared_ptr<devices::virtio::MmioTransport> transport;
 		// Shared with the transport's raise_interrupt, which the bus may
 		// still call while the slot goes away.
-		std::shared_ptr<EventFd> interrupt;
+		std::shared_ptr<KvmIrqLine> interrupt;
 	};
 	std::vector<Slot> slots_;
 };
