@@ -179,8 +179,19 @@ WindowActions WindowPlanner::update(const WindowInputs &inputs, const CpuTime &c
 	// again a moment later would cost two system calls and buy nothing.
 	bool next_close_by = inputs.next_fire_ns && *inputs.next_fire_ns <= now + 2 * lead;
 	if (owing == 0 && !next_close_by) {
-		close_window(now, CloseReason::Guest, cpu_time, actions);
-	} else if (now >= cover_until_ns_ + config_.timeout_ns) {
+		// Done, and nothing due soon. But the task a window just woke
+		// often arms the next deadline itself (a periodic sleeper), a
+		// moment after it reported: closing at once would leave it to
+		// queue behind the host's load before it can, and a fixed grid
+		// of deadlines then starts late. Wait one lead for that request.
+		if (!quiet_since_ns_)
+			quiet_since_ns_ = now;
+		if (now >= *quiet_since_ns_ + lead)
+			close_window(now, CloseReason::Guest, cpu_time, actions);
+		return actions;
+	}
+	quiet_since_ns_.reset();
+	if (now >= cover_until_ns_ + config_.timeout_ns) {
 		// Forgive what the guest owes, or every later window would
 		// wait for it too and end only by timeout.
 		done_offset_ += owing;
@@ -194,6 +205,7 @@ void WindowPlanner::open_window(const WindowInputs &inputs, const CpuTime &cpu_t
 	bool due = inputs.next_fire_ns.has_value();
 	VcpuSet wanted = wanted_vcpus(due ? inputs.next_vcpu : KAIROS_VCPU_ANY) | (inputs.fired_vcpus & valid_vcpus());
 	opened_at_ns_ = inputs.now_ns;
+	quiet_since_ns_.reset();
 	cover_until_ns_ = due ? std::max(*inputs.next_fire_ns, inputs.now_ns) : inputs.now_ns;
 	add_vcpus(wanted, cpu_time, actions);
 	if (is_open())
@@ -298,6 +310,8 @@ std::optional<uint64_t> WindowPlanner::next_wakeup(const WindowInputs &inputs) c
 		uint64_t wakeup = cover_until_ns_ + config_.timeout_ns;
 		if (open_at && *open_at > inputs.now_ns)
 			wakeup = std::min(wakeup, *open_at);
+		if (quiet_since_ns_)
+			wakeup = std::min(wakeup, *quiet_since_ns_ + lead);
 		// When the fastest-spending vCPU could have emptied its bucket.
 		for (uint32_t vcpu = 0; vcpu < vcpu_count_; ++vcpu) {
 			if (!covered_.test(vcpu))

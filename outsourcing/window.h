@@ -152,7 +152,8 @@ public:
 	WindowActions close_all(uint64_t now_ns, const CpuTime &cpu_time);
 
 	// When update() must run again even if nothing else happens: the next
-	// window's opening, or the open window's timeout.
+	// window's opening, or the open window's timeout, its charge or its
+	// close one lead after the guest's report.
 	std::optional<uint64_t> next_wakeup(const WindowInputs &inputs) const;
 
 	bool is_open() const { return covered_.any(); }
@@ -196,9 +197,12 @@ private:
 	VcpuSet covered_;
 	uint64_t opened_at_ns_ = 0;
 	uint64_t cover_until_ns_ = 0;  // the latest fire time the window covers
-	uint32_t done_offset_ = 0;     // added to work_done: what timeouts forgave
-	bool exhausted_ = false;       // in a budget-exhausted episode
-	uint64_t retry_at_ns_ = 0;     // no window before this (budget)
+	// Since when the open window's work is done with nothing due soon:
+	// it closes one lead later unless the guest arms a deadline.
+	std::optional<uint64_t> quiet_since_ns_;
+	uint32_t done_offset_ = 0;  // added to work_done: what timeouts forgave
+	bool exhausted_ = false;    // in a budget-exhausted episode
+	uint64_t retry_at_ns_ = 0;  // no window before this (budget)
 	WindowStats stats_;
 };
 

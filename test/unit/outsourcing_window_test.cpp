@@ -98,9 +98,13 @@ TEST_CASE("window: opens a lead before the fire, on the upcall and the named vCP
 	CHECK_FALSE(rig.pass().any());
 	CHECK(rig.planner.is_open());
 
-	// The guest reports the work done: closes, by the guest.
+	// The guest reports the work done: one lead later, with nothing
+	// armed meanwhile, it closes, by the guest.
 	rig.at(fire + 300 * kUs);
 	rig.done();
+	CHECK_FALSE(rig.pass().any());
+	REQUIRE(rig.planner.next_wakeup(rig.inputs) == fire + 500 * kUs);
+	rig.at(fire + 500 * kUs);
 	WindowActions closed = rig.pass();
 	CHECK(closed.close == set_of({0, 1}));
 	CHECK_FALSE(rig.planner.is_open());
@@ -108,7 +112,31 @@ TEST_CASE("window: opens a lead before the fire, on the upcall and the named vCP
 	CHECK(stats.opened == 1);
 	CHECK(stats.closed_by_guest == 1);
 	CHECK(stats.closed_by_timeout == 0);
-	CHECK(stats.open_ns == 500 * kUs);
+	CHECK(stats.open_ns == 700 * kUs);
+}
+
+TEST_CASE("window: a periodic sleeper's next deadline, armed after its report, keeps the window", "[window]")
+{
+	Rig rig;
+	uint64_t fire = kStart + 10 * kMs;
+	REQUIRE(rig.open_then_fire(fire, 1) == set_of({0, 1}));
+	rig.done();
+	rig.at(fire + 100 * kUs);
+	CHECK_FALSE(rig.pass().any());  // done, nothing armed: waits one lead
+	// The woken task arms its next 300 us sleep within that lead.
+	rig.at(fire + 250 * kUs);
+	rig.next(fire + 550 * kUs, 1);
+	CHECK_FALSE(rig.pass().any());
+	rig.at(fire + 550 * kUs);
+	rig.fire(1);
+	CHECK_FALSE(rig.pass().any());
+	rig.done();
+	rig.at(fire + 600 * kUs);
+	CHECK_FALSE(rig.pass().any());
+	rig.at(fire + 800 * kUs);
+	CHECK(rig.pass().close == set_of({0, 1}));
+	CHECK(rig.planner.stats().opened == 1);
+	CHECK(rig.planner.stats().closed_by_guest == 1);
 }
 
 TEST_CASE("window: a guest that never reports done loses it after the timeout", "[window]")
@@ -140,6 +168,8 @@ TEST_CASE("window: a guest that never reports done loses it after the timeout", 
 	rig.done();  // the old expiry, reported late
 	rig.done();  // this one
 	rig.at(second + 100 * kUs);
+	CHECK_FALSE(rig.pass().any());
+	rig.at(second + 300 * kUs);
 	CHECK(rig.pass().close == set_of({0}));
 	CHECK(rig.planner.stats().closed_by_guest == 1);
 }
@@ -163,6 +193,8 @@ TEST_CASE("window: deadlines close together share one window", "[window]")
 	rig.pass();
 	rig.done();
 	rig.at(first + 400 * kUs);
+	CHECK_FALSE(rig.pass().close.any());
+	rig.at(first + 600 * kUs);
 	CHECK(rig.pass().close.any());
 	CHECK(rig.planner.stats().opened == 1);
 	CHECK(rig.planner.stats().closed_by_guest == 1);
@@ -254,6 +286,8 @@ TEST_CASE("window: a guest that claims more work done than delivered gets nothin
 	CHECK_FALSE(rig.pass().close.any());  // the delivered expiry is still owed
 	rig.done();
 	rig.at(fire + 10 * kUs);
+	CHECK_FALSE(rig.pass().close.any());  // done: one lead for a next deadline
+	rig.at(fire + 210 * kUs);
 	CHECK(rig.pass().close.any());
 }
 
