@@ -54,6 +54,12 @@ struct Rig {
 		none();
 	}
 	void done() { ++inputs.work_done; }
+	// `vcpu` runs `ns` of CPU, in as much wall time.
+	void run(uint64_t ns, uint32_t vcpu = 0)
+	{
+		cpu[vcpu] += ns;
+		at(inputs.now_ns + ns);
+	}
 	// A window opens 200 us (the lead) before `fire`, the timer fires;
 	// returns what opened.
 	VcpuSet open_then_fire(uint64_t fire, uint16_t vcpu = KAIROS_VCPU_ANY)
@@ -235,15 +241,13 @@ TEST_CASE("window: the CPU budget cuts a window and refuses the next until it re
 TEST_CASE("window: an open window is charged before its bucket could run dry", "[window]")
 {
 	Rig rig;
-	uint64_t fire = kStart + 10 * kMs;
-	rig.next(fire);
-	rig.at(fire - 200 * kUs);
+	rig.next(kStart + 10 * kMs);
+	rig.at(kStart + 10 * kMs - 200 * kUs);
 	REQUIRE(rig.pass().open.any());
 	// 0.75 ms in the bucket, 0.25 ms more before the kernel's runtime:
 	// look again within 0.75 + 0.125 ms, not at the timeout.
-	CHECK(rig.planner.next_wakeup(rig.inputs) == fire - 200 * kUs + 875 * kUs);
-	rig.cpu[0] += 700 * kUs;
-	rig.at(fire - 200 * kUs + 700 * kUs);
+	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 875 * kUs);
+	rig.run(700 * kUs);
 	rig.pass();
 	// Nearly dry: the margin only.
 	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 50 * kUs + 125 * kUs);
@@ -254,20 +258,15 @@ TEST_CASE("window: a FIFO window's bucket is the whole runtime, with no CBS marg
 	WindowConfig fifo = config_with();
 	fifo.policy = WindowConfig::Policy::Fifo;
 	Rig rig(fifo);  // 1 ms per 10 ms, all of it Kairos's
-	uint64_t fire = kStart + 10 * kMs;
-	rig.next(fire);
-	rig.at(fire - 200 * kUs);
-	REQUIRE(rig.pass().open.any());
+	REQUIRE(rig.open_then_fire(kStart + 10 * kMs) == set_of({0}));
 	// Nothing behind the bucket: look again when it could run dry.
-	CHECK(rig.planner.next_wakeup(rig.inputs) == fire - 200 * kUs + 1000 * kUs);
+	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 1000 * kUs);
 	// 0.9 ms would have emptied a DEADLINE window's 0.75 ms bucket.
-	rig.cpu[0] += 900 * kUs;
-	rig.at(fire - 200 * kUs + 900 * kUs);
+	rig.run(900 * kUs);
 	CHECK_FALSE(rig.pass().close.any());
 	CHECK(rig.planner.next_wakeup(rig.inputs) == rig.inputs.now_ns + 100 * kUs);
 	// The configured runtime is the bound: past it, the window ends.
-	rig.cpu[0] += 150 * kUs;
-	rig.at(rig.inputs.now_ns + 150 * kUs);
+	rig.run(150 * kUs);
 	CHECK(rig.pass().close == set_of({0}));
 	CHECK(rig.planner.stats().closed_by_budget == 1);
 	CHECK(rig.planner.stats().cpu_ns == 1050 * kUs);
