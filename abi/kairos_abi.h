@@ -63,7 +63,8 @@
 /*
  * Timer work done (no exit: a KVM ioeventfd): the guest wrote a new
  * kairos_ring_header.work_done. The host then ends the priority window it
- * opened for that work (see "Priority windows" below).
+ * opened for that work, one lead later unless a deadline is armed by then
+ * (see "Priority windows" below).
  */
 #define KAIROS_PORT_DONE 0x24
 #define KAIROS_PORT_COUNT 0x28		/* size of the port range */
@@ -215,7 +216,8 @@ struct kairos_shared_info {
  * Priority windows (DESIGN.md 5, ABI 2). Kairos knows every deadline before
  * it expires; some lead time before one, the host gives the vCPU threads
  * that will run the timer's work a bounded real-time reservation, and takes
- * it back when the guest reports the work done, or after a host timeout.
+ * it back when the guest reports the work done (one lead later, unless the
+ * guest arms a deadline due soon meanwhile), or after a host timeout.
  * The vCPUs covered: the one the request names (kairos_timer_request.vcpu,
  * the APIC id of the CPU whose task consumes the expiry) and the upcall
  * vCPU (KAIROS_CMD_SET_UPCALL_VCPU).
@@ -225,7 +227,7 @@ struct kairos_shared_info {
  * for a sleeper, the woken task is on its way back to user space. Stale
  * expiries count as done when the guest drops them. The guest increments it
  * with release ordering, then writes KAIROS_PORT_DONE. The host never
- * trusts it: a count ahead of what it delivered closes every window.
+ * trusts it: a count ahead of what it delivered counts as nothing owed.
  *
  * Advance: the host may fire a timer up to KAIROS_MAX_ADVANCE_NS before its
  * deadline (learned from the guest's reports, as KVM's adaptive

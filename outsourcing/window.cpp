@@ -183,10 +183,12 @@ WindowActions WindowPlanner::update(const WindowInputs &inputs, const CpuTime &c
 		// often arms the next deadline itself (a periodic sleeper), a
 		// moment after it reported: closing at once would leave it to
 		// queue behind the host's load before it can, and a fixed grid
-		// of deadlines then starts late. Wait one lead for that request.
+		// of deadlines then starts late. Wait one lead for that request,
+		// but never past the timeout, which bounds every window (and
+		// next_wakeup's times stay ahead of an open window's now).
 		if (!quiet_since_ns_)
 			quiet_since_ns_ = now;
-		if (now >= *quiet_since_ns_ + lead)
+		if (now >= *quiet_since_ns_ + lead || now >= cover_until_ns_ + config_.timeout_ns)
 			close_window(now, CloseReason::Guest, cpu_time, actions);
 		return actions;
 	}
@@ -262,6 +264,7 @@ void WindowPlanner::charge(uint64_t now_ns, const CpuTime &cpu_time, WindowActio
 		retry_at_ns_ = std::max(retry_at_ns_, budgets_[vcpu].available_at(now_ns));
 	}
 	if (!is_open() && actions.close.any()) {
+		quiet_since_ns_.reset();
 		stats_.open_ns += now_ns - std::min(now_ns, opened_at_ns_);
 		++stats_.closed_by_budget;
 	}
@@ -272,6 +275,7 @@ void WindowPlanner::close_window(uint64_t now_ns, CloseReason reason, const CpuT
 	charge(now_ns, cpu_time, actions);
 	if (!is_open())
 		return;  // the charge emptied it; counted there
+	quiet_since_ns_.reset();
 	actions.close |= covered_;
 	actions.open &= ~covered_;
 	covered_.reset();

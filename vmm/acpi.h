@@ -72,7 +72,7 @@ struct AcpiMmioDevice {
 	uint32_t uid = 0;
 	uint32_t base = 0;
 	uint32_t length = 0;
-	uint32_t gsi = 0;  // edge triggered, active high: what KVM_IRQFD pulses
+	uint32_t gsi = 0;  // edge triggered, active high: what the device's thread pulses
 };
 
 struct AcpiOptions {

@@ -33,8 +33,8 @@ public:
 	static constexpr uint64_t kQueueNotifyOffset = 0x50;
 
 	// `raise_interrupt` pulses the device's interrupt line once (in a VM:
-	// signals an eventfd registered with KVM_IRQFD); called from the
-	// device's thread and from vCPU threads.
+	// KVM_IRQ_LINE high then low, vmm/virtio_devices.h); called from the
+	// device's thread, from vCPU threads and at teardown.
 	MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_interrupt);
 	// Resets the device: it keeps a reference to this as its Interrupt.
 	~MmioTransport() override;

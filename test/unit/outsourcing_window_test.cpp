@@ -133,6 +133,10 @@ TEST_CASE("window: a periodic sleeper's next deadline, armed after its report, k
 	rig.at(fire + 250 * kUs);
 	rig.next(fire + 550 * kUs, 1);
 	CHECK_FALSE(rig.pass().any());
+	// Past where the lead after the report ended: the deadline keeps it.
+	rig.at(fire + 400 * kUs);
+	CHECK_FALSE(rig.pass().any());
+	CHECK(rig.planner.is_open());
 	rig.at(fire + 550 * kUs);
 	rig.fire(1);
 	CHECK_FALSE(rig.pass().any());
@@ -178,6 +182,23 @@ TEST_CASE("window: a guest that never reports done loses it after the timeout", 
 	rig.at(second + 300 * kUs);
 	CHECK(rig.pass().close == set_of({0}));
 	CHECK(rig.planner.stats().closed_by_guest == 1);
+}
+
+TEST_CASE("window: the lead after a report never outlasts the timeout", "[window]")
+{
+	Rig rig;  // lead 200 us, timeout 2 ms
+	uint64_t fire = kStart + 1 * kMs;
+	REQUIRE(rig.open_then_fire(fire) == set_of({0}));
+	// The report comes just before the timeout: the window closes at the
+	// timeout, not a lead later, and no pass is asked for in the past.
+	rig.at(fire + 1900 * kUs);
+	rig.done();
+	CHECK_FALSE(rig.pass().any());
+	CHECK(rig.planner.next_wakeup(rig.inputs) > rig.inputs.now_ns);
+	rig.at(fire + 2 * kMs);
+	CHECK(rig.pass().close == set_of({0}));
+	CHECK(rig.planner.stats().closed_by_guest == 1);
+	CHECK(rig.planner.stats().closed_by_timeout == 0);
 }
 
 TEST_CASE("window: deadlines close together share one window", "[window]")
