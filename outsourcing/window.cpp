@@ -188,12 +188,12 @@ WindowActions WindowPlanner::update(const WindowInputs &inputs, const CpuTime &c
 		// next_wakeup's times stay ahead of an open window's now).
 		if (!quiet_since_ns_)
 			quiet_since_ns_ = now;
-		if (now >= *quiet_since_ns_ + lead || now >= cover_until_ns_ + config_.timeout_ns)
+		if (now >= *quiet_since_ns_ + lead || now >= timeout_at_ns())
 			close_window(now, CloseReason::Guest, cpu_time, actions);
 		return actions;
 	}
 	quiet_since_ns_.reset();
-	if (now >= cover_until_ns_ + config_.timeout_ns) {
+	if (now >= timeout_at_ns()) {
 		// Forgive what the guest owes, or every later window would
 		// wait for it too and end only by timeout.
 		done_offset_ += owing;
@@ -311,7 +311,7 @@ std::optional<uint64_t> WindowPlanner::next_wakeup(const WindowInputs &inputs) c
 	if (inputs.next_fire_ns)
 		open_at = *inputs.next_fire_ns > lead ? *inputs.next_fire_ns - lead : 0;
 	if (is_open()) {
-		uint64_t wakeup = cover_until_ns_ + config_.timeout_ns;
+		uint64_t wakeup = timeout_at_ns();
 		if (open_at && *open_at > inputs.now_ns)
 			wakeup = std::min(wakeup, *open_at);
 		if (quiet_since_ns_)

@@ -177,6 +177,9 @@ private:
 	uint64_t bucket_ns() const;
 	// How late after the bucket could run dry a charge may still come, ns.
 	uint64_t charge_margin_ns() const;
+	// When the open window ends whatever the guest reports: the timeout
+	// after the last deadline it covers.
+	uint64_t timeout_at_ns() const { return cover_until_ns_ + config_.timeout_ns; }
 	// Expiries delivered whose work the guest has not reported done.
 	uint32_t owed(const WindowInputs &inputs);
 	VcpuSet wanted_vcpus(uint16_t named) const;
