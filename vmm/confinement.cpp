@@ -79,9 +79,9 @@ constexpr auto kMainSyscalls =
 // ioctl a confined main thread can reach): KVM_IRQ_LINE on the VM's fd for
 // console input, the RTC's timed interrupts, the power button (`kairos
 // ctl shutdown`) and the event-channel upcall (virtual timer, console
-// event, `kairos ctl raise-event`); on any fd, tcsetattr's TCSETS for the terminal's restore
-// at the stop and TCGETS for isatty and tcgetattr (glibc's stdio asks it
-// of stdout before its first buffered write). No other KVM ioctl: the VM's
+// event, `kairos ctl raise-event`); on any fd, tcsetattr's TCSETS for the
+// terminal's restore at the stop and TCGETS for isatty and tcgetattr
+// (glibc's stdio asks it of stdout before its first buffered write). No other KVM ioctl: the VM's
 // ioeventfds are never deassigned (VmFd has no call to do so;
 // their fds close with the process), its vCPUs set their own registers,
 // and vhost stops on its device's thread.
@@ -103,11 +103,12 @@ constexpr auto kVcpuSyscalls = std::to_array<const char *>({KAIROS_COMMON_SYSCAL
 // and, when the guest stops for a triple fault or a KVM error,
 // KVM_GET_REGS, KVM_GET_SREGS and KVM_TRANSLATE for the report of its state
 // (Vcpu::report_state); on the VM's fd, KVM_IRQ_LINE for the UART, RTC and
-// i8042 on its exits, and for the event-channel upcall the guest's
-// registration replays or its debug port raises, and for a virtio device's interrupt (its transport's
-// registers). No other VM or vCPU ioctl (no memory slots, irqfds,
-// new vCPUs or register writes), and none on another vCPU's fd: a thread
-// taken over through its guest's exits cannot run or read another vCPU.
+// i8042 on its exits, for the event-channel upcall the guest's
+// registration replays or its debug port raises, and for a virtio device's
+// interrupt (its transport's registers). No other VM or vCPU ioctl (no
+// memory slots, irqfds, new vCPUs or register writes), and none on another
+// vCPU's fd: a thread taken over through its guest's exits cannot run or
+// read another vCPU.
 constexpr auto kOwnVcpuIoctls = std::to_array<unsigned long>({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE});
 constexpr auto kVcpuIoctls = joined(kOwnVcpuIoctls, kVmIoctls);
 
@@ -123,10 +124,10 @@ constexpr auto kTimerSyscalls = std::to_array<const char *>(
 // A virtio device's thread (devices/virtio): its io_uring does the
 // image's reads, writes and fdatasyncs (no pread/pwrite/fdatasync calls of
 // its own) and waits on the queue notification eventfds, which it reads
-// (common read); it raises its interrupt with KVM_IRQ_LINE on the VM's fd
-// (vmm/virtio_devices.h says why not an irqfd). Measured as above on the guest
-// test `disk` (strace -f -ff of a root and a read-only drive, 64 MiB
-// written and synced): after its seccomp call, io_uring_enter, read,
+// (common read); it raises its interrupt with KVM_IRQ_LINE on the VM's
+// fd (vmm/virtio_devices.h says why not an irqfd). Measured as above on
+// the guest test `disk` (strace -f -ff of a root and a read-only drive, 64
+// MiB written and synced): after its seccomp call, io_uring_enter, read,
 // write, futex, madvise, rt_sigprocmask and exit, then the test run with
 // the filter on.
 // A virtio-net thread (devices/virtio/net.cpp) waits on its io_uring's

@@ -3,7 +3,8 @@
 # trace scheduler switches and wake-ups while a 1 ms outsourced sleeper runs,
 # with the timer thread at normal priority and at fifo:50 (vm-normal.json,
 # vm-fifo.json: the bench/timer-latency fifo variant's config, priority
-# changed), two boots of each.
+# changed), two boots of each. /tmp/exp/analyze.py was count_preemptions.py
+# of this folder.
 mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
 cd /tmp/exp || exit 1
